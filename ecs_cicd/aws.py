@@ -1,0 +1,247 @@
+"""The one door to AWS: session and client factory, retry configuration, call accounting,
+"not found" translation and the narrow retries of AWS-BEHAVIOUR.md.
+
+Throttling and 5xx are botocore's job (standard retry mode, configured here once). Everything
+else is retried only where a handler names the error code and message fragment it expects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from ecs_cicd.errors import AwsError, ConfigError
+
+T = TypeVar("T")
+
+READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Head")
+
+# Error codes that mean "it is not there". One table, not rediscovered in every handler.
+NOT_FOUND_CODES = frozenset(
+    {
+        "NoSuchEntity",
+        "ResourceNotFoundException",
+        "RepositoryNotFoundException",
+        "LifecyclePolicyNotFoundException",
+        "LoadBalancerNotFound",
+        "TargetGroupNotFound",
+        "ListenerNotFound",
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidGroupId.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidAssociationID.NotFound",
+        "InvalidPermission.NotFound",
+        "NoSuchBucket",
+        "NoSuchBucketPolicy",
+        "NoSuchLifecycleConfiguration",
+        "NotFound",
+        "404",
+        "PipelineNotFoundException",
+        "WebhookNotFoundException",
+        "ClusterNotFoundException",
+        "ServiceNotFoundException",
+        "ApplicationDoesNotExistException",
+        "DeploymentGroupDoesNotExistException",
+        "Gateway.NotAttached",
+    }
+)
+
+HINTS: dict[str, str] = {
+    "AccessDenied": "the credentials in use lack this permission; check AWS_PROFILE / the IAM policy",
+    "AccessDeniedException": "the credentials in use lack this permission; check AWS_PROFILE / the IAM policy",
+    "UnauthorizedOperation": "the credentials in use lack this permission; check AWS_PROFILE / the IAM policy",
+    "ExpiredToken": "the session token expired; log in again (aws sso login / refresh credentials)",
+    "ExpiredTokenException": "the session token expired; log in again (aws sso login / refresh credentials)",
+    "InvalidClientTokenId": "the access key is not valid in this account/region; check AWS_PROFILE",
+    "DuplicateTargetGroupName": "a target group of that name exists outside this stack; delete it or change project/environment",
+    "DuplicateLoadBalancerName": "a load balancer of that name exists outside this stack; delete it or change project/environment",
+    "BucketAlreadyExists": "the artifact bucket name is taken in another account; change project or environment",
+    "LimitExceeded": "an account quota was reached; raise it in Service Quotas or remove unused resources",
+    "LimitExceededException": "an account quota was reached; raise it in Service Quotas or remove unused resources",
+    "VpcLimitExceeded": "the region's VPC quota (default 5) is reached; use network.vpc_id with an existing VPC",
+    "AddressLimitExceeded": "the region's Elastic IP quota is reached",
+}
+
+
+def error_code(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def error_message(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Message", "")).strip()
+
+
+def is_not_found(e: BaseException) -> bool:
+    return isinstance(e, ClientError) and (
+        error_code(e) in NOT_FOUND_CODES
+        or e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    )
+
+
+def aws_error(action: str, resource: str, e: ClientError, hint: str | None = None) -> AwsError:
+    code = error_code(e)
+    return AwsError(action, resource, code, error_message(e), hint=hint or HINTS.get(code))
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES) or operation == "GetCallerIdentity"
+
+
+@dataclass
+class CallStats:
+    """API calls made, by operation, split into reads and mutating calls."""
+
+    reads: Counter[str] = field(default_factory=Counter)
+    mutating: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, service: str, operation: str) -> None:
+        with self.lock:
+            (self.reads if is_read(operation) else self.mutating)[f"{service}:{operation}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values()) + sum(self.mutating.values())
+
+    @property
+    def mutating_total(self) -> int:
+        return sum(self.mutating.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "reads": sum(self.reads.values()),
+            "mutating": self.mutating_total,
+            "mutating_calls": dict(sorted(self.mutating.items())),
+        }
+
+
+class Aws:
+    """Cached, thread-safe boto3 clients for one session, region and endpoint.
+
+    boto3 clients are thread-safe; a Session is not, so every client is built here once under a
+    lock and shared by the engine's worker threads.
+    """
+
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        max_attempts: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = session or boto3.Session(profile_name=profile, region_name=region)
+        self.region = region or self.session.region_name
+        if not self.region:
+            raise ConfigError(
+                "no AWS region", field="region", hint="set region in the config, --region or AWS_REGION"
+            )
+        self.endpoint_url = endpoint_url
+        self.sleep = sleep
+        self.stats = CallStats()
+        self._config = BotoConfig(
+            region_name=self.region,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=10,
+            read_timeout=70,
+            max_pool_connections=32,
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account_id: str | None = None
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            c = self._clients.get(service)
+            if c is None:
+                kwargs: dict[str, Any] = {"config": self._config}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                c = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+                c.meta.events.register("before-call.*.*", self._count)
+                self._clients[service] = c
+            return c
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.stats.record(model.service_model.service_name, model.name)
+
+    def account_id(self) -> str:
+        if self._account_id is None:
+            try:
+                self._account_id = str(self.client("sts").get_caller_identity()["Account"])
+            except NoCredentialsError:
+                raise AwsError(
+                    "Reading",
+                    "the caller identity",
+                    "NoCredentials",
+                    "no AWS credentials found",
+                    hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --emulator",
+                ) from None
+            except NoRegionError:
+                raise ConfigError("no AWS region", field="region") from None
+            except ClientError as e:
+                raise aws_error("Reading", "the caller identity (sts:GetCallerIdentity)", e) from None
+        return self._account_id
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+def retry_on(
+    fn: Callable[[], T],
+    *,
+    codes: tuple[str, ...],
+    fragment: str | tuple[str, ...] | None,
+    deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
+    initial: float = 1.0,
+    cap: float = 10.0,
+) -> T:
+    """Call fn, retrying only ClientErrors whose code is in `codes` and whose message contains
+    `fragment` (any of them; None: any message), until `deadline` seconds have passed.
+
+    A non-matching error, even of the same code, is raised at once.
+    """
+    fragments = (fragment,) if isinstance(fragment, str) else fragment
+
+    def matches(e: BaseException) -> bool:
+        if not isinstance(e, ClientError) or error_code(e) not in codes:
+            return False
+        return fragments is None or any(f.lower() in error_message(e).lower() for f in fragments)
+
+    retryer = Retrying(
+        retry=retry_if_exception(matches),
+        stop=stop_after_delay(deadline),
+        wait=wait_exponential_jitter(initial=initial, max=cap, jitter=initial / 2),
+        sleep=sleep,
+        reraise=True,
+    )
+    return retryer(fn)
+
+
+def tags_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    return [{key: k, value: v} for k, v in sorted(tags.items())]
+
+
+def tags_dict(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    return {t[key]: t[value] for t in tags or []}

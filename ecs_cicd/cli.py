@@ -1,0 +1,202 @@
+"""`python -m ecs_cicd VERB [options]`: argument parsing, output and exit codes only.
+
+Exit codes: 0 ok, 1 AWS/runtime failure, 2 bad config or usage, 3 stack locked, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ecs_cicd import ui
+from ecs_cicd.errors import EcsCicdError, UsageError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-c", "--config", default="ecs_cicd.yaml", help="config file (default: ecs_cicd.yaml)")
+    p.add_argument("--state", help="state file (default: .ecs_cicd/<project>-<env>-<region>.json)")
+    p.add_argument("--region", help="AWS region (default: the config's, then AWS_REGION)")
+    p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default chain)")
+    p.add_argument("--endpoint-url", help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)")
+    p.add_argument("--emulator", action="store_true", help="run against an embedded emulator for this command")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and every API call count")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="python -m ecs_cicd",
+        description="Stand up and tear down an ECS Fargate service and its CI/CD pipeline from one YAML file.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = sub.add_parser("up", parents=[common], help="create or converge the stack, then wait until it serves")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the pipeline's execution")
+    p.add_argument("--replace-service", action="store_true",
+                   help="allow deleting and recreating the service when the deployment controller changes")
+    sub.add_parser("down", parents=[common], help="delete everything the stack created")
+    sub.add_parser("plan", parents=[common], help="show what `up` would change (read-only)")
+    sub.add_parser("status", parents=[common], help="live state of every recorded resource")
+    sub.add_parser("outputs", parents=[common], help="URL, repository URIs, cluster, service, pipeline")
+    sub.add_parser("validate", parents=[common], help="check the config offline")
+    st = sub.add_parser("state", help="state file commands")
+    st_sub = st.add_subparsers(dest="state_verb", required=True, metavar="VERB")
+    st_sub.add_parser("recover", parents=[common], help="rebuild the state file from the stack's tags")
+    em = sub.add_parser("emulator", help="serve the embedded AWS emulator on 127.0.0.1 until interrupted")
+    em.add_argument("--host", default="127.0.0.1")
+    em.add_argument("--port", type=int, default=5000)
+    em.add_argument("-v", "--verbose", action="store_true")
+    em.add_argument("--output", choices=("text", "json"), default="text")
+    with contextlib.suppress(ImportError):
+        from ecs_cicd import local
+
+        local.register(sub, [common])
+    with contextlib.suppress(ImportError):
+        from ecs_cicd import scaffold
+
+        scaffold.register(sub, [common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    try:
+        if getattr(args, "func", None) is not None:
+            return int(args.func(args))
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        ui.err("interrupted; the state file records everything created so far — run the command again to continue")
+        return EXIT_INTERRUPTED
+    except EcsCicdError as e:
+        if verbose:
+            traceback.print_exc()
+        ui.err(f"error: {e}")
+        return e.exit_code
+    except ClientError as e:
+        if verbose:
+            traceback.print_exc()
+        err = e.response.get("Error", {})
+        op = getattr(e, "operation_name", "?")
+        ui.err(f"error: {op}: AWS said {err.get('Code')}: {err.get('Message')} (-v for details)")
+        return EXIT_FAIL
+    except BotoCoreError as e:
+        if verbose:
+            traceback.print_exc()
+        ui.err(f"error: {e}")
+        return EXIT_FAIL
+
+
+@contextlib.contextmanager
+def _endpoint(args: argparse.Namespace) -> Iterator[str | None]:
+    if not args.emulator:
+        yield args.endpoint_url or None
+        return
+    from ecs_cicd.emulator import EmulatorServer
+
+    with EmulatorServer() as server:
+        ui.err(f"embedded emulator on {server.endpoint_url}")
+        yield server.endpoint_url
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import boto3
+
+    if args.emulator:
+        # The embedded emulator takes any credentials; never use the user's real ones with it.
+        return boto3.Session(aws_access_key_id="emulator", aws_secret_access_key="emulator",
+                             region_name=args.region or None)
+    return boto3.Session(profile_name=args.profile, region_name=args.region or None)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verb == "emulator":
+        from ecs_cicd.emulator import serve
+
+        serve(host=args.host, port=args.port)
+        return EXIT_OK
+
+    from ecs_cicd import ops
+    from ecs_cicd.config import load_config
+
+    verb = args.verb if args.verb != "state" else f"state {args.state_verb}"
+    cfg = load_config(args.config, check_env=verb == "up")
+    if verb == "validate":
+        from ecs_cicd.stack import build_specs
+
+        specs = build_specs(cfg)
+        _emit(args, {"valid": True, "stack": cfg.stack, "resources": len(specs)},
+              f"{args.config}: valid — stack {cfg.stack}, {len(specs)} resources")
+        return EXIT_OK
+    if verb == "outputs":
+        out = ops.outputs(cfg, state_path=args.state, region=args.region)
+        _emit(args, out, ui.format_outputs(out))
+        return EXIT_OK
+
+    log = ui.progress
+    with _endpoint(args) as endpoint:
+        common: dict[str, Any] = {
+            "session": _session(args),
+            "state_path": args.state,
+            "region": args.region,
+            "endpoint_url": endpoint,
+        }
+        if verb == "up":
+            result = ops.up(cfg, wait_pipeline=not args.no_wait, replace_service=args.replace_service, log=log, **common)
+        elif verb == "plan":
+            result = ops.plan(cfg, log=lambda _m: None, **common)
+        elif verb == "status":
+            result = ops.status(cfg, **common)
+        elif verb == "down":
+            result = ops.down(cfg, confirm=_confirm(args, cfg.stack), log=log, **common)
+            if result.details.get("aborted"):
+                ui.err("aborted; nothing was deleted")
+                return EXIT_USAGE
+        elif verb == "state recover":
+            result = ops.recover(cfg, log=log, **common)
+        else:  # pragma: no cover - argparse restricts verbs
+            raise UsageError(f"unknown verb {verb}")
+    _emit(args, result.to_dict(), ui.format_result(result, verbose=args.verbose))
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, stack: str) -> Any:
+    def ask(records: list[Any]) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("down deletes the whole stack; pass --yes when not on a terminal")
+        ui.err(f"This deletes {len(records)} resource(s) of stack {stack}:")
+        for r in records:
+            ui.err(f"  {r.logical_id:<22} {r.kind:<18} {r.physical_id}" + ("" if r.owned else "  (referenced; kept)"))
+        answer = input(f"Type the stack name ({stack}) to delete it: ")
+        return answer.strip() == stack
+
+    return ask
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.output == "json":
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text + ("\n" if text and not text.endswith("\n") else ""))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,618 @@
+"""The config file: pydantic models, YAML loading, ${VAR} interpolation and cross-field rules.
+
+Everything here runs before any AWS call. A bad config raises ConfigError naming the field and,
+where one exists, the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ecs_cicd.errors import ConfigError
+
+# Fargate task cpu -> allowed memory (MiB). FORMATS.md "Task definition rules".
+FARGATE_SIZES: dict[int, list[int]] = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4097, 1024)),
+    1024: list(range(2048, 8193, 1024)),
+    2048: list(range(4096, 16385, 1024)),
+    4096: list(range(8192, 30721, 1024)),
+    8192: list(range(16384, 61441, 4096)),
+    16384: list(range(32768, 122881, 8192)),
+}
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+MAX_ELB_NAME = 32
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthCheckTG(Model):
+    """Target group health check. Defaults are tuned for fast deploys, not AWS's."""
+
+    path: str = "/health"
+    interval: int = Field(10, ge=5, le=300)
+    timeout: int = Field(5, ge=2, le=120)
+    healthy_threshold: int = Field(2, ge=2, le=10)
+    unhealthy_threshold: int = Field(3, ge=2, le=10)
+    matcher: str = "200-399"
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthCheckTG:
+        if self.timeout >= self.interval:
+            raise ValueError("timeout must be smaller than interval (AWS refuses otherwise)")
+        return self
+
+
+class Network(Model):
+    vpc_cidr: str = "10.0.0.0/16"
+    public_subnet_cidrs: list[str] | None = None
+    availability_zones: list[str] | None = None
+    vpc_id: str | None = None
+    subnet_ids: list[str] | None = None
+    # For an existing VPC: the AZ of each subnet id, so the two-AZ rule is checked offline.
+    subnet_availability_zones: list[str] | None = None
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        _check_cidr(v)
+        return v
+
+    @field_validator("public_subnet_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str] | None) -> list[str] | None:
+        for c in v or []:
+            _check_cidr(c)
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> Network:
+        if self.vpc_id or self.subnet_ids:
+            if not (self.vpc_id and self.subnet_ids):
+                raise ValueError("an existing network needs both vpc_id and subnet_ids")
+            if len(self.subnet_ids) < 2:
+                raise ValueError("subnet_ids: an ALB needs subnets in at least two availability zones")
+            azs = self.subnet_availability_zones
+            if azs is not None and len(set(azs)) < 2:
+                raise ValueError(
+                    "subnet_availability_zones: the subnets are in fewer than two "
+                    "availability zones; an ALB needs two"
+                )
+            return self
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        cidrs = self.public_subnet_cidrs
+        if cidrs is not None:
+            if len(cidrs) < 2:
+                raise ValueError("public_subnet_cidrs: give at least two (one per availability zone)")
+            for c in cidrs:
+                net = ipaddress.ip_network(c)
+                if not net.subnet_of(vpc):  # type: ignore[arg-type]
+                    raise ValueError(f"public_subnet_cidrs: {c} is not inside vpc_cidr {vpc}")
+        if self.availability_zones is not None and len(set(self.availability_zones)) < 2:
+            raise ValueError("availability_zones: give at least two distinct zones")
+        return self
+
+    @property
+    def existing(self) -> bool:
+        return self.vpc_id is not None
+
+    def subnet_cidrs(self, count: int) -> list[str]:
+        if self.public_subnet_cidrs:
+            return list(self.public_subnet_cidrs)
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        new_prefix = min(vpc.prefixlen + 8, 28)
+        return [str(s) for _, s in zip(range(count), vpc.subnets(new_prefix=new_prefix), strict=False)]
+
+
+def _check_cidr(v: str) -> None:
+    try:
+        net = ipaddress.ip_network(v, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{v!r} is not a valid IPv4 CIDR ({e})") from None
+    if net.version != 4:
+        raise ValueError(f"{v!r}: only IPv4 CIDRs are supported")
+
+
+class LoadBalancer(Model):
+    listener_port: int = Field(80, ge=1, le=65535)
+    ingress_cidrs: list[str] = ["0.0.0.0/0"]
+    certificate_arn: str | None = None
+    https_port: int = Field(443, ge=1, le=65535)
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    idle_timeout: int = Field(60, ge=1, le=4000)
+    health_check: HealthCheckTG = HealthCheckTG()
+    deregistration_delay: int = Field(30, ge=0, le=3600)
+
+    @field_validator("ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            _check_cidr(c)
+        return v
+
+    def ports(self) -> list[int]:
+        return [self.listener_port] + ([self.https_port] if self.certificate_arn else [])
+
+
+class ContainerHealthCheck(Model):
+    command: list[str]
+    interval: int = Field(30, ge=5, le=300)
+    timeout: int = Field(5, ge=2, le=60)
+    retries: int = Field(3, ge=1, le=10)
+    start_period: int = Field(0, ge=0, le=300)
+
+    @field_validator("command")
+    @classmethod
+    def _form(cls, v: list[str]) -> list[str]:
+        if not v or v[0] not in ("CMD", "CMD-SHELL"):
+            raise ValueError('must start with "CMD" or "CMD-SHELL", e.g. ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]')
+        return v
+
+
+class DependsOn(Model):
+    container: str
+    condition: Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"] = "START"
+
+
+class PortMapping(Model):
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int | None = None
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class Build(Model):
+    """How the pipeline builds this container's image (its ECR repository is created by `up`)."""
+
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+
+
+class Container(Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+    image: str = Field(description="initial image: must exist, so the service is healthy before the first pipeline run")
+    build: Build | None = None
+    essential: bool = True
+    port_mappings: list[PortMapping] = []
+    depends_on: list[DependsOn] = []
+    health_check: ContainerHealthCheck | None = None
+    environment: dict[str, str] = {}
+    secrets: dict[str, str] = Field(default_factory=dict, description="NAME -> SSM parameter or Secrets Manager ARN")
+    command: list[str] | None = None
+    entry_point: list[str] | None = None
+    working_directory: str | None = None
+    user: str | None = None
+    cpu: int | None = Field(None, ge=0)
+    memory: int | None = Field(None, ge=6)
+    memory_reservation: int | None = Field(None, ge=6)
+    stop_timeout: int | None = Field(None, ge=2, le=120)
+    start_timeout: int | None = Field(None, ge=2, le=600)
+    readonly_root_filesystem: bool | None = None
+    log_stream_prefix: str | None = None
+    # Set when the container comes from task.definition_file: the original definition, passed
+    # through to RegisterTaskDefinition so fields the config does not model survive.
+    ecs_definition: dict[str, Any] | None = Field(None, exclude=True)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_arns(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, arn in v.items():
+            if not (arn.startswith("arn:") and (":ssm:" in arn or ":secretsmanager:" in arn)):
+                raise ValueError(
+                    f"{name}: {arn!r} is not an SSM parameter or Secrets Manager ARN "
+                    "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME or arn:aws:secretsmanager:...)"
+                )
+        return v
+
+
+class Endpoint(Model):
+    """The container (and port) the load balancer sends traffic to."""
+
+    container: str
+    port: int = Field(ge=1, le=65535)
+
+
+class Task(Model):
+    cpu: int = 256
+    memory: int = 512
+    endpoint: Endpoint
+    containers: list[Container] | None = None
+    definition_file: str | None = Field(
+        None, description="JSON file: a bare array of container definitions, or a full task definition"
+    )
+    builds: dict[str, Build] = Field(
+        default_factory=dict,
+        description="with definition_file: container name -> how the pipeline builds it",
+    )
+    task_role_statements: list[dict[str, Any]] = []
+    cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+
+    @model_validator(mode="after")
+    def _size(self) -> Task:
+        allowed = FARGATE_SIZES.get(self.cpu)
+        if allowed is None:
+            raise ValueError(
+                f"cpu {self.cpu} is not a Fargate size; use one of {sorted(FARGATE_SIZES)}"
+            )
+        if self.memory not in allowed:
+            raise ValueError(
+                f"memory {self.memory} is not valid with cpu {self.cpu}; "
+                f"Fargate allows {allowed[0]}-{allowed[-1]} ({', '.join(map(str, allowed[:4]))}...)"
+            )
+        if (self.containers is None) == (self.definition_file is None):
+            raise ValueError("give exactly one of task.containers or task.definition_file")
+        if self.containers is not None and self.builds:
+            raise ValueError("task.builds is for definition_file; give each container a build")
+        return self
+
+
+class Service(Model):
+    desired_count: int = Field(1, ge=0, le=1000)
+    health_check_grace_period: int = Field(60, ge=0, le=2147483647)
+    min_healthy_percent: int = Field(100, ge=0, le=100)
+    max_percent: int = Field(200, ge=100, le=200)
+    circuit_breaker: bool = True
+    enable_execute_command: bool = False
+    assign_public_ip: bool = True
+    capacity_provider: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+
+
+class Cluster(Model):
+    container_insights: bool = False
+
+
+class Ecr(Model):
+    keep_images: int = Field(30, ge=1, le=1000)
+    scan_on_push: bool = True
+
+
+class Logs(Model):
+    retention_days: Literal[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ] = 30
+
+
+class GitHubSource(Model):
+    type: Literal["github"] = "github"
+    owner: str
+    repo: str
+    branch: str = "main"
+    token_env: str = "GITHUB_TOKEN"
+    webhook: bool = True
+
+
+class ConnectionSource(Model):
+    type: Literal["codestar"] = "codestar"
+    connection_arn: str = Field(pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):")
+    repository: str = Field(pattern=r"^[^/]+/[^/]+$", description="owner/repo")
+    branch: str = "main"
+    detect_changes: bool = True
+    output_format: Literal["CODE_ZIP", "CODEBUILD_CLONE_REF"] = "CODE_ZIP"
+
+
+class CodeCommitSource(Model):
+    type: Literal["codecommit"] = "codecommit"
+    repository: str
+    branch: str = "main"
+
+
+class S3Source(Model):
+    type: Literal["s3"] = "s3"
+    bucket: str
+    key: str
+
+
+class BuildConfig(Model):
+    buildspec: str = "buildspec.yml"
+    image: str = "aws/codebuild/standard:7.0"
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    privileged: bool = True
+    timeout_minutes: int = Field(30, ge=5, le=2160)
+    environment: dict[str, str] = {}
+
+
+class BlueGreen(Model):
+    deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
+    test_listener_port: int | None = Field(None, ge=1, le=65535)
+    termination_wait_minutes: int = Field(5, ge=0, le=2880)
+    ready_action: Literal["CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"] = "CONTINUE_DEPLOYMENT"
+    ready_wait_minutes: int = Field(0, ge=0, le=2880)
+
+
+class Deploy(Model):
+    strategy: Literal["rolling", "blue_green"] = "rolling"
+    file_name: str = "imagedefinitions.json"
+    timeout_minutes: int = Field(15, ge=1, le=60)
+    blue_green: BlueGreen = BlueGreen()
+
+
+class Pipeline(Model):
+    source: GitHubSource | ConnectionSource | CodeCommitSource | S3Source = Field(discriminator="type")
+    build: BuildConfig = BuildConfig()
+    deploy: Deploy = Deploy()
+
+
+class Waits(Model):
+    """Deadlines, in seconds, of the waits at the end of `up` and `down`."""
+
+    load_balancer: int = Field(600, ge=1)
+    service: int = Field(900, ge=1)
+    pipeline: int = Field(1800, ge=1)
+    delete: int = Field(1200, ge=1)
+
+
+class Config(Model):
+    project: str = Field(min_length=2, max_length=40)
+    environment: str = Field("dev", min_length=1, max_length=12)
+    region: str | None = None
+    tags: dict[str, str] = {}
+    network: Network = Network()
+    load_balancer: LoadBalancer = LoadBalancer()
+    cluster: Cluster = Cluster()
+    task: Task
+    service: Service = Service()
+    ecr: Ecr = Ecr()
+    logs: Logs = Logs()
+    pipeline: Pipeline
+    waits: Waits = Waits()
+
+    # Where relative paths (task.definition_file) are resolved; set by load_config.
+    base_dir: str = Field(".", exclude=True)
+
+    @field_validator("project", "environment")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(
+                f"{v!r}: use lowercase letters, digits and '-', starting with a letter "
+                "(it becomes part of AWS resource names)"
+            )
+        return v
+
+    @property
+    def stack(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+    @model_validator(mode="after")
+    def _names_fit(self) -> Config:
+        longest = "-green" if self.pipeline.deploy.strategy == "blue_green" else "-alb"
+        name = self.stack + longest
+        if len(name) > MAX_ELB_NAME:
+            raise ValueError(
+                f"project + environment make the load balancer / target group name {name!r} "
+                f"({len(name)} characters); AWS allows {MAX_ELB_NAME}. Shorten project or environment "
+                f"to at most {MAX_ELB_NAME - len(longest) - 1} characters together"
+            )
+        return self
+
+    def container_definitions(self) -> list[Container]:
+        """The containers, from the config or from task.definition_file (validated)."""
+        if self.task.containers is not None:
+            return list(self.task.containers)
+        from ecs_cicd.taskdef import containers_from_file
+
+        return containers_from_file(self)
+
+    def built_containers(self) -> list[Container]:
+        return [c for c in self.container_definitions() if c.build is not None]
+
+
+def _interpolate(value: Any, path: str) -> Any:
+    """Replace ${VAR} and ${VAR:-default} from the environment, recursively."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(3)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"environment variable {name} is not set",
+            field=path,
+            hint=f"export {name}=... or write ${{{name}:-default}}",
+        )
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", sub, value)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("github", "codestar", "codecommit", "s3") and out.endswith("source"):
+            continue  # discriminated-union tag, not a field the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = getattr(model, "model_fields", {})
+        if part in fields:
+            ann = fields[part].annotation
+            model = _model_of(ann)
+        elif part in ("github", "codestar", "codecommit", "s3"):
+            model = {
+                "github": GitHubSource,
+                "codestar": ConnectionSource,
+                "codecommit": CodeCommitSource,
+                "s3": S3Source,
+            }[str(part)]
+    return list(getattr(model, "model_fields", {}).keys()) if model is not None else []
+
+
+def _model_of(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()):
+        m = _model_of(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def config_error_from_validation(e: ValidationError) -> ConfigError:
+    """The first pydantic error as one line naming the field; with a typo suggestion."""
+    err = e.errors()[0]
+    loc = tuple(err["loc"])
+    field = _field_path(loc) or "config"
+    if err["type"] == "extra_forbidden":
+        known = [k for k in _known_fields(loc) if k != "base_dir"]
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return ConfigError("unknown key", field=field, hint=hint)
+    if err["type"] == "missing":
+        return ConfigError("required key is missing", field=field)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    more = len(e.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(msg, field=field)
+
+
+def parse_config(data: Any, *, base_dir: str | Path = ".", check_env: bool = True) -> Config:
+    """Validate already-loaded YAML data. Raises ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a YAML mapping", field="config")
+    data = _interpolate(data, "")
+    try:
+        cfg = Config.model_validate({**data, "base_dir": str(base_dir)})
+    except ValidationError as e:
+        raise config_error_from_validation(e) from None
+    check_semantics(cfg, check_env=check_env)
+    return cfg
+
+
+def load_config(path: str | Path, *, check_env: bool = True) -> Config:
+    """Read, interpolate and validate a config file. Raises ConfigError (exit 2)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(p)!r} not found",
+            hint="pass -c PATH, or copy config.example.yaml to ecs_cicd.yaml",
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    return parse_config(data, base_dir=p.parent, check_env=check_env)
+
+
+def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
+    """Cross-field rules that need the whole config (containers may come from a file)."""
+    containers = cfg.container_definitions()
+    names = [c.name for c in containers]
+    by_name = {c.name: c for c in containers}
+    prefix = "task.containers" if cfg.task.containers is not None else "task.definition_file"
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(f"duplicate container name {name!r}", field=f"{prefix}[{i}].name")
+    for i, c in enumerate(containers):
+        for j, pm in enumerate(c.port_mappings):
+            if pm.host_port is not None and pm.host_port != pm.container_port:
+                raise ConfigError(
+                    f"host_port {pm.host_port} differs from container_port {pm.container_port}",
+                    field=f"{prefix}[{i}].port_mappings[{j}].host_port",
+                    hint="Fargate (awsvpc) requires hostPort == containerPort; remove host_port",
+                )
+        for j, d in enumerate(c.depends_on):
+            where = f"{prefix}[{i}].depends_on[{j}]"
+            if d.container not in by_name:
+                raise ConfigError(
+                    f"names unknown container {d.container!r}",
+                    field=f"{where}.container",
+                    hint=f"containers are: {', '.join(names)}",
+                )
+            target = by_name[d.container]
+            if d.condition == "HEALTHY" and target.health_check is None:
+                raise ConfigError(
+                    f"condition HEALTHY on container {d.container!r}, which has no health_check",
+                    field=f"{where}.condition",
+                    hint=f"add a health_check to {d.container!r} or use START",
+                )
+            if d.condition in ("COMPLETE", "SUCCESS") and target.essential:
+                raise ConfigError(
+                    f"condition {d.condition} on essential container {d.container!r}",
+                    field=f"{where}.condition",
+                    hint="AWS allows COMPLETE/SUCCESS only on non-essential containers",
+                )
+    _check_cycles(containers, prefix)
+    if not any(c.essential for c in containers):
+        raise ConfigError("at least one container must be essential", field=prefix)
+    ep = cfg.task.endpoint
+    if ep.container not in by_name:
+        raise ConfigError(
+            f"endpoint container {ep.container!r} is not among the containers",
+            field="task.endpoint.container",
+            hint=f"containers are: {', '.join(names)}",
+        )
+    if ep.port not in [pm.container_port for pm in by_name[ep.container].port_mappings]:
+        raise ConfigError(
+            f"endpoint container {ep.container!r} has no port mapping for port {ep.port}",
+            field="task.endpoint.port",
+            hint=f"add port_mappings: [{{container_port: {ep.port}}}] to {ep.container!r}",
+        )
+    src = cfg.pipeline.source
+    if check_env and isinstance(src, GitHubSource) and not os.environ.get(src.token_env):
+        raise ConfigError(
+            f"the GitHub token variable {src.token_env} is not set",
+            field="pipeline.source.token_env",
+            hint=f"export {src.token_env}=<a personal access token with repo and admin:repo_hook scopes>",
+        )
+    if not cfg.built_containers():
+        raise ConfigError(
+            "no container has a build section, so the pipeline would build nothing",
+            field=f"{prefix}",
+            hint="add build: {context: ., dockerfile: Dockerfile} to the container(s) the pipeline builds",
+        )
+    bg = cfg.pipeline.deploy.blue_green
+    if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port in cfg.load_balancer.ports():
+        raise ConfigError(
+            f"test listener port {bg.test_listener_port} is already a production listener port",
+            field="pipeline.deploy.blue_green.test_listener_port",
+        )
+
+
+def _check_cycles(containers: list[Container], prefix: str) -> None:
+    graph = {c.name: [d.container for d in c.depends_on] for c in containers}
+    state: dict[str, int] = {}
+
+    def visit(n: str, trail: list[str]) -> None:
+        if state.get(n) == 1:
+            cycle = " -> ".join([*trail[trail.index(n):], n])
+            raise ConfigError(f"depends_on forms a cycle: {cycle}", field=prefix)
+        if state.get(n) == 2:
+            return
+        state[n] = 1
+        for m in graph.get(n, []):
+            visit(m, [*trail, n])
+        state[n] = 2
+
+    for name in graph:
+        visit(name, [])

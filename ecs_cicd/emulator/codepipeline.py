@@ -1,0 +1,607 @@
+"""CodePipeline: executions, pipeline state, webhooks, token masking.
+
+moto stores pipelines but has no executions at all. Here:
+
+* CreatePipeline starts one execution by itself (trigger ``CreatePipeline``), as AWS does;
+  StartPipelineExecution starts more; UpdatePipeline starts none.
+* An execution runs its stages in order over ``ECS_CICD_EMULATOR_PIPELINE_SECONDS`` (read when
+  it starts; default 0, i.e. it has already succeeded when first read). Status is derived from
+  the clock on every read, so nothing runs in the background.
+* ``fail_next_execution`` makes the next execution(s) fail at a named stage, so callers can test
+  their failed-execution report (ListActionExecutions carries the error details).
+* GetPipelineExecution, ListPipelineExecutions, GetPipelineState, ListActionExecutions read
+  those executions.
+* PutWebhook / ListWebhooks / DeleteWebhook / (De)RegisterWebhookWithThirdParty, stored per
+  account and region on the backend. As on AWS, the secret token is redacted in responses.
+* GetPipeline / CreatePipeline / UpdatePipeline return GitHub ``OAuthToken`` values masked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.codepipeline.exceptions import PipelineNotFoundException
+from moto.codepipeline.models import CodePipelineBackend
+from moto.codepipeline.responses import CodePipelineResponse
+from moto.core.exceptions import JsonRESTError
+
+from ecs_cicd.emulator._util import add, dumps, now, page, replace, state
+
+PIPELINE_SECONDS_ENV = "ECS_CICD_EMULATOR_PIPELINE_SECONDS"
+MASK = "****"
+# Configuration keys AWS never returns in clear.
+_SECRET_KEYS = ("OAuthToken",)
+
+
+class _Error(JsonRESTError):
+    code = 400
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(error_type, message)
+
+
+@dataclass
+class _Failure:
+    stage: str
+    message: str
+    code: str
+    remaining: int
+
+
+_failures: list[_Failure] = []
+_failures_lock = threading.Lock()
+
+
+def fail_next_execution(
+    stage: str, message: str = "Emulated failure", code: str = "JobFailed", times: int = 1
+) -> None:
+    """Make the next ``times`` executions (of any pipeline that has ``stage``) fail there."""
+    with _failures_lock:
+        _failures.append(_Failure(stage, message, code, times))
+
+
+def clear_failures() -> None:
+    with _failures_lock:
+        _failures.clear()
+
+
+def _take_failure(stage_names: list[str]) -> _Failure | None:
+    with _failures_lock:
+        for failure in _failures:
+            if failure.stage in stage_names and failure.remaining > 0:
+                failure.remaining -= 1
+                if failure.remaining == 0:
+                    _failures.remove(failure)
+                return failure
+    return None
+
+
+def _pipeline_seconds() -> float:
+    try:
+        return max(float(os.environ.get(PIPELINE_SECONDS_ENV, "0")), 0.0)
+    except ValueError:
+        return 0.0
+
+
+@dataclass
+class _ActionRun:
+    stage: str
+    declaration: dict[str, Any]
+    action_execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    external_execution_id: str | None = None
+
+
+@dataclass
+class Execution:
+    """One pipeline run. Stage ``i`` of ``n`` runs during [start + i·d/n, start + (i+1)·d/n)."""
+
+    pipeline_name: str
+    pipeline_version: int
+    execution_id: str
+    trigger_type: str
+    trigger_detail: str
+    execution_mode: str
+    start: float
+    duration: float
+    stages: list[tuple[str, list[_ActionRun]]]
+    role_arn: str
+    region: str
+    failure: _Failure | None = None
+
+    def _window(self, index: int) -> tuple[float, float]:
+        step = self.duration / max(len(self.stages), 1)
+        return self.start + index * step, self.start + (index + 1) * step
+
+    def stage_status(self, index: int, at: float) -> str | None:
+        """None while the stage has not started (or will never run after a failure)."""
+        for earlier in range(index):
+            if self.stage_status(earlier, at) != "Succeeded":
+                return None
+        begin, end = self._window(index)
+        if at < begin:
+            return None
+        if at < end and self.duration > 0:
+            return "InProgress"
+        if self.failure is not None and self.failure.stage == self.stages[index][0]:
+            return "Failed"
+        return "Succeeded"
+
+    def stage_changed_at(self, index: int, at: float) -> float:
+        begin, end = self._window(index)
+        return end if at >= end else begin
+
+    def status(self, at: float) -> str:
+        statuses = [self.stage_status(i, at) for i in range(len(self.stages))]
+        if "Failed" in statuses:
+            return "Failed"
+        if all(s == "Succeeded" for s in statuses):
+            return "Succeeded"
+        return "InProgress"
+
+    def last_update(self, at: float) -> float:
+        return min(at, self.start + self.duration)
+
+    def status_summary(self, at: float) -> str | None:
+        if self.status(at) == "Failed" and self.failure is not None:
+            return self.failure.message
+        return None
+
+    def summary(self, at: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pipelineExecutionId": self.execution_id,
+            "status": self.status(at),
+            "startTime": self.start,
+            "lastUpdateTime": self.last_update(at),
+            "sourceRevisions": [],
+            "trigger": {"triggerType": self.trigger_type, "triggerDetail": self.trigger_detail},
+            "executionMode": self.execution_mode,
+            "executionType": "STANDARD",
+        }
+        if self.status_summary(at):
+            out["statusSummary"] = self.status_summary(at)
+        return out
+
+    def detail(self, at: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pipelineName": self.pipeline_name,
+            "pipelineVersion": self.pipeline_version,
+            "pipelineExecutionId": self.execution_id,
+            "status": self.status(at),
+            "artifactRevisions": [],
+            "variables": [],
+            "trigger": {"triggerType": self.trigger_type, "triggerDetail": self.trigger_detail},
+            "executionMode": self.execution_mode,
+            "executionType": "STANDARD",
+        }
+        if self.status_summary(at):
+            out["statusSummary"] = self.status_summary(at)
+        return out
+
+
+def _executions(backend: CodePipelineBackend) -> dict[str, list[Execution]]:
+    """Pipeline name -> executions, newest first."""
+    return state(backend, "executions", dict)
+
+
+def _webhooks(backend: CodePipelineBackend) -> dict[str, dict[str, Any]]:
+    return state(backend, "webhooks", dict)
+
+
+def _mask(pipeline: dict[str, Any]) -> dict[str, Any]:
+    masked = copy.deepcopy(pipeline)
+    for stage in masked.get("stages", []):
+        for action in stage.get("actions", []):
+            config = action.get("configuration") or {}
+            for key in _SECRET_KEYS:
+                if key in config:
+                    config[key] = MASK
+    return masked
+
+
+def _require_pipeline(backend: CodePipelineBackend, name: str) -> dict[str, Any]:
+    codepipeline = backend.pipelines.get(name)
+    if codepipeline is None:
+        raise PipelineNotFoundException(
+            f"Account '{backend.account_id}' does not have a pipeline with name '{name}'"
+        )
+    return codepipeline.pipeline
+
+
+def start_execution(backend: CodePipelineBackend, name: str, trigger_type: str) -> Execution:
+    """Start an execution of pipeline ``name`` (used by CreatePipeline and StartPipelineExecution)."""
+    pipeline = _require_pipeline(backend, name)
+    stages = [
+        (stage["name"], [_ActionRun(stage["name"], action) for action in stage["actions"]])
+        for stage in pipeline["stages"]
+    ]
+    execution = Execution(
+        pipeline_name=name,
+        pipeline_version=int(pipeline.get("version", 1)),
+        execution_id=str(uuid.uuid4()),
+        trigger_type=trigger_type,
+        trigger_detail=f"arn:aws:iam::{backend.account_id}:root",
+        execution_mode=str(pipeline.get("executionMode", "SUPERSEDED")),
+        start=now(),
+        duration=_pipeline_seconds(),
+        stages=stages,
+        role_arn=str(pipeline.get("roleArn", "")),
+        region=backend.region_name,
+        failure=_take_failure([stage_name for stage_name, _ in stages]),
+    )
+    _link_builds(backend, execution)
+    _executions(backend).setdefault(name, []).insert(0, execution)
+    return execution
+
+
+def _link_builds(backend: CodePipelineBackend, execution: Execution) -> None:
+    """CodeBuild actions start a build of their project (when it exists), as on AWS."""
+    from moto.codebuild.models import codebuild_backends
+
+    builds = codebuild_backends[backend.account_id][backend.region_name]
+    for _stage, actions in execution.stages:
+        for run in actions:
+            type_id = run.declaration.get("actionTypeId", {})
+            project = (run.declaration.get("configuration") or {}).get("ProjectName")
+            if type_id.get("provider") == "CodeBuild" and project in builds.codebuild_projects:
+                run.external_execution_id = builds.start_build(project)["id"]
+
+
+def _find_execution(backend: CodePipelineBackend, name: str, execution_id: str) -> Execution:
+    _require_pipeline(backend, name)
+    for execution in _executions(backend).get(name, []):
+        if execution.execution_id == execution_id:
+            return execution
+    raise _Error(
+        "PipelineExecutionNotFoundException",
+        f"Pipeline Execution ID {execution_id} does not exist in pipeline with name: {name}",
+    )
+
+
+def _action_result(
+    execution: Execution, index: int, run: _ActionRun, at: float
+) -> dict[str, Any] | None:
+    """The ActionExecution of one action in one execution (None if it has not started)."""
+    status = execution.stage_status(index, at)
+    if status is None:
+        return None
+    result: dict[str, Any] = {
+        "actionExecutionId": run.action_execution_id,
+        "status": status,
+        "lastStatusChange": execution.stage_changed_at(index, at),
+    }
+    if run.external_execution_id:
+        result["externalExecutionId"] = run.external_execution_id
+    if status == "Failed" and execution.failure is not None:
+        result["errorDetails"] = {
+            "code": execution.failure.code,
+            "message": execution.failure.message,
+        }
+        result["summary"] = execution.failure.message
+    return result
+
+
+def _pipeline_state(backend: CodePipelineBackend, name: str) -> dict[str, Any]:
+    pipeline = _require_pipeline(backend, name)
+    metadata = backend.pipelines[name].metadata
+    history = _executions(backend).get(name, [])
+    at = now()
+    stage_states = []
+    for position, stage in enumerate(pipeline["stages"]):
+        stage_state: dict[str, Any] = {"stageName": stage["name"], "actionStates": []}
+        if position > 0:
+            stage_state["inboundTransitionState"] = {"enabled": True}
+        # The latest execution that reached this stage, with the stage's index in it.
+        latest = None
+        for execution in history:
+            names = [stage_name for stage_name, _ in execution.stages]
+            if stage["name"] in names:
+                index = names.index(stage["name"])
+                if execution.stage_status(index, at) is not None:
+                    latest = (execution, index)
+                    break
+        for action in stage["actions"]:
+            action_state: dict[str, Any] = {"actionName": action["name"]}
+            if latest is not None:
+                execution, index = latest
+                for run in execution.stages[index][1]:
+                    if run.declaration.get("name") == action["name"]:
+                        result = _action_result(execution, index, run, at)
+                        if result is not None:
+                            action_state["latestExecution"] = result
+            stage_state["actionStates"].append(action_state)
+        if latest is not None:
+            execution, index = latest
+            stage_state["latestExecution"] = {
+                "pipelineExecutionId": execution.execution_id,
+                "status": execution.stage_status(index, at),
+            }
+        stage_states.append(stage_state)
+    return {
+        "pipelineName": name,
+        "pipelineVersion": pipeline.get("version", 1),
+        "stageStates": stage_states,
+        "created": metadata["created"],
+        "updated": metadata["updated"],
+    }
+
+
+def _action_details(execution: Execution, at: float) -> list[dict[str, Any]]:
+    details = []
+    for index, (stage_name, runs) in enumerate(execution.stages):
+        for run in runs:
+            result = _action_result(execution, index, run, at)
+            if result is None:
+                continue
+            declaration = run.declaration
+            configuration = _mask({"stages": [{"actions": [declaration]}]})["stages"][0][
+                "actions"
+            ][0].get("configuration", {})
+            execution_result: dict[str, Any] = {}
+            if run.external_execution_id:
+                execution_result["externalExecutionId"] = run.external_execution_id
+            if "errorDetails" in result:
+                execution_result["errorDetails"] = result["errorDetails"]
+                execution_result["externalExecutionSummary"] = result["summary"]
+            details.append(
+                {
+                    "pipelineExecutionId": execution.execution_id,
+                    "actionExecutionId": run.action_execution_id,
+                    "pipelineVersion": execution.pipeline_version,
+                    "stageName": stage_name,
+                    "actionName": declaration["name"],
+                    "startTime": execution._window(index)[0],
+                    "lastUpdateTime": result["lastStatusChange"],
+                    "status": result["status"],
+                    "input": {
+                        "actionTypeId": declaration["actionTypeId"],
+                        "configuration": configuration,
+                        "resolvedConfiguration": configuration,
+                        "roleArn": declaration.get("roleArn", execution.role_arn),
+                        "region": declaration.get("region", execution.region),
+                        "inputArtifacts": [
+                            {"name": a["name"]} for a in declaration.get("inputArtifacts", [])
+                        ],
+                    },
+                    "output": {
+                        "outputArtifacts": [
+                            {"name": a["name"]} for a in declaration.get("outputArtifacts", [])
+                        ],
+                        "executionResult": execution_result,
+                        "outputVariables": {},
+                    },
+                }
+            )
+    return list(reversed(details))
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+def _validate_webhook(backend: CodePipelineBackend, definition: dict[str, Any]) -> None:
+    _require_pipeline(backend, definition["targetPipeline"])
+    auth = definition.get("authentication")
+    config = definition.get("authenticationConfiguration") or {}
+    if auth == "GITHUB_HMAC" and not config.get("SecretToken"):
+        raise _Error(
+            "InvalidWebhookAuthenticationParametersException",
+            "SecretToken is required for GITHUB_HMAC authentication",
+        )
+    if auth == "IP" and not config.get("AllowedIPRange"):
+        raise _Error(
+            "InvalidWebhookAuthenticationParametersException",
+            "AllowedIPRange is required for IP authentication",
+        )
+    for rule in definition.get("filters", []):
+        if not str(rule.get("jsonPath", "")).startswith("$"):
+            raise _Error(
+                "InvalidWebhookFilterPatternException",
+                f"Invalid JsonPath: {rule.get('jsonPath')}",
+            )
+
+
+def _webhook_item(record: dict[str, Any]) -> dict[str, Any]:
+    item = copy.deepcopy({k: v for k, v in record.items() if not k.startswith("_")})
+    config = item["definition"].get("authenticationConfiguration") or {}
+    if "SecretToken" in config:
+        config["SecretToken"] = MASK
+    return item
+
+
+def webhook_records(backend: CodePipelineBackend) -> dict[str, dict[str, Any]]:
+    """Stored webhooks by name, including ``_registered`` (for tests and the tagging API)."""
+    return _webhooks(backend)
+
+
+# --- response methods -------------------------------------------------------------------
+
+
+def _create_pipeline(original: Any) -> Any:
+    def create_pipeline(self: CodePipelineResponse) -> str:
+        body = original(self)
+        name = self._get_param("pipeline")["name"]
+        start_execution(self.codepipeline_backend, name, "CreatePipeline")
+        return _masked_body(body)
+
+    return create_pipeline
+
+
+def _masked_body(body: str) -> str:
+    data = json.loads(body)
+    if "pipeline" in data:
+        data["pipeline"] = _mask(data["pipeline"])
+    return dumps(data)
+
+
+def _masking(original: Any) -> Any:
+    def method(self: CodePipelineResponse) -> str:
+        return _masked_body(original(self))
+
+    method.__name__ = original.__name__
+    return method
+
+
+def _delete_pipeline(original: Any) -> Any:
+    def delete_pipeline(self: CodePipelineResponse) -> str:
+        result: str = original(self)
+        _executions(self.codepipeline_backend).pop(self._get_param("name"), None)
+        return result
+
+    return delete_pipeline
+
+
+def _list_tags_for_resource(original: Any) -> Any:
+    def list_tags_for_resource(self: CodePipelineResponse) -> str:
+        arn = self._get_param("resourceArn")
+        if ":webhook:" in arn:
+            name = arn.split(":webhook:")[-1]
+            record = _webhooks(self.codepipeline_backend).get(name)
+            if record is None:
+                raise _Error("ResourceNotFoundException", f"Webhook {arn} not found")
+            return dumps({"tags": record.get("tags", [])})
+        result: str = original(self)
+        return result
+
+    return list_tags_for_resource
+
+
+def start_pipeline_execution(self: CodePipelineResponse) -> str:
+    execution = start_execution(
+        self.codepipeline_backend, self._get_param("name"), "StartPipelineExecution"
+    )
+    return dumps({"pipelineExecutionId": execution.execution_id})
+
+
+def get_pipeline_execution(self: CodePipelineResponse) -> str:
+    execution = _find_execution(
+        self.codepipeline_backend,
+        self._get_param("pipelineName"),
+        self._get_param("pipelineExecutionId"),
+    )
+    return dumps({"pipelineExecution": execution.detail(now())})
+
+
+def list_pipeline_executions(self: CodePipelineResponse) -> str:
+    backend = self.codepipeline_backend
+    name = self._get_param("pipelineName")
+    _require_pipeline(backend, name)
+    at = now()
+    summaries = [e.summary(at) for e in _executions(backend).get(name, [])]
+    chunk, token = page(summaries, self._get_param("nextToken"), self._get_param("maxResults"))
+    out: dict[str, Any] = {"pipelineExecutionSummaries": chunk}
+    if token:
+        out["nextToken"] = token
+    return dumps(out)
+
+
+def get_pipeline_state(self: CodePipelineResponse) -> str:
+    return dumps(_pipeline_state(self.codepipeline_backend, self._get_param("name")))
+
+
+def list_action_executions(self: CodePipelineResponse) -> str:
+    backend = self.codepipeline_backend
+    name = self._get_param("pipelineName")
+    _require_pipeline(backend, name)
+    wanted = (self._get_param("filter") or {}).get("pipelineExecutionId")
+    executions = _executions(backend).get(name, [])
+    if wanted:
+        executions = [_find_execution(backend, name, wanted)]
+    at = now()
+    details = [d for e in executions for d in _action_details(e, at)]
+    chunk, token = page(details, self._get_param("nextToken"), self._get_param("maxResults"))
+    out: dict[str, Any] = {"actionExecutionDetails": chunk}
+    if token:
+        out["nextToken"] = token
+    return dumps(out)
+
+
+def put_webhook(self: CodePipelineResponse) -> str:
+    backend = self.codepipeline_backend
+    definition = self._get_param("webhook")
+    _validate_webhook(backend, definition)
+    hooks = _webhooks(backend)
+    name = definition["name"]
+    previous = hooks.get(name)
+    record: dict[str, Any] = {
+        "definition": definition,
+        "url": previous["url"]
+        if previous
+        else f"https://{backend.region_name}.webhooks.aws/trigger?t={uuid.uuid4().hex}&v=1",
+        "arn": f"arn:aws:codepipeline:{backend.region_name}:{backend.account_id}:webhook:{name}",
+        "tags": self._get_param("tags") or (previous or {}).get("tags", []),
+        "_registered": bool(previous and previous["_registered"]),
+    }
+    hooks[name] = record
+    return dumps({"webhook": _webhook_item(record)})
+
+
+def list_webhooks(self: CodePipelineResponse) -> str:
+    items = [_webhook_item(r) for r in _webhooks(self.codepipeline_backend).values()]
+    chunk, token = page(items, self._get_param("NextToken"), self._get_param("MaxResults"))
+    out: dict[str, Any] = {"webhooks": chunk}
+    if token:
+        out["NextToken"] = token
+    return dumps(out)
+
+
+def delete_webhook(self: CodePipelineResponse) -> str:
+    # AWS answers success for a name it does not know.
+    _webhooks(self.codepipeline_backend).pop(self._get_param("name"), None)
+    return "{}"
+
+
+def _set_registered(self: CodePipelineResponse, registered: bool) -> str:
+    name = self._get_param("webhookName")
+    record = _webhooks(self.codepipeline_backend).get(name)
+    if record is None:
+        raise _Error(
+            "WebhookNotFoundException",
+            "The specified webhook was entered in an invalid format or cannot be found.",
+        )
+    record["_registered"] = registered
+    return "{}"
+
+
+def register_webhook_with_third_party(self: CodePipelineResponse) -> str:
+    return _set_registered(self, True)
+
+
+def deregister_webhook_with_third_party(self: CodePipelineResponse) -> str:
+    return _set_registered(self, False)
+
+
+def apply() -> None:
+    replace(CodePipelineResponse, "create_pipeline", _create_pipeline)
+    replace(CodePipelineResponse, "get_pipeline", _masking)
+    replace(CodePipelineResponse, "update_pipeline", _masking)
+    replace(CodePipelineResponse, "delete_pipeline", _delete_pipeline)
+    replace(CodePipelineResponse, "list_tags_for_resource", _list_tags_for_resource)
+    for fn in (
+        start_pipeline_execution,
+        get_pipeline_execution,
+        list_pipeline_executions,
+        get_pipeline_state,
+        list_action_executions,
+        put_webhook,
+        list_webhooks,
+        delete_webhook,
+        register_webhook_with_third_party,
+        deregister_webhook_with_third_party,
+    ):
+        add(CodePipelineResponse, fn.__name__, fn)
+
+
+__all__ = [
+    "PIPELINE_SECONDS_ENV",
+    "Execution",
+    "apply",
+    "clear_failures",
+    "fail_next_execution",
+    "start_execution",
+    "webhook_records",
+]

@@ -1,0 +1,268 @@
+"""ECS: services that reach steady state, and AWS's refusals.
+
+* Every service is steady as soon as it is created or updated: runningCount == desiredCount,
+  pendingCount 0, and (ECS deployment controller) exactly one PRIMARY deployment with
+  rolloutState COMPLETED for the current task definition. A new task definition, network or
+  load balancer configuration, or forceNewDeployment replaces the deployment with a new one
+  (the old one is gone, as once AWS has finished). CODE_DEPLOY services have no deployments.
+  Services get AWS's "deployment completed" / "reached a steady state" events.
+* CreateService stores and returns what moto dropped (deploymentConfiguration with its
+  circuit breaker, healthCheckGracePeriodSeconds, enableExecuteCommand, capacityProviderStrategy,
+  platformVersion, createdAt) and refuses like AWS: a second ACTIVE service of the same name
+  ("Creation of service was not idempotent."), and a target group no listener forwards to
+  ("... does not have an associated load balancer.").
+* UpdateService stores the task definition as its full ARN and refuses INACTIVE services.
+* DeleteService leaves the service INACTIVE with no tasks; ListServices omits INACTIVE services.
+* DeleteCluster refuses while services or tasks are active; activeServicesCount is counted.
+* UpdateClusterSettings (moto lacks it).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.ecs.exceptions import ECSException, InvalidParameterException
+from moto.ecs.models import EC2ContainerServiceBackend, Service
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.elbv2.models import elbv2_backends
+from moto.moto_api._internal import mock_random
+
+from ecs_cicd.emulator._util import add, replace
+
+DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
+    "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    "maximumPercent": 200,
+    "minimumHealthyPercent": 100,
+}
+
+
+def _event(service: Service, message: str) -> None:
+    # AWS lists a service's events newest first.
+    service.events.insert(
+        0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message}
+    )
+
+
+def _new_deployment(service: Service) -> dict[str, Any]:
+    deployment_id = f"ecs-svc/{mock_random.randint(0, 32**12)}"
+    stamp = utcnow()
+    return {
+        "id": deployment_id,
+        "status": "PRIMARY",
+        "taskDefinition": service.task_definition,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0,
+        "runningCount": service.desired_count,
+        "failedTasks": 0,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "launchType": service.launch_type,
+        "platformVersion": service.platform_version,
+        "platformFamily": "EC2" if service.launch_type == "EC2" else "FARGATE",
+        "networkConfiguration": service.network_configuration or None,
+        "rolloutState": "COMPLETED",
+        "rolloutStateReason": f"ECS deployment {deployment_id} completed.",
+    }
+
+
+def _settle(service: Service, new_deployment: bool) -> None:
+    """Make the service look as it does once AWS has finished deploying it."""
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    if service.deployment_controller.get("type", "ECS") != "ECS":
+        service.deployments = []
+        return
+    if new_deployment or not service.deployments:
+        service.deployments = [_new_deployment(service)]
+        _event(service, f"(service {service.name}) (deployment {service.deployments[0]['id']})"
+               " deployment completed.")
+    else:
+        primary = service.deployments[0]
+        primary.update(
+            desiredCount=service.desired_count,
+            runningCount=service.desired_count,
+            pendingCount=0,
+            taskDefinition=service.task_definition,
+            updatedAt=utcnow(),
+        )
+    _event(service, f"(service {service.name}) has reached a steady state.")
+
+
+def _service_init(original: Any) -> Any:
+    def __init__(self: Service, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _settle(self, new_deployment=True)
+
+    return __init__
+
+
+def _check_target_groups(account_id: str, region: str, load_balancers: list[dict[str, Any]]) -> None:
+    target_groups = elbv2_backends[account_id][region].target_groups
+    for entry in load_balancers:
+        arn = entry.get("targetGroupArn")
+        group = target_groups.get(arn) if arn else None
+        if group is not None and not group.load_balancer_arns:
+            raise InvalidParameterException(
+                f"The target group with targetGroupArn {arn} does not have an associated "
+                "load balancer."
+            )
+
+
+def _create_service(original: Any) -> Any:
+    def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
+        backend: EC2ContainerServiceBackend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        existing = backend.services.get(f"{cluster.name}:{self._get_param('serviceName')}")
+        if existing is not None and existing.status != "INACTIVE":
+            raise InvalidParameterException("Creation of service was not idempotent.")
+        _check_target_groups(
+            self.current_account, self.region, self._get_param("loadBalancers") or []
+        )
+        result: ActionResult = original(self)
+        service: Service = result.result["service"]  # type: ignore[index]
+        _store_create_fields(self, service)
+        return result
+
+    return create_service
+
+
+def _store_create_fields(response: EC2ContainerServiceResponse, service: Service) -> None:
+    given = response._get_param("deploymentConfiguration") or {}
+    config = copy.deepcopy(DEFAULT_DEPLOYMENT_CONFIGURATION)
+    if service.deployment_controller.get("type", "ECS") != "ECS":
+        config.pop("deploymentCircuitBreaker")
+    config.update(given)
+    service.deployment_configuration = config  # type: ignore[attr-defined]
+    grace = response._get_param("healthCheckGracePeriodSeconds")
+    if grace is not None:
+        service.health_check_grace_period_seconds = grace  # type: ignore[attr-defined]
+    service.enable_execute_command = bool(  # type: ignore[attr-defined]
+        response._get_param("enableExecuteCommand", False)
+    )
+    strategy = response._get_param("capacityProviderStrategy")
+    if strategy and not response._get_param("launchType"):
+        # AWS reports a capacity provider strategy instead of a launch type, not both.
+        service.capacity_provider_strategy = strategy  # type: ignore[attr-defined]
+        service.launch_type = None
+        for deployment in service.deployments:
+            deployment["launchType"] = None
+            deployment["capacityProviderStrategy"] = strategy
+    uses_fargate = service.launch_type == "FARGATE" or any(
+        s.get("capacityProvider", "").startswith("FARGATE") for s in strategy or []
+    )
+    if uses_fargate and not service.platform_version:
+        service.platform_version = "LATEST"
+        for deployment in service.deployments:
+            deployment["platformVersion"] = "LATEST"
+    service.created_at = utcnow()  # type: ignore[attr-defined]
+    service.created_by = f"arn:aws:iam::{response.current_account}:root"  # type: ignore[attr-defined]
+
+
+def _update_service(original: Any) -> Any:
+    def update_service(
+        self: EC2ContainerServiceBackend, service_properties: dict[str, Any]
+    ) -> Service:
+        props = dict(service_properties)
+        cluster = self._get_cluster(props.get("cluster", "default"))
+        service = self._get_service(cluster.name, props["service"].split("/")[-1])
+        if service.status != "ACTIVE":
+            raise ECSException("ServiceNotActiveException", "Service was not ACTIVE.")
+        before = (
+            service.task_definition,
+            copy.deepcopy(service.network_configuration),
+            copy.deepcopy(service.load_balancers),
+        )
+        updated: Service = original(self, service_properties)
+        if props.get("task_definition"):
+            # moto keeps the string as given ("family" or "family:3"); AWS reports the ARN.
+            updated.task_definition = self.describe_task_definition(props["task_definition"]).arn
+        after = (updated.task_definition, updated.network_configuration, updated.load_balancers)
+        _settle(updated, new_deployment=bool(props.get("force_new_deployment")) or before != after)
+        return updated
+
+    return update_service
+
+
+def _delete_service(original: Any) -> Any:
+    def delete_service(
+        self: EC2ContainerServiceBackend, cluster_name: str, service_name: str, force: bool
+    ) -> Service:
+        service: Service = original(self, cluster_name, service_name, force)
+        # Once drained on AWS: no tasks, and nothing left to deploy.
+        service.desired_count = 0
+        service.running_count = 0
+        service.pending_count = 0
+        for deployment in service.deployments:
+            deployment.update(desiredCount=0, runningCount=0, pendingCount=0)
+        return service
+
+    return delete_service
+
+
+def _list_services(original: Any) -> Any:
+    def list_services(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> list[str]:
+        arns: list[str] = original(self, *args, **kwargs)
+        inactive = {s.arn for s in self.services.values() if s.status == "INACTIVE"}
+        return [arn for arn in arns if arn not in inactive]
+
+    return list_services
+
+
+def _active_services(backend: EC2ContainerServiceBackend, cluster_name: str) -> list[Service]:
+    return [
+        s for s in backend.services.values() if s.cluster_name == cluster_name and s.status != "INACTIVE"
+    ]
+
+
+def _delete_cluster(original: Any) -> Any:
+    def delete_cluster(self: EC2ContainerServiceBackend, cluster_str: str) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        if _active_services(self, cluster.name):
+            raise ECSException(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+            )
+        tasks = self.tasks.get(cluster.name, {}).values()
+        if any(t.desired_status == "RUNNING" for t in tasks):
+            raise ECSException(
+                "ClusterContainsTasksException",
+                "The Cluster cannot be deleted while Tasks are active.",
+            )
+        return original(self, cluster_str)
+
+    return delete_cluster
+
+
+def _describe_clusters(original: Any) -> Any:
+    def describe_clusters(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
+        clusters, failures = original(self, *args, **kwargs)
+        for cluster in clusters:
+            cluster.active_services_count = len(_active_services(self, cluster.name))
+        return clusters, failures
+
+    return describe_clusters
+
+
+def update_cluster_settings(self: EC2ContainerServiceResponse) -> ActionResult:
+    cluster = self.ecs_backend.update_cluster(
+        cluster_name=self._get_param("cluster"),
+        cluster_settings=self._get_param("settings"),
+        configuration=None,
+        service_connect_defaults=None,
+    )
+    return ActionResult({"cluster": cluster})
+
+
+def apply() -> None:
+    replace(Service, "__init__", _service_init)
+    replace(EC2ContainerServiceResponse, "create_service", _create_service)
+    replace(EC2ContainerServiceBackend, "update_service", _update_service)
+    replace(EC2ContainerServiceBackend, "delete_service", _delete_service)
+    replace(EC2ContainerServiceBackend, "list_services", _list_services)
+    replace(EC2ContainerServiceBackend, "delete_cluster", _delete_cluster)
+    replace(EC2ContainerServiceBackend, "describe_clusters", _describe_clusters)
+    add(EC2ContainerServiceResponse, "update_cluster_settings", update_cluster_settings)

@@ -1,0 +1,63 @@
+"""Progress lines (stderr) and the final summaries (stdout)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+_lock = threading.Lock()
+_start = time.monotonic()
+
+
+def err(message: str) -> None:
+    with _lock:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+def progress(message: str) -> None:
+    """One progress line, prefixed with the seconds since the command started."""
+    err(f"[{time.monotonic() - _start:6.1f}s] {message}")
+
+
+def format_result(result: Any, *, verbose: bool = False) -> str:
+    counts: dict[str, int] = {}
+    for o in result.outcomes:
+        counts[o.action] = counts.get(o.action, 0) + 1
+    lines = []
+    if result.command in ("plan", "status"):
+        for o in result.outcomes:
+            changes = f"  {'; '.join(o.changes)}" if o.changes else ""
+            label = {"unchanged": "ok" if result.command == "status" else "unchanged"}.get(o.action, o.action)
+            lines.append(f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip())
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+    calls = result.calls
+    lines.append(
+        f"{result.command}: {summary or 'nothing to do'} in {result.seconds:.1f}s "
+        f"({calls.get('total', 0)} API calls, {calls.get('mutating', 0)} mutating)"
+    )
+    if verbose and calls.get("mutating_calls"):
+        lines += [f"  {k}: {v}" for k, v in calls["mutating_calls"].items()]
+    for key, value in result.details.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}={v}" for k, v in value.items() if k != "deployments")
+            lines.append(f"{key}: {inner}")
+            for d in value.get("deployments", []) or []:
+                lines.append(f"  deployment {d.get('id')}: {d.get('status')} {d.get('rolloutState')} "
+                             f"{d.get('runningCount')}/{d.get('desiredCount')}")
+    if result.outputs and result.command in ("up", "status", "state recover"):
+        lines.append(format_outputs(result.outputs))
+    return "\n".join(lines)
+
+
+def format_outputs(outputs: dict[str, Any]) -> str:
+    lines = []
+    for key, value in outputs.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                lines.append(f"{key}.{k}: {v}")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)

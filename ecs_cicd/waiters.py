@@ -1,0 +1,244 @@
+"""Tenacity pollers: the ALB until active, the service deployment `up` started until COMPLETED,
+the pipeline's latest execution until it ends, a deleted service until INACTIVE.
+
+Each poll returns None for "not yet" and a value when done, raises DeploymentFailed on a terminal
+failure (with AWS's own reason), and reports only what changed since the previous poll. Backoff
+starts near one second and is capped, so readiness is noticed soon after it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential_jitter
+
+from ecs_cicd.engine import Cancelled, Ctx
+from ecs_cicd.errors import DeploymentFailed, WaitTimeout
+
+T = TypeVar("T")
+
+
+def poll(
+    ctx: Ctx,
+    what: str,
+    check: Callable[[], T | None],
+    *,
+    deadline: float,
+    cap: float = 10.0,
+    last_seen: Callable[[], str] = lambda: "",
+) -> T:
+    """Run `check` until it returns a value, with exponential backoff, until `deadline` seconds."""
+
+    def checked() -> T | None:
+        if ctx.cancel.is_set():
+            raise Cancelled(f"interrupted while waiting for {what}")
+        return check()
+
+    retryer = Retrying(
+        retry=retry_if_result(lambda r: r is None),
+        stop=stop_after_delay(deadline),
+        wait=wait_exponential_jitter(initial=1.0, max=cap, jitter=0.5),
+        sleep=ctx.sleep,
+    )
+    try:
+        return retryer(checked)  # type: ignore[no-any-return]
+    except RetryError:
+        seen = last_seen()
+        raise WaitTimeout(
+            f"waited {deadline:.0f}s for {what}" + (f"; last seen: {seen}" if seen else ""),
+            hint="raise the deadline under `waits:` in the config, or check the AWS console",
+        ) from None
+
+
+# --- load balancer ---------------------------------------------------------------------------
+def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
+    elb = ctx.client("elbv2")
+    seen = {"state": ""}
+
+    def check() -> bool | None:
+        lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+        state = lb["State"]["Code"]
+        if state != seen["state"]:
+            ctx.log(f"load balancer: {state}")
+            seen["state"] = state
+        if state == "active":
+            return True
+        if state == "failed":
+            raise DeploymentFailed(f"load balancer {arn}: provisioning failed: {lb['State'].get('Reason', '')}")
+        return None
+
+    poll(ctx, "the load balancer to become active", check, deadline=ctx.cfg.waits.load_balancer, last_seen=lambda: seen["state"])
+
+
+# --- ECS service -----------------------------------------------------------------------------
+def _service(ctx: Ctx, cluster: str, service: str) -> dict[str, Any] | None:
+    resp = ctx.client("ecs").describe_services(cluster=cluster, services=[service])
+    items = resp.get("services", [])
+    return items[0] if items else None  # MISSING right after CreateService: "not yet"
+
+
+def stopped_task_reasons(ctx: Ctx, cluster: str, service: str, limit: int = 3) -> list[str]:
+    ecs = ctx.client("ecs")
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])[:limit]
+    if not arns:
+        return []
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
+    out = []
+    for t in tasks:
+        reason = t.get("stoppedReason", "")
+        for c in t.get("containers", []):
+            if c.get("reason"):
+                reason += f"; {c['name']}: {c['reason']}"
+        out.append(f"task {t['taskArn'].rsplit('/', 1)[-1]}: {reason or 'stopped'}")
+    return out
+
+
+def wait_for_service(ctx: Ctx, cluster: str, service: str, deployment_id: str | None) -> dict[str, Any]:
+    """Until the deployment we started is COMPLETED, alone, with running == desired.
+
+    Not botocore's services_stable: it reports success when the circuit breaker rolls back
+    (AWS-BEHAVIOUR.md). A FAILED rollout fails at once with the reason, newest events and the
+    stopped tasks' reasons.
+    """
+    seen_events: set[str] = set()
+    last = {"summary": ""}
+    started = datetime.now(UTC)
+
+    def check() -> dict[str, Any] | None:
+        svc = _service(ctx, cluster, service)
+        if svc is None:
+            if (datetime.now(UTC) - started).total_seconds() > 120:
+                raise DeploymentFailed(f"ECS service {service}: DescribeServices still says MISSING after 2 minutes")
+            return None
+        events = [e for e in svc.get("events", []) if e.get("id") not in seen_events]
+        for e in reversed(events[:5]):
+            ctx.log(f"service event: {e.get('message', '')}")
+        seen_events.update(e.get("id", "") for e in svc.get("events", []))
+        deps = svc.get("deployments", [])
+        ours = next((d for d in deps if d.get("id") == deployment_id), None) if deployment_id else None
+        if ours is None:
+            ours = next((d for d in deps if d.get("status") == "PRIMARY"), None)
+            if deployment_id and ours is not None and ours.get("id") != deployment_id:
+                raise _failed(ctx, svc, cluster, service, "the deployment was replaced (rolled back or superseded)")
+        if ours is None:
+            return None
+        summary = (
+            f"{ours.get('rolloutState', '?')}, running {ours.get('runningCount', 0)}/{ours.get('desiredCount', 0)}, "
+            f"{len(deps)} deployment(s)"
+        )
+        if summary != last["summary"]:
+            ctx.log(f"service: {summary}")
+            last["summary"] = summary
+        if ours.get("rolloutState") == "FAILED":
+            raise _failed(ctx, svc, cluster, service, ours.get("rolloutStateReason", "rollout FAILED"))
+        done = ours.get("rolloutState", "COMPLETED") == "COMPLETED" and len(deps) == 1
+        if done and ours.get("runningCount") == ours.get("desiredCount") == svc.get("desiredCount"):
+            return svc
+        return None
+
+    return poll(
+        ctx,
+        f"ECS service {service} to reach steady state",
+        check,
+        deadline=ctx.cfg.waits.service,
+        last_seen=lambda: last["summary"],
+    )
+
+
+def _failed(ctx: Ctx, svc: dict[str, Any], cluster: str, service: str, reason: str) -> DeploymentFailed:
+    events = [e.get("message", "") for e in svc.get("events", [])[:3]]
+    stopped = stopped_task_reasons(ctx, cluster, service)
+    parts = [f"ECS service {service}: deployment failed: {reason}"]
+    if events:
+        parts.append("newest events: " + " | ".join(events))
+    if stopped:
+        parts.append("stopped tasks: " + " | ".join(stopped))
+    return DeploymentFailed("; ".join(parts))
+
+
+def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:
+    """After DeleteService: DRAINING for minutes while tasks leave the target group."""
+    last = {"status": ""}
+
+    def check() -> bool | None:
+        svc = _service(ctx, cluster, service)
+        status = svc.get("status", "INACTIVE") if svc else "INACTIVE"
+        if status != last["status"]:
+            ctx.log(f"service {service}: {status}")
+            last["status"] = status
+        return True if status == "INACTIVE" else None
+
+    poll(ctx, f"ECS service {service} to drain", check, deadline=ctx.cfg.waits.delete, cap=15, last_seen=lambda: last["status"])
+
+
+# --- CodePipeline ----------------------------------------------------------------------------
+def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
+    """Until the pipeline's latest execution ends (AWS starts one when a pipeline is created)."""
+    cp = ctx.client("codepipeline")
+    last = {"summary": ""}
+
+    def check() -> dict[str, Any] | None:
+        execs = cp.list_pipeline_executions(pipelineName=name, maxResults=1).get("pipelineExecutionSummaries", [])
+        if not execs:
+            return None  # the creation-time execution has not been started yet
+        ex = execs[0]
+        status = ex["status"]
+        summary = f"execution {ex['pipelineExecutionId'][:8]} {status}"
+        if status == "InProgress":
+            state = cp.get_pipeline_state(name=name)
+            stages = [
+                f"{s['stageName']}={s.get('latestExecution', {}).get('status', '-')}"
+                for s in state.get("stageStates", [])
+            ]
+            summary += " (" + ", ".join(stages) + ")"
+        if summary != last["summary"]:
+            ctx.log(f"pipeline: {summary}")
+            last["summary"] = summary
+        if status == "Succeeded":
+            return dict(ex)
+        if status in ("Failed", "Stopped", "Stopping", "Superseded", "Cancelled"):
+            raise pipeline_failure(ctx, name, ex)
+        return None
+
+    return poll(ctx, f"pipeline {name} to finish its execution", check, deadline=ctx.cfg.waits.pipeline, cap=15, last_seen=lambda: last["summary"])
+
+
+def pipeline_failure(ctx: Ctx, name: str, execution: dict[str, Any]) -> DeploymentFailed:
+    """Name the failed stage and action, AWS's message, and for CodeBuild the build and its log."""
+    cp = ctx.client("codepipeline")
+    status = execution["status"]
+    where = ""
+    detail = ""
+    for stage in cp.get_pipeline_state(name=name).get("stageStates", []):
+        for action in stage.get("actionStates", []):
+            latest = action.get("latestExecution", {})
+            if latest.get("status") == "Failed":
+                where = f"stage {stage['stageName']}, action {action['actionName']}"
+                detail = latest.get("errorDetails", {}).get("message", "")
+                build_id = latest.get("externalExecutionId")
+                if build_id and ":" in build_id:
+                    detail += build_log_hint(ctx, build_id)
+                break
+        if where:
+            break
+    reason = execution.get("statusSummary") or detail
+    msg = f"pipeline {name}: execution {execution['pipelineExecutionId']} {status}"
+    if where:
+        msg += f" at {where}"
+    if reason:
+        msg += f": {reason}"
+    return DeploymentFailed(msg)
+
+
+def build_log_hint(ctx: Ctx, build_id: str) -> str:
+    try:
+        builds = ctx.client("codebuild").batch_get_builds(ids=[build_id]).get("builds", [])
+    except Exception:  # noqa: BLE001 - the failure report must not fail on a best-effort detail
+        return f" (build {build_id})"
+    if not builds:
+        return f" (build {build_id})"
+    logs = builds[0].get("logs", {})
+    where = logs.get("deepLink") or f"{logs.get('groupName', '?')}/{logs.get('streamName', '?')}"
+    return f" (build {build_id}, log {where})"

@@ -1,0 +1,57 @@
+"""Shared fixtures: fake credentials, in-process moto with the emulator's patches, a config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "config.example.yaml"
+TOKEN = "ghp_TESTTOKENdoNotLeak0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach AWS: fake credentials, a fixed region, no profile, no endpoint."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+
+
+@pytest.fixture
+def mock() -> Iterator[None]:
+    """moto in-process, with the emulator layer's patches (the APIs moto lacks)."""
+    from moto import mock_aws
+
+    from ecs_cicd.emulator import install
+
+    install()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cfg():  # type: ignore[no-untyped-def]
+    from ecs_cicd.config import load_config
+
+    return load_config(EXAMPLE)
+
+
+@pytest.fixture
+def ctx(mock: None, cfg, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A handler context on in-process moto, with a state file in tmp_path and no sleeping."""
+    from ecs_cicd.aws import Aws
+    from ecs_cicd.engine import Ctx
+    from ecs_cicd.state import State
+
+    aws = Aws(region="ap-northeast-1", sleep=lambda _s: None)
+    state = State(tmp_path / "state.json", stack=cfg.stack, region="ap-northeast-1")
+    return Ctx(cfg, aws, state, sleep=lambda _s: None)
