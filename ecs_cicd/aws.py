@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import boto3
+import botocore.loaders
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
@@ -128,6 +129,18 @@ class CallStats:
         }
 
 
+# Service models are large JSON files (EC2's is megabytes); botocore caches them per loader, and
+# every new Session makes a new loader. One shared, read-only loader parses each model once per
+# process however many sessions the library's callers (or the tests) create.
+_SHARED_LOADER = botocore.loaders.create_loader()
+
+
+def new_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    session = boto3.Session(profile_name=profile, region_name=region)
+    session._session.register_component("data_loader", _SHARED_LOADER)
+    return session
+
+
 class Aws:
     """Cached, thread-safe boto3 clients for one session, region and endpoint.
 
@@ -145,7 +158,7 @@ class Aws:
         max_attempts: int = 10,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.session = session or boto3.Session(profile_name=profile, region_name=region)
+        self.session = session or new_session(profile, region)
         self.region = region or self.session.region_name
         if not self.region:
             raise ConfigError(

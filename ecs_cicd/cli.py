@@ -115,11 +115,13 @@ def _endpoint(args: argparse.Namespace) -> Iterator[str | None]:
 def _session(args: argparse.Namespace) -> Any:
     import boto3
 
+    from ecs_cicd.aws import new_session
+
     if args.emulator:
         # The embedded emulator takes any credentials; never use the user's real ones with it.
         return boto3.Session(aws_access_key_id="emulator", aws_secret_access_key="emulator",
                              region_name=args.region or None)
-    return boto3.Session(profile_name=args.profile, region_name=args.region or None)
+    return new_session(args.profile, args.region or None)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

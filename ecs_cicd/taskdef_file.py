@@ -117,7 +117,12 @@ def validate_task_definition(
     """Check the task-level rules, then every container (see validate_container_definitions)."""
     network_mode = taskdef.get("networkMode", "awsvpc")
     if network_mode not in NETWORK_MODES:
-        _fail(source, "$.networkMode", f"unknown network mode {network_mode!r}", hint=_one_of(NETWORK_MODES))
+        _fail(
+            source,
+            "$.networkMode",
+            f"unknown network mode {network_mode!r}",
+            hint=_one_of(NETWORK_MODES),
+        )
     if "FARGATE" in taskdef.get("requiresCompatibilities", []) and network_mode != "awsvpc":
         _fail(
             source,
@@ -127,7 +132,11 @@ def validate_task_definition(
         )
     containers = taskdef.get("containerDefinitions")
     if not isinstance(containers, list):
-        _fail(source, containers_path, f"expected a list of container definitions, got {_kind(containers)}")
+        _fail(
+            source,
+            containers_path,
+            f"expected a list of container definitions, got {_kind(containers)}",
+        )
     validate_container_definitions(
         containers, source=source, network_mode=network_mode, path=containers_path
     )
@@ -156,7 +165,9 @@ def validate_container_definitions(
     for i, container in enumerate(containers):
         where = f"{path}[{i}]"
         if not isinstance(container, dict):
-            _fail(source, where, f"expected a container definition (object), got {_kind(container)}")
+            _fail(
+                source, where, f"expected a container definition (object), got {_kind(container)}"
+            )
         name = _check_identity(container, source=source, where=where)
         if name in first_index:
             _fail(
@@ -267,7 +278,12 @@ def _check_known_fields(taskdef: Mapping[str, Any], *, source: str, base: str) -
     task_path = base.rsplit(".containerDefinitions", 1)[0] if base != "$" else "$"
     for key in taskdef:
         if key not in task_keys:
-            _fail(source, f"{task_path}.{key}", "unknown task definition field", hint=_did_you_mean(key, task_keys))
+            _fail(
+                source,
+                f"{task_path}.{key}",
+                "unknown task definition field",
+                hint=_did_you_mean(key, task_keys),
+            )
     for i, container in enumerate(taskdef.get("containerDefinitions") or []):
         if not isinstance(container, dict):
             continue  # reported with its path by validate_container_definitions
@@ -326,7 +342,12 @@ def _check_port_mappings(
             _fail(source, f"{at}.containerPort", f"not a port number: {container_port!r}")
         protocol = mapping.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
-            _fail(source, f"{at}.protocol", f"unknown protocol {protocol!r}", hint=_one_of(("tcp", "udp")))
+            _fail(
+                source,
+                f"{at}.protocol",
+                f"unknown protocol {protocol!r}",
+                hint=_one_of(("tcp", "udp")),
+            )
         host_port = mapping.get("hostPort")
         if host_port is None or network_mode not in ("awsvpc", "host"):
             continue  # bridge mode maps any host port (0 or absent: a dynamic one)
@@ -342,7 +363,11 @@ def _check_port_mappings(
 
 
 def _check_dependencies(
-    container: Mapping[str, Any], by_name: Mapping[str, Mapping[str, Any]], *, source: str, where: str
+    container: Mapping[str, Any],
+    by_name: Mapping[str, Mapping[str, Any]],
+    *,
+    source: str,
+    where: str,
 ) -> None:
     depends_on = container.get("dependsOn", [])
     if not isinstance(depends_on, list):
@@ -388,9 +413,7 @@ def _check_dependencies(
 
 def _check_dependency_cycles(containers: list[dict[str, Any]], *, source: str, path: str) -> None:
     """Depth-first search over dependsOn; report the first cycle as a chain of names."""
-    edges = {
-        c["name"]: [d["containerName"] for d in c.get("dependsOn", [])] for c in containers
-    }
+    edges = {c["name"]: [d["containerName"] for d in c.get("dependsOn", [])] for c in containers}
     index = {c["name"]: i for i, c in enumerate(containers)}
     done: set[str] = set()
 
@@ -442,7 +465,9 @@ def _check_volumes(taskdef: Mapping[str, Any], *, source: str, containers_path: 
                     hint="declare it in the task's volumes",
                 )
         for j, volumes_from in enumerate(container.get("volumesFrom", [])):
-            source_container = volumes_from.get("sourceContainer") if isinstance(volumes_from, dict) else None
+            source_container = (
+                volumes_from.get("sourceContainer") if isinstance(volumes_from, dict) else None
+            )
             if source_container not in container_names:
                 _fail(
                     source,

@@ -24,6 +24,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    # Loading AWS's ~1,300 managed IAM policies costs seconds per moto backend; the tests that
+    # attach one (blue/green's CodeDeploy role) turn it on with the `managed_policies` fixture.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
+
+
+@pytest.fixture
+def managed_policies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 
 @pytest.fixture
@@ -31,7 +39,7 @@ def mock() -> Iterator[None]:
     """moto in-process, with the emulator layer's patches (the APIs moto lacks)."""
     from moto import mock_aws
 
-    from ecs_cicd.emulator import install
+    from ecs_cicd.emulator.patches import install
 
     install()
     with mock_aws():

@@ -60,7 +60,9 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def page(items: list[T], next_token: str | None, max_results: int | None) -> tuple[list[T], str | None]:
+def page(
+    items: list[T], next_token: str | None, max_results: int | None
+) -> tuple[list[T], str | None]:
     """Offset pagination: the token is the index of the next item."""
     start = int(next_token) if next_token else 0
     size = max_results or 100

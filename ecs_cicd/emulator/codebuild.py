@@ -32,7 +32,8 @@ _NO_LOCATION_SOURCES = {"CODEPIPELINE", "NO_SOURCE"}
 @cache
 def _enum(shape: str) -> frozenset[str]:
     model = botocore.session.get_session().get_service_model("codebuild")
-    return frozenset(model.shape_for(shape).enum)
+    # StringShape carries the enum; the generic Shape type does not declare it.
+    return frozenset(getattr(model.shape_for(shape), "enum", []))
 
 
 def _validate_source(source: dict[str, Any]) -> None:
@@ -58,9 +59,7 @@ def _validate_environment(environment: dict[str, Any]) -> None:
     if environment["type"] not in _enum("EnvironmentType"):
         raise InvalidInputException(f"Invalid type provided: {environment['type']}")
     if environment["computeType"] not in _enum("ComputeType"):
-        raise InvalidInputException(
-            f"Invalid compute type provided: {environment['computeType']}"
-        )
+        raise InvalidInputException(f"Invalid compute type provided: {environment['computeType']}")
 
 
 def _validate_role(account_id: str, region: str, role_arn: str) -> None:

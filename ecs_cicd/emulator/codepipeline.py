@@ -214,7 +214,7 @@ def _require_pipeline(backend: CodePipelineBackend, name: str) -> dict[str, Any]
 
 
 def start_execution(backend: CodePipelineBackend, name: str, trigger_type: str) -> Execution:
-    """Start an execution of pipeline ``name`` (used by CreatePipeline and StartPipelineExecution)."""
+    """Start an execution of pipeline ``name`` (CreatePipeline, StartPipelineExecution)."""
     pipeline = _require_pipeline(backend, name)
     stages = [
         (stage["name"], [_ActionRun(stage["name"], action) for action in stage["actions"]])
@@ -339,9 +339,9 @@ def _action_details(execution: Execution, at: float) -> list[dict[str, Any]]:
             if result is None:
                 continue
             declaration = run.declaration
-            configuration = _mask({"stages": [{"actions": [declaration]}]})["stages"][0][
-                "actions"
-            ][0].get("configuration", {})
+            configuration = _mask({"stages": [{"actions": [declaration]}]})["stages"][0]["actions"][
+                0
+            ].get("configuration", {})
             execution_result: dict[str, Any] = {}
             if run.external_execution_id:
                 execution_result["externalExecutionId"] = run.external_execution_id

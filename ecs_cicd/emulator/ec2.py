@@ -53,7 +53,9 @@ def _security_group_users(ec2: EC2Backend, group_id: str) -> list[str]:
                 if (rule.source_group or {}).get("GroupId") == group_id:
                     users.append(group.id)
     users += [b.arn for b in _load_balancers(ec2) if group_id in (b.security_groups or [])]
-    users += [s.arn for s in _running_services(ec2) if group_id in _awsvpc(s).get("securityGroups", [])]
+    users += [
+        s.arn for s in _running_services(ec2) if group_id in _awsvpc(s).get("securityGroups", [])
+    ]
     users += [
         eni.id
         for eni in ec2.enis.values()
@@ -72,9 +74,7 @@ def _subnet_users(ec2: EC2Backend, subnet_id: str) -> list[str]:
 def _public_addresses(ec2: EC2Backend, vpc_id: str) -> list[str]:
     vpc_subnets = {s.id for s in ec2.describe_subnets(filters={"vpc-id": [vpc_id]})}
     users = [
-        b.arn
-        for b in _load_balancers(ec2)
-        if b.vpc_id == vpc_id and b.scheme == "internet-facing"
+        b.arn for b in _load_balancers(ec2) if b.vpc_id == vpc_id and b.scheme == "internet-facing"
     ]
     users += [
         s.arn

@@ -42,9 +42,7 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
 
 def _event(service: Service, message: str) -> None:
     # AWS lists a service's events newest first.
-    service.events.insert(
-        0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message}
-    )
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message})
 
 
 def _new_deployment(service: Service) -> dict[str, Any]:
@@ -78,8 +76,11 @@ def _settle(service: Service, new_deployment: bool) -> None:
         return
     if new_deployment or not service.deployments:
         service.deployments = [_new_deployment(service)]
-        _event(service, f"(service {service.name}) (deployment {service.deployments[0]['id']})"
-               " deployment completed.")
+        _event(
+            service,
+            f"(service {service.name}) (deployment {service.deployments[0]['id']})"
+            " deployment completed.",
+        )
     else:
         primary = service.deployments[0]
         primary.update(
@@ -100,7 +101,9 @@ def _service_init(original: Any) -> Any:
     return __init__
 
 
-def _check_target_groups(account_id: str, region: str, load_balancers: list[dict[str, Any]]) -> None:
+def _check_target_groups(
+    account_id: str, region: str, load_balancers: list[dict[str, Any]]
+) -> None:
     target_groups = elbv2_backends[account_id][region].target_groups
     for entry in load_balancers:
         arn = entry.get("targetGroupArn")
@@ -214,7 +217,9 @@ def _list_services(original: Any) -> Any:
 
 def _active_services(backend: EC2ContainerServiceBackend, cluster_name: str) -> list[Service]:
     return [
-        s for s in backend.services.values() if s.cluster_name == cluster_name and s.status != "INACTIVE"
+        s
+        for s in backend.services.values()
+        if s.cluster_name == cluster_name and s.status != "INACTIVE"
     ]
 
 

@@ -29,6 +29,7 @@ escaped as ``$$`` so compose does not interpolate it.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ _HOLDER_NAME = "task-network"
 # Ports are published on the loopback address only: a task tried on a laptop should not be
 # reachable from the café's Wi-Fi. Remove the prefix by hand to expose it.
 _PUBLISH_ADDRESS = "127.0.0.1"
+_PUBLISH_NOTE = (
+    f"published on {_PUBLISH_ADDRESS} only; drop that prefix to expose them on your network"
+)
 
 # ECS's defaults (FORMATS.md "Task definition rules"); Docker's own differ.
 _ECS_HEALTHCHECK_DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3}
@@ -86,7 +90,9 @@ _TASK_NOT_MAPPED = {
 }
 # Task fields that describe the task without changing how its containers run here; they go into
 # the header comment.
-_TASK_DESCRIPTIVE = frozenset({"family", "taskRoleArn", "executionRoleArn", "requiresCompatibilities", "tags"})
+_TASK_DESCRIPTIVE = frozenset(
+    {"family", "taskRoleArn", "executionRoleArn", "requiresCompatibilities", "tags"}
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,9 @@ def task_definition_to_compose(
     if aws_credentials:
         task.aws = _AwsAccess(
             region=aws_region or _infer_region(taskdef),
-            profile=aws_profile if aws_profile and _SAFE_DEFAULT.fullmatch(aws_profile) else "default",
+            profile=aws_profile
+            if aws_profile and _SAFE_DEFAULT.fullmatch(aws_profile)
+            else "default",
         )
     task.check_task_fields(aws_credentials=aws_credentials)
 
@@ -140,18 +148,19 @@ def task_definition_to_compose(
         document.set("volumes", task.named_volumes)
 
     text = "\n".join([*_header(task), render_yaml(document)])
+    env_file_text = _env_file(task, resolved_secrets) if resolved_secrets is not None else None
     return ComposeResult(
         yaml_text=text,
         env_example=_env_example(task),
         warnings=list(task.warnings),
-        env_file_text=_env_file(task, resolved_secrets) if resolved_secrets is not None else None,
+        env_file_text=env_file_text,
         services=tuple(services.keys()),
         secret_variables=tuple(s.variable for s in task.secrets),
     )
 
 
 def secret_sources(taskdef: Mapping[str, Any]) -> list[str]:
-    """Every distinct ``secrets[].valueFrom`` of the task, in order: what to resolve for ``.env``."""
+    """Every distinct ``secrets[].valueFrom`` of the task, in order: what ``.env`` needs."""
     seen: dict[str, None] = {}
     for container in taskdef.get("containerDefinitions", []):
         for secret in container.get("secrets", []):
@@ -221,13 +230,17 @@ class _Task:
         platform = self.taskdef.get("runtimePlatform") or {}
         os_family = platform.get("operatingSystemFamily", "LINUX")
         if os_family != "LINUX":
-            self.warn("task", "runtimePlatform", f"{os_family} containers need a Windows Docker host")
+            self.warn(
+                "task", "runtimePlatform", f"{os_family} containers need a Windows Docker host"
+            )
             return None
         architecture = platform.get("cpuArchitecture")
         if architecture is None:
             return None
         if architecture not in _ARCHITECTURES:
-            self.warn("task", "runtimePlatform.cpuArchitecture", f"unknown architecture {architecture!r}")
+            self.warn(
+                "task", "runtimePlatform.cpuArchitecture", f"unknown architecture {architecture!r}"
+            )
             return None
         return _ARCHITECTURES[architecture]
 
@@ -252,7 +265,9 @@ class _Task:
             if docker.get("labels"):
                 spec.set("labels", {k: str(v) for k, v in docker["labels"].items()})
             if docker.get("scope") == "shared":
-                self.named_volumes.comment(f"{name}: a shared Docker volume on ECS; here compose's named volume")
+                self.named_volumes.comment(
+                    f"{name}: a shared Docker volume on ECS; here compose's named volume"
+                )
             return spec
         for key, kind in (
             ("efsVolumeConfiguration", "EFS file system"),
@@ -260,25 +275,35 @@ class _Task:
             ("s3filesVolumeConfiguration", "S3 files volume"),
         ):
             if key in volume:
-                ident = volume[key].get("fileSystemId", "")
+                what = f"the {kind} {volume[key].get('fileSystemId', '')}".rstrip()
                 self.warn(
                     "task",
                     f"volumes[{name}]",
-                    f"the {kind} {ident} is not mounted locally; an empty named volume stands in".replace("  ", " "),
+                    f"{what} is not mounted locally; an empty named volume stands in",
                 )
                 return spec
         if volume.get("configuredAtLaunch"):
-            self.warn("task", f"volumes[{name}]", "an EBS volume configured at launch; an empty named volume stands in")
+            self.warn(
+                "task",
+                f"volumes[{name}]",
+                "an EBS volume configured at launch; an empty named volume stands in",
+            )
             return spec
         # A volume with no host path is the task's scratch space on Fargate (it lives as long as
         # the task); compose's named volume outlives `docker compose down` unless you pass -v.
-        self.named_volumes.comment(f"{name}: task scratch space; `docker compose down -v` empties it")
+        self.named_volumes.comment(
+            f"{name}: task scratch space; `docker compose down -v` empties it"
+        )
         return spec
 
     def volume_for(self, name: str, container: str) -> tuple[str, str]:
         if name not in self.volumes:
             # Only a Terraform bare array gets here: its volumes live in the HCL, not the JSON.
-            self.warn(container, f"mountPoints[{name}]", "volume not declared in the task; using a named volume")
+            self.warn(
+                container,
+                f"mountPoints[{name}]",
+                "volume not declared in the task; using a named volume",
+            )
             self.volumes[name] = ("volume", name)
             self.named_volumes.set(name, Block())
         return self.volumes[name]
@@ -296,13 +321,23 @@ class _Task:
             self.warn(
                 container,
                 f"secrets[{env_name}]",
-                f"another container's {env_name} comes from another secret; this one is ${{{variable}}}",
+                f"another container's {env_name} comes from another secret; this one is "
+                f"${{{variable}}}",
             )
         self.secrets.append(_Secret(variable, env_name, container, value_from))
         return variable
 
     def check_task_fields(self, *, aws_credentials: bool) -> None:
-        mapped = {"containerDefinitions", "networkMode", "volumes", "cpu", "memory", "runtimePlatform", "pidMode", "ipcMode"}
+        mapped = {
+            "containerDefinitions",
+            "networkMode",
+            "volumes",
+            "cpu",
+            "memory",
+            "runtimePlatform",
+            "pidMode",
+            "ipcMode",
+        }
         for key, value in self.taskdef.items():
             if key in mapped or key in _TASK_DESCRIPTIVE or value in ([], {}, None, ""):
                 continue
@@ -316,7 +351,11 @@ class _Task:
             )
         for key in ("pidMode", "ipcMode"):
             if self.taskdef.get(key) == "task" and not self.holder and len(self.containers) > 1:
-                self.warn("task", key, f"'task' sharing is mapped only for awsvpc tasks; not mapped for {self.network_mode}")
+                self.warn(
+                    "task",
+                    key,
+                    f"'task' sharing is mapped only for awsvpc tasks, not for {self.network_mode}",
+                )
 
 
 def _holder_service(task: _Task) -> Block:
@@ -330,7 +369,7 @@ def _holder_service(task: _Task) -> Block:
     holder.set("image", NAMESPACE_HOLDER_IMAGE)
     ports = _task_ports(task)
     if ports:
-        holder.comment(f"published on {_PUBLISH_ADDRESS} only; drop that prefix to expose them on your network")
+        holder.comment(_PUBLISH_NOTE)
         holder.set("ports", ports)
     if task.taskdef.get("ipcMode") == "task":
         holder.set("ipc", "shareable")
@@ -338,13 +377,17 @@ def _holder_service(task: _Task) -> Block:
 
 
 def _task_ports(task: _Task) -> list[str]:
-    """All port mappings of an awsvpc task, as one namespace publishes them (hostPort = containerPort)."""
+    """All port mappings of an awsvpc task, as its one namespace publishes them."""
     owners: dict[str, str] = {}
     ports: list[str] = []
     for container in task.containers:
         for spec in _port_specs(task, container["name"], container.get("portMappings", [])):
             if spec in owners:
-                task.warn(container["name"], "portMappings", f"{spec} is also mapped by {owners[spec]}; one namespace binds it once")
+                task.warn(
+                    container["name"],
+                    "portMappings",
+                    f"{spec} is also mapped by {owners[spec]}; one namespace binds it once",
+                )
                 continue
             owners[spec] = container["name"]
             ports.append(spec)
@@ -364,7 +407,11 @@ def _port_specs(task: _Task, container: str, mappings: Iterable[Mapping[str, Any
         specs.append(f"{_PUBLISH_ADDRESS}:{published}:{target}/{protocol}")
         extras = sorted(set(mapping) & {"name", "appProtocol"})
         if extras:
-            task.warn(container, f"portMappings[{target}].{'/'.join(extras)}", "Service Connect metadata; not used locally")
+            task.warn(
+                container,
+                f"portMappings[{target}].{'/'.join(extras)}",
+                "Service Connect metadata; not used locally",
+            )
     return specs
 
 
@@ -374,21 +421,24 @@ def _port_specs(task: _Task, container: str, mappings: Iterable[Mapping[str, Any
 def _service(task: _Task, container: dict[str, Any]) -> Block:
     rest = dict(container)  # every handler pops what it maps; what is left is reported
     name: str = rest.pop("name")
+    home = container_home(container.get("user"))
     service = Block()
     if rest.pop("essential", True):
-        service.comment("essential: ECS stops the whole task when it stops; compose keeps the others running")
+        service.comment(
+            "essential: ECS stops the whole task when it stops; compose keeps the others running"
+        )
     else:
         service.comment("not essential: the task keeps running when it exits")
     service.set("image", rest.pop("image"))
     if task.platform:
         service.set("platform", task.platform)
     _process(rest, service)
-    _environment(task, name, rest, service)
+    _environment(task, name, rest, service, home)
     _networking(task, name, rest, service)
     _shared_namespaces(task, service)
     _dependencies(task, name, rest, service)
     _healthcheck(task, name, rest, service)
-    _storage(task, name, rest, service)
+    _storage(task, name, rest, service, home)
     memory = _resources(task, name, rest, service)
     _linux_parameters(task, name, rest, service, memory)
     _security(task, name, rest, service)
@@ -396,7 +446,9 @@ def _service(task: _Task, container: dict[str, Any]) -> Block:
     _logging(name, rest, service)
     for key, value in rest.items():
         if value not in ([], {}, None, "", False):
-            task.warn(name, key, _CONTAINER_NOT_MAPPED.get(key, "unknown container field; not mapped"))
+            task.warn(
+                name, key, _CONTAINER_NOT_MAPPED.get(key, "unknown container field; not mapped")
+            )
     return service
 
 
@@ -414,7 +466,7 @@ def _process(rest: dict[str, Any], service: Block) -> None:
             service.set(compose_key, True)
 
 
-def _environment(task: _Task, name: str, rest: dict[str, Any], service: Block) -> None:
+def _environment(task: _Task, name: str, rest: dict[str, Any], service: Block, home: str) -> None:
     environment = Block()
     for variable in rest.pop("environment", []):
         environment.put(variable["name"], _env_value(variable.get("value", "")))
@@ -425,7 +477,7 @@ def _environment(task: _Task, name: str, rest: dict[str, Any], service: Block) -
         variable = task.secret_variable(name, env_name, str(secret["valueFrom"]))
         environment.put(env_name, Ref(f"${{{variable}}}"))
     if task.aws:
-        for key, value in _aws_environment(task.aws, container_home(rest.get("user"))).items():
+        for key, value in _aws_environment(task.aws, home).items():
             if key not in environment:
                 environment.put(key, value)
     env_files = []
@@ -435,7 +487,8 @@ def _environment(task: _Task, name: str, rest: dict[str, Any], service: Block) -
             task.warn(
                 name,
                 "environmentFiles",
-                f"{value} is not fetched; download it ({_s3_url(value)}) and list it under env_file",
+                f"{value} is not fetched; download it ({_s3_url(value)}) and list it under "
+                "env_file",
             )
         elif value:
             env_files.append(value)
@@ -460,7 +513,7 @@ def _networking(task: _Task, name: str, rest: dict[str, Any], service: Block) ->
         if task.holder:
             service.set("network_mode", f"service:{task.holder}")
         elif mappings:
-            service.comment(f"published on {_PUBLISH_ADDRESS} only; drop that prefix to expose them on your network")
+            service.comment(_PUBLISH_NOTE)
             service.set("ports", _task_ports(task))
         for key, value in name_settings.items():
             if value:
@@ -472,15 +525,18 @@ def _networking(task: _Task, name: str, rest: dict[str, Any], service: Block) ->
         mode = "none" if name_settings["disableNetworking"] else task.network_mode
         service.set("network_mode", mode)
         if mappings and mode == "host":
-            ports = ", ".join(s.rsplit(":", 1)[1] for s in _port_specs(task, name, mappings))
-            service.comment(f"host networking: it binds {ports} on the Docker host itself")
+            bound = ", ".join(s.rsplit(":", 1)[1] for s in _port_specs(task, name, mappings))
+            service.comment(f"host networking: it binds {bound} on the Docker host itself")
         elif mappings:
             task.warn(name, "portMappings", "no ports under networkMode none; not mapped")
     else:
         ports = _port_specs(task, name, mappings)
         if ports:
             if any("::" in p for p in ports):
-                service.comment("no hostPort: Docker picks a free one, as ECS does (`docker compose port` shows it)")
+                service.comment(
+                    "no hostPort: Docker picks a free one, as ECS does; `docker compose port` "
+                    "shows it"
+                )
             service.set("ports", ports)
     if name_settings["hostname"]:
         service.set("hostname", str(name_settings["hostname"]))
@@ -489,7 +545,10 @@ def _networking(task: _Task, name: str, rest: dict[str, Any], service: Block) ->
     if name_settings["dnsSearchDomains"]:
         service.set("dns_search", [str(s) for s in name_settings["dnsSearchDomains"]])
     if name_settings["extraHosts"]:
-        service.set("extra_hosts", [f"{h['hostname']}:{h['ipAddress']}" for h in name_settings["extraHosts"]])
+        service.set(
+            "extra_hosts",
+            [f"{h['hostname']}:{h['ipAddress']}" for h in name_settings["extraHosts"]],
+        )
     if name_settings["links"]:
         service.set("links", [str(link) for link in name_settings["links"]])
 
@@ -513,7 +572,11 @@ def _dependencies(task: _Task, name: str, rest: dict[str, Any], service: Block) 
     for dependency in rest.pop("dependsOn", []):
         target, condition = dependency["containerName"], dependency["condition"]
         if target in depends_on:
-            task.warn(name, f"dependsOn[{target}]", f"listed twice; keeping the first, dropping {condition}")
+            task.warn(
+                name,
+                f"dependsOn[{target}]",
+                f"listed twice; keeping the first, dropping {condition}",
+            )
             continue
         if condition == "COMPLETE":
             depends_on.comment(
@@ -541,7 +604,11 @@ def _healthcheck(task: _Task, name: str, rest: dict[str, Any], service: Block) -
         command = ["CMD", *command]
     health = Block()
     health.set("test", command)
-    for ecs_key, compose_key in (("interval", "interval"), ("timeout", "timeout"), ("retries", "retries")):
+    for ecs_key, compose_key in (
+        ("interval", "interval"),
+        ("timeout", "timeout"),
+        ("retries", "retries"),
+    ):
         value = check.pop(ecs_key, _ECS_HEALTHCHECK_DEFAULTS[ecs_key])
         health.set(compose_key, int(value) if ecs_key == "retries" else _seconds(value))
     if "startPeriod" in check:
@@ -551,11 +618,15 @@ def _healthcheck(task: _Task, name: str, rest: dict[str, Any], service: Block) -
     service.set("healthcheck", health)
 
 
-def _storage(task: _Task, name: str, rest: dict[str, Any], service: Block) -> None:
+def _storage(task: _Task, name: str, rest: dict[str, Any], service: Block, home: str) -> None:
     mounts: list[dict[str, Any]] = []
     for mount in rest.pop("mountPoints", []):
         if not mount.get("containerPath"):
-            task.warn(name, "mountPoints", f"{mount.get('sourceVolume')!r} has no containerPath; not mapped")
+            task.warn(
+                name,
+                "mountPoints",
+                f"{mount.get('sourceVolume')!r} has no containerPath; not mapped",
+            )
             continue
         kind, source = task.volume_for(mount["sourceVolume"], name)
         entry: dict[str, Any] = {"type": kind, "source": source, "target": mount["containerPath"]}
@@ -563,13 +634,15 @@ def _storage(task: _Task, name: str, rest: dict[str, Any], service: Block) -> No
             entry["read_only"] = True
         mounts.append(entry)
     if task.aws:
-        target = container_home(rest.get("user"))
-        service.comment(f"--aws-credentials: your ~/.aws, read-only, stands in for the task role at {target}")
-        mounts.append({"type": "bind", "source": "~/.aws", "target": target, "read_only": True})
+        service.comment(
+            f"--aws-credentials: your ~/.aws, read-only, stands in for the task role at {home}"
+        )
+        mounts.append({"type": "bind", "source": "~/.aws", "target": home, "read_only": True})
     if mounts:
         service.set("volumes", mounts)
     volumes_from = [
-        f"{v['sourceContainer']}{':ro' if v.get('readOnly') else ''}" for v in rest.pop("volumesFrom", [])
+        f"{v['sourceContainer']}{':ro' if v.get('readOnly') else ''}"
+        for v in rest.pop("volumesFrom", [])
     ]
     if volumes_from:
         service.set("volumes_from", volumes_from)
@@ -580,29 +653,25 @@ def _resources(task: _Task, name: str, rest: dict[str, Any], service: Block) -> 
     cpu = _cpu_units(rest.pop("cpu", None))
     memory = _memory_mib(rest.pop("memory", None))
     reservation = _memory_mib(rest.pop("memoryReservation", None))
-    notes = []
+    if memory is None and task.task_memory:
+        memory = task.task_memory  # a container without a limit may use the whole task's
     if cpu:
         # ECS passes a container's cpu to Docker as CpuShares: a relative weight, not a cap.
         service.set("cpu_shares", max(cpu, 2))
-        notes.append(f"cpu_shares: the container's {cpu} cpu units, a weight as on ECS")
     if task.task_cpu:
         # Fargate caps the task as a whole; compose can only cap each container, so each gets
         # the task's cap (exact for one container, generous for several).
         service.set("cpus", round(task.task_cpu / 1024, 4))
-        notes.append(f"cpus: the task's {task.task_cpu} units, which Fargate caps for the whole task")
-    if memory is None and task.task_memory:
-        memory = task.task_memory
-        notes.append(f"mem_limit: the task's {memory} MiB (the container sets none)")
     if memory:
         service.set("mem_limit", f"{memory}m")
     if reservation:
         service.set("mem_reservation", f"{reservation}m")
-    if notes:
-        service.comment("; ".join(notes))
     return memory
 
 
-def _linux_parameters(task: _Task, name: str, rest: dict[str, Any], service: Block, memory: int | None) -> None:
+def _linux_parameters(
+    task: _Task, name: str, rest: dict[str, Any], service: Block, memory: int | None
+) -> None:
     params = dict(rest.pop("linuxParameters", None) or {})
     if params.pop("initProcessEnabled", False):
         service.set("init", True)
@@ -628,7 +697,11 @@ def _linux_parameters(task: _Task, name: str, rest: dict[str, Any], service: Blo
             # Docker's memswap_limit is memory plus swap; ECS's maxSwap is the swap alone.
             service.set("memswap_limit", f"{memory + max_swap}m")
         else:
-            task.warn(name, "linuxParameters.maxSwap", "needs a memory limit to be expressed in compose; not mapped")
+            task.warn(
+                name,
+                "linuxParameters.maxSwap",
+                "needs a memory limit to be expressed in compose; not mapped",
+            )
     if "swappiness" in params:
         service.set("mem_swappiness", int(params.pop("swappiness")))
     for key in params:
@@ -643,7 +716,9 @@ def _security(task: _Task, name: str, rest: dict[str, Any], service: Block) -> N
     options = []
     for option in rest.pop("dockerSecurityOptions", []):
         if str(option).startswith("credentialspec:"):
-            task.warn(name, "dockerSecurityOptions", f"{option} (gMSA) exists only on ECS; not mapped")
+            task.warn(
+                name, "dockerSecurityOptions", f"{option} (gMSA) exists only on ECS; not mapped"
+            )
         else:
             options.append(str(option))  # ECS passes these strings to Docker unchanged
     if options:
@@ -652,7 +727,8 @@ def _security(task: _Task, name: str, rest: dict[str, Any], service: Block) -> N
     if sysctls:
         service.set("sysctls", sysctls)
     ulimits = {
-        str(u["name"]): {"soft": int(u["softLimit"]), "hard": int(u["hardLimit"])} for u in rest.pop("ulimits", [])
+        str(u["name"]): {"soft": int(u["softLimit"]), "hard": int(u["hardLimit"])}
+        for u in rest.pop("ulimits", [])
     }
     if ulimits:
         service.set("ulimits", ulimits)
@@ -665,13 +741,13 @@ def _lifecycle(task: _Task, name: str, rest: dict[str, Any], service: Block) -> 
     if "stopTimeout" in rest:
         service.set("stop_grace_period", _seconds(rest.pop("stopTimeout")))
     else:
-        service.comment(f"ECS waits {_ECS_STOP_TIMEOUT}s for a container to stop (Docker's default: 10s)")
         service.set("stop_grace_period", _seconds(_ECS_STOP_TIMEOUT))
     if "startTimeout" in rest:
         task.warn(
             name,
             "startTimeout",
-            f"compose waits for dependencies without a time limit (ECS gives up after {rest.pop('startTimeout')}s)",
+            "compose waits for dependencies without a time limit (ECS gives up after "
+            f"{rest.pop('startTimeout')}s)",
         )
     policy = dict(rest.pop("restartPolicy", None) or {})
     if policy.pop("enabled", False):
@@ -679,12 +755,17 @@ def _lifecycle(task: _Task, name: str, rest: dict[str, Any], service: Block) -> 
         # ECS restarts on every exit code except the ignored ones.
         service.set("restart", "unless-stopped" if not ignored else "on-failure")
         if ignored and ignored != [0]:
-            task.warn(name, "restartPolicy.ignoredExitCodes", f"compose can only ignore exit code 0, not {ignored}")
+            task.warn(
+                name,
+                "restartPolicy.ignoredExitCodes",
+                f"compose can only ignore exit code 0, not {ignored}",
+            )
         if "restartAttemptPeriod" in policy:
             task.warn(
                 name,
                 "restartPolicy.restartAttemptPeriod",
-                f"Docker restarts with its own back-off; the {policy.pop('restartAttemptPeriod')}s period is not mapped",
+                "Docker restarts with its own back-off; the "
+                f"{policy.pop('restartAttemptPeriod')}s period is not mapped",
             )
     # Without a restartPolicy ECS never restarts a container inside a task, and neither does
     # compose's default (restart: "no"): containers that are expected to exit stay exited.
@@ -695,9 +776,13 @@ def _logging(name: str, rest: dict[str, Any], service: Block) -> None:
     if not config:
         return
     options = config.get("options") or {}
-    detail = ", ".join(f"{k.removeprefix('awslogs-')} {v}" for k, v in options.items() if k.startswith("awslogs-"))
+    detail = ", ".join(
+        f"{k.removeprefix('awslogs-')} {v}" for k, v in options.items() if k.startswith("awslogs-")
+    )
     driver = config.get("logDriver", "?") + (f" ({detail})" if detail else "")
-    service.comment(f"logging: {driver} replaced by compose's default driver; see `docker compose logs {name}`")
+    service.comment(
+        f"logging: {driver} replaced by compose's default driver; see `docker compose logs {name}`"
+    )
 
 
 # --- small conversions --------------------------------------------------------------------------
@@ -725,7 +810,9 @@ def _aws_environment(aws: _AwsAccess, target: str) -> dict[str, str]:
 
 
 _SAFE_DEFAULT = re.compile(r"[A-Za-z0-9_.@+-]+")
-_REGION_IN_ARN = re.compile(r"arn:aws[a-z-]*:(?:secretsmanager|ssm|s3|logs):([a-z]{2}(?:-[a-z]+)+-\d):")
+_REGION_IN_ARN = re.compile(
+    r"arn:aws[a-z-]*:(?:secretsmanager|ssm|s3|logs):([a-z]{2}(?:-[a-z]+)+-\d):"
+)
 _ECR_IMAGE = re.compile(r"^(\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?)/")
 
 
@@ -808,44 +895,105 @@ def _unique_name(wanted: str, taken: set[str]) -> str:
 
 
 def _header(task: _Task) -> list[str]:
+    """The comment block atop the file: what the task is, and how running it here differs."""
     td = task.taskdef
     facts = [f"network mode {task.network_mode}"]
     if task.task_cpu:
         facts.append(f"cpu {task.task_cpu} ({task.task_cpu / 1024:g} vCPU)")
     if task.task_memory:
         facts.append(f"memory {task.task_memory} MiB")
-    lines = [
-        f"Generated by ecs_cicd `local compose` from {task.source}; regenerate rather than edit.",
-        f"Task {td.get('family', '(no family)')}: {', '.join(facts)}.",
+    differences = [
+        f"The containers share the network namespace of {task.holder}, as under awsvpc: "
+        "localhost reaches them all."
+        if task.holder
+        else _MODE_NOTES.get(task.network_mode, ""),
+        "ECS stops the whole task when an essential container stops; compose keeps the others "
+        "running.",
+        _limits_note(task),
+        f"stop_grace_period defaults to {_ECS_STOP_TIMEOUT}s, ECS's stop timeout (Docker's is "
+        "10s).",
+        "Logs go to compose's default driver, not CloudWatch: docker compose logs SERVICE.",
     ]
-    if task.holder:
-        lines.append(f"The containers share the network namespace of {task.holder}, as under awsvpc: localhost reaches them all.")
-    elif task.network_mode != "awsvpc":
-        lines.append(f"{task.network_mode} networking: each container has its own network, as on EC2.")
-    lines.append("Logs go to compose's default driver, not CloudWatch. Start with: docker compose up")
     if td.get("taskRoleArn"):
-        lines.append(f"Task role {td['taskRoleArn']} is not used here; with --aws-credentials your profile is.")
-    if td.get("executionRoleArn"):
-        lines.append("Execution role: image pulls and secrets use your local Docker login and .env instead.")
-    registries = sorted({m.group(1) for c in task.containers if (m := _ECR_IMAGE.match(str(c.get("image", ""))))})
-    for registry in registries:
-        region = registry.split(".")[3]
-        lines.append(
-            f"Log in to ECR first: aws ecr get-login-password --region {region} | "
-            f"docker login --username AWS --password-stdin {registry}"
+        differences.append(
+            f"Task role {td['taskRoleArn']}: not available here; --aws-credentials gives the "
+            "containers your own AWS profile."
         )
+    if td.get("executionRoleArn"):
+        differences.append("Execution role: images are pulled with your Docker login.")
+    before = [
+        f"aws ecr get-login-password --region {registry.split('.')[3]} | docker login "
+        f"--username AWS --password-stdin {registry}"
+        for registry in _ecr_registries(task.containers)
+    ]
     if task.secrets:
-        lines.append("Secrets are ${NAME} references: copy .env.example to .env and fill it in.")
-    return [_comment_line(line) for line in lines]
+        before.append("Copy .env.example to .env and fill in the secrets (${NAME} references).")
+    lines = _wrap(
+        f"Generated by ecs_cicd `local compose` from {task.source}; regenerate rather than edit it."
+    )
+    lines += _wrap(
+        f"Task {td.get('family', '(no family)')}: {', '.join(facts)}. Start it with: "
+        "docker compose up"
+    )
+    lines += ["# How this differs from the task on ECS:"]
+    lines += [line for item in differences if item for line in _wrap(item, bullet=True)]
+    if before:
+        lines += ["# Before the first run:"]
+        lines += [line for item in before for line in _wrap(item, bullet=True)]
+    return lines
+
+
+def _ecr_registries(containers: Iterable[Mapping[str, Any]]) -> list[str]:
+    matches = (_ECR_IMAGE.match(str(c.get("image", ""))) for c in containers)
+    return sorted({m.group(1) for m in matches if m})
+
+
+def _limits_note(task: _Task) -> str:
+    caps = []
+    if task.task_cpu:
+        caps.append(f"cpus {round(task.task_cpu / 1024, 4)}")
+    if task.task_memory:
+        caps.append(f"mem_limit {task.task_memory}m unless the container sets its own memory")
+    text = "cpu_shares is a container's cpu units, a relative weight as on ECS."
+    if caps:
+        text = (
+            f"Each service gets the task's limits ({'; '.join(caps)}): Fargate caps the whole "
+            f"task, compose can only cap each container. {text}"
+        )
+    return text
+
+
+def _wrap(text: str, *, bullet: bool = False) -> list[str]:
+    return [
+        f"# {line}"
+        for line in textwrap.wrap(
+            _one_line(text),
+            _WIDTH - 2,
+            initial_indent="- " if bullet else "",
+            subsequent_indent="  " if bullet else "",
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+    ]
+
+
+_MODE_NOTES = {
+    "bridge": "bridge networking, as on EC2: each container has its own network and reaches the "
+    "others by name.",
+    "host": "host networking, as on EC2: the containers use the Docker host's network directly.",
+    "none": "networkMode none: the containers have no network.",
+}
 
 
 def _env_example(task: _Task) -> str:
     if not task.secrets:
         return ""
     lines = [
-        f"# Secrets of the ECS task in {_one_line(task.source)}, referenced as ${{NAME}} by the compose file.",
-        "# Copy this file to .env beside the compose file and fill in the values; a variable set",
-        "# in your shell wins over .env. Never commit .env.",
+        *_wrap(
+            f"Secrets of the ECS task in {task.source}, which the compose file references as "
+            "${NAME}. Copy this file to .env beside the compose file and fill in the values; a "
+            "variable set in your shell wins over .env. Never commit .env."
+        ),
         "",
     ]
     for secret in task.secrets:
@@ -866,20 +1014,34 @@ def _env_file(task: _Task, resolved: Mapping[str, str]) -> str | None:
         value = resolved.get(secret.value_from, resolved.get(secret.variable))
         lines.append(_comment_line(f"{secret.container}: {secret.env_name} <- {secret.value_from}"))
         if value is None:
-            task.warn(secret.container, f"secrets[{secret.env_name}]", "not resolved; left empty in .env")
+            task.warn(
+                secret.container, f"secrets[{secret.env_name}]", "not resolved; left empty in .env"
+            )
             value = ""
-        lines.append(f"{secret.variable}={_dotenv_quote(value)}")
+        text, safe = _dotenv_quote(value)
+        if not safe:
+            task.warn(
+                secret.container,
+                f"secrets[{secret.env_name}]",
+                "its value mixes quotes and $ in a way some compose versions expand; check .env",
+            )
+        lines.append(f"{secret.variable}={text}")
     return "\n".join(lines) + "\n"
 
 
-def _dotenv_quote(value: str) -> str:
-    """A .env value both compose v1 (python-dotenv) and v2 read back unchanged."""
+def _dotenv_quote(value: str) -> tuple[str, bool]:
+    """A .env value compose v1 (python-dotenv) and v2 (compose-go) read back unchanged.
+
+    Returns (text, safe). Single quotes keep ``$`` literal in v2; v1 still expands ``${...}``
+    inside them, and a value with a single quote needs double quotes, where v2 expands ``$``:
+    those come back with safe=False so the caller can warn (without printing the value).
+    """
     if re.fullmatch(r"[A-Za-z0-9_./:@%+=,-]*", value):
-        return value
-    if "'" not in value and "\n" not in value:
-        return f"'{value}'"  # single quotes: no interpolation, no escapes
+        return value, True
+    if "'" not in value:
+        return f"'{value}'", "${" not in value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return f'"{escaped}"', "$" not in value
 
 
 def _comment_line(text: str) -> str:
@@ -937,6 +1099,7 @@ def render_yaml(document: Block) -> str:
     return "\n".join(_mapping_lines(document, 0)) + "\n"
 
 
+_WIDTH = 100  # comment lines wrap to this width
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 # Words YAML 1.1 (PyYAML, compose v1) reads as booleans or null; such keys must be quoted.
 _YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
@@ -948,7 +1111,10 @@ def _mapping_lines(node: Block | Mapping[str, Any], indent: int) -> list[str]:
     lines: list[str] = []
     for item in items:
         if isinstance(item, Comment):
-            lines.extend(f"{pad}# {_one_line(line)}".rstrip() for line in item.text.splitlines())
+            width = max(40, _WIDTH - indent - 2)
+            for line in item.text.splitlines():
+                parts = textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False)
+                lines.extend(f"{pad}# {part}" for part in parts or [""])
             continue
         key, value = item
         head = f"{pad}{_key(key)}:"
@@ -1020,7 +1186,12 @@ def _quote(text: str, *, escape_dollar: bool) -> str:
             out.append("\\n")
         elif char == "\t":
             out.append("\\t")
-        elif code < 0x20 or 0x7F <= code <= 0x9F or char in "\u2028\u2029\ufeff" or 0xD800 <= code <= 0xDFFF:
+        elif (
+            code < 0x20
+            or 0x7F <= code <= 0x9F
+            or char in "\u2028\u2029\ufeff"
+            or 0xD800 <= code <= 0xDFFF
+        ):
             out.append(f"\\u{code:04x}")
         else:
             out.append(char)

@@ -56,9 +56,9 @@ def _refuse_stranger(ctx: Ctx, arn: str, what: str, code: str) -> None:
         )
 
 
-def _suffix(arn: str, marker: str) -> str:
+def _suffix(arn: str) -> str:
     """CloudWatch's ARN suffix: `app/name/id` of a load balancer, `targetgroup/name/id`."""
-    return arn.split(":loadbalancer/", 1)[1] if marker == "loadbalancer" else arn.split(":", 5)[5]
+    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
 
 
 # --- Load balancer ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class LoadBalancerHandler:
                 spec.kind,
                 arn,
                 arn=arn,
-                outputs={"name": name, "dns_name": lb["DNSName"], "arn_suffix": _suffix(arn, "loadbalancer")},
+                outputs={"name": name, "dns_name": lb["DNSName"], "arn_suffix": _suffix(arn)},
             )
         )
         what = f"load balancer {name}"
@@ -215,7 +215,7 @@ class TargetGroupHandler:
             action = "unchanged" if found_by_state else "adopt"
         arn = tg["TargetGroupArn"]
         ctx.record(
-            Record(spec.logical_id, spec.kind, arn, arn=arn, outputs={"name": name, "arn_suffix": _suffix(arn, "targetgroup")})
+            Record(spec.logical_id, spec.kind, arn, arn=arn, outputs={"name": name, "arn_suffix": _suffix(arn)})
         )
         what = f"target group {name}"
         changes = [f"{k} {tg.get(k)!r} -> {v!r}" for k, v in hc.items() if tg.get(k) != v]
@@ -337,7 +337,7 @@ class ListenerHandler:
         if not _action_matches(li.get("DefaultActions", []), want_action, accept):
             changes.append(f"default action -> {_describe_action(want_action, tg_id)}")
         if https:
-            certs = [c["CertificateArn"] for c in li.get("Certificates", []) if not c.get("IsDefault") is False]
+            certs = [c["CertificateArn"] for c in li.get("Certificates", [])]
             if certs != [lbc.certificate_arn]:
                 changes.append(f"certificate {certs} -> {lbc.certificate_arn}")
             if li.get("SslPolicy") != lbc.ssl_policy:

@@ -1,0 +1,110 @@
+"""Test helpers that drive an emulator's control plane (``/_ecs_cicd/...``) over HTTP.
+
+Only loopback endpoints are accepted: these helpers are for a local emulator, never for AWS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import urllib.request
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from ecs_cicd.emulator.middleware import PREFIX
+
+
+def _request(endpoint_url: str, method: str, route: str, body: Any = None) -> Any:
+    host = urlsplit(endpoint_url).hostname or ""
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"not a local emulator endpoint: {endpoint_url}")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        endpoint_url.rstrip("/") + PREFIX + route,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def fetch_calls(endpoint_url: str) -> list[dict[str, Any]]:
+    """Every AWS call the emulator has seen since the last reset, oldest first."""
+    return cast(list[dict[str, Any]], _request(endpoint_url, "GET", "/calls"))
+
+
+def reset_calls(endpoint_url: str) -> None:
+    _request(endpoint_url, "POST", "/calls/reset", {})
+
+
+def mutating_calls(endpoint_url: str) -> list[dict[str, Any]]:
+    """The calls that change something (not Describe/Get/List/Head/BatchGet; S3 not GET/HEAD)."""
+    return [c for c in fetch_calls(endpoint_url) if c["mutating"]]
+
+
+def set_faults(
+    endpoint_url: str,
+    rate: float,
+    *,
+    seed: int | None = None,
+    codes: list[str] | None = None,
+    services: list[str] | None = None,
+) -> None:
+    """Fail ``rate`` of calls with throttling (or, for other codes, 5xx) errors."""
+    body: dict[str, Any] = {"rate": rate, "seed": seed, "codes": codes or ["ThrottlingException"]}
+    if services is not None:
+        body["services"] = services
+    _request(endpoint_url, "POST", "/faults", body)
+
+
+def clear_faults(endpoint_url: str) -> None:
+    _request(endpoint_url, "DELETE", "/faults")
+
+
+def inject_error(
+    endpoint_url: str,
+    service: str,
+    action: str,
+    code: str,
+    message: str,
+    *,
+    status: int = 400,
+    times: int = 1,
+) -> None:
+    """Answer the next ``times`` calls of ``service``/``action`` with this error."""
+    body = {
+        "service": service,
+        "action": action,
+        "code": code,
+        "message": message,
+        "status": status,
+        "times": times,
+    }
+    _request(endpoint_url, "POST", "/inject", body)
+
+
+def clear_injections(endpoint_url: str) -> None:
+    _request(endpoint_url, "DELETE", "/inject")
+
+
+def crash_after(endpoint_url: str, after_mutating: int, pid: int) -> None:
+    """SIGKILL ``pid`` right after moto has processed the ``after_mutating``-th mutating call."""
+    _request(endpoint_url, "POST", "/crash", {"after_mutating": after_mutating, "pid": pid})
+
+
+def clear_crash(endpoint_url: str) -> None:
+    _request(endpoint_url, "DELETE", "/crash")
+
+
+def fail_pipeline(
+    endpoint_url: str,
+    stage: str,
+    message: str = "Emulated failure",
+    *,
+    code: str = "JobFailed",
+    times: int = 1,
+) -> None:
+    """Make the next ``times`` pipeline executions fail at ``stage``."""
+    body = {"stage": stage, "message": message, "code": code, "times": times}
+    _request(endpoint_url, "POST", "/pipeline-failure", body)

@@ -1,0 +1,69 @@
+"""ELBv2: CreateLoadBalancer and CreateTargetGroup are idempotent, as on AWS.
+
+AWS returns the existing load balancer / target group when one of that name exists with the
+same settings, and refuses with DuplicateLoadBalancerName / DuplicateTargetGroupName when the
+settings differ. moto created a second load balancer of the same name, and refused a repeated
+identical target group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.elbv2.exceptions import DuplicateLoadBalancerName, DuplicateTargetGroupName
+from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer, FakeTargetGroup
+
+from ecs_cicd.emulator._util import replace
+
+
+def _create_load_balancer(original: Any) -> Any:
+    def create_load_balancer(self: ELBv2Backend, name: str, *args: Any, **kwargs: Any) -> Any:
+        existing = next((b for b in self.load_balancers.values() if b.name == name), None)
+        if existing is None:
+            return original(self, name, *args, **kwargs)
+        if _same_load_balancer(existing, kwargs):
+            return existing
+        raise DuplicateLoadBalancerName()
+
+    return create_load_balancer
+
+
+def _same_load_balancer(existing: FakeLoadBalancer, kwargs: dict[str, Any]) -> bool:
+    subnets = set(kwargs.get("subnet_ids") or []) | {
+        m["SubnetId"] for m in kwargs.get("subnet_mappings") or []
+    }
+    return (
+        (existing.scheme or "internet-facing") == (kwargs.get("scheme") or "internet-facing")
+        and existing.type == (kwargs.get("loadbalancer_type") or "application")
+        and {getattr(s, "id", s) for s in existing.subnets} == subnets
+        and set(existing.security_groups or []) == set(kwargs.get("security_groups") or [])
+    )
+
+
+def _create_target_group(original: Any) -> Any:
+    def create_target_group(self: ELBv2Backend, name: str, **kwargs: Any) -> Any:
+        existing = next((g for g in self.target_groups.values() if g.name == name), None)
+        if existing is None:
+            return original(self, name, **kwargs)
+        if _same_target_group(existing, kwargs):
+            return existing
+        raise DuplicateTargetGroupName()
+
+    return create_target_group
+
+
+def _same_target_group(existing: FakeTargetGroup, kwargs: dict[str, Any]) -> bool:
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return (
+        text(existing.protocol) == text(kwargs.get("protocol"))
+        and text(existing.port) == text(kwargs.get("port"))
+        and existing.vpc_id == kwargs.get("vpc_id")
+        and existing.target_type == (kwargs.get("target_type") or "instance")
+    )
+
+
+def apply() -> None:
+    replace(ELBv2Backend, "create_load_balancer", _create_load_balancer)
+    replace(ELBv2Backend, "create_target_group", _create_target_group)

@@ -1,0 +1,185 @@
+"""Smaller fixes: IAM managed policies, S3 bucket-policy conditions, the tagging API's coverage.
+
+* IAM: AWS managed policies exist (moto loads them only when asked to). moto parses ~1500
+  policies for every IAM backend of every partition, on every reset (seconds per test); here
+  they are built once per account and copied, and only for the ``aws`` partition.
+* S3: moto applies every bucket-policy statement as if its ``Condition`` held, so the usual
+  "deny unless aws:SecureTransport" statement locked every caller out (including the delete of
+  a versioned bucket's objects). Statements with a Condition are skipped when moto evaluates a
+  policy: it cannot evaluate them, and the common ones hold for a TLS client that sets the
+  required headers.
+* Resource Groups Tagging API GetResources also returns ECR repositories, CodeBuild projects,
+  CodePipeline pipelines and webhooks, and CodeDeploy applications and deployment groups (AWS
+  covers them; moto does not), drops ECS services and clusters that are INACTIVE (deleted), and
+  applies ResourceTypeFilters as AWS does ("ecs" = every ECS type, "ecs:service" = services).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from moto.codebuild.models import codebuild_backends
+from moto.codedeploy.models import codedeploy_backends
+from moto.codepipeline.models import codepipeline_backends
+from moto.core.config import default_user_config
+from moto.ecr.models import ecr_backends
+from moto.ecs.models import ecs_backends
+from moto.iam.models import AWSManagedPolicy, IAMBackend
+from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
+from moto.s3.models import FakeBucket
+
+from ecs_cicd.emulator._util import replace
+
+MANAGED_POLICIES_ENV = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+
+
+def load_managed_policies() -> None:
+    """Make new IAM backends load AWS's managed policies (read when a backend is created)."""
+    os.environ.setdefault(MANAGED_POLICIES_ENV, "true")
+    iam_config: dict[str, Any] = default_user_config.setdefault("iam", {})  # type: ignore[assignment]
+    iam_config["load_aws_managed_policies"] = True
+
+
+_policy_templates: dict[str, list[AWSManagedPolicy]] = {}
+_policy_lock = threading.Lock()
+
+
+def _aws_policies(original: Any) -> Any:
+    def init_aws_policies(self: IAMBackend) -> list[AWSManagedPolicy]:
+        if self.partition != "aws":
+            return []  # the tool never addresses other partitions
+        with _policy_lock:
+            template = _policy_templates.get(self.account_id)
+            if template is None:
+                template = original(self)
+                if not template:
+                    return []  # loading is switched off
+                _policy_templates[self.account_id] = template
+        # The copies share only immutable data: documents and dates. Attachments and tags are
+        # per backend, so a reset starts from zero as with moto's own loading.
+        policies = []
+        for policy in template:
+            clone = copy.copy(policy)
+            clone.attachment_count = 0
+            clone.tags = {}
+            clone.versions = list(policy.versions)
+            policies.append(clone)
+        return policies
+
+    return init_aws_policies
+
+
+def _bucket_permission(original: Any) -> Any:
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return original(self, action, resource)
+        policy = json.loads(self.policy)
+        statements = policy.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        kept = [s for s in statements if "Condition" not in s]
+        if len(kept) == len(statements):
+            return original(self, action, resource)
+        saved = self.policy
+        try:
+            self.policy = json.dumps({**policy, "Statement": kept}).encode()
+            return original(self, action, resource)
+        finally:
+            self.policy = saved
+
+    return get_permission
+
+
+# --- tagging API --------------------------------------------------------------------------
+
+
+def _resource_type(arn: str) -> tuple[str, str]:
+    """('ecs', 'service') for an ECS service ARN, ('s3', 'bucket') for a bucket, ..."""
+    parts = arn.split(":", 5)
+    service, resource = parts[2], parts[5] if len(parts) > 5 else ""
+    if service == "s3":
+        return service, "bucket"
+    if service == "codepipeline" and not re.search(r"[:/]", resource):
+        return service, "pipeline"
+    return service, re.split(r"[:/]", resource)[0]
+
+
+def _type_matches(arn: str, filters: list[str] | None) -> bool:
+    if not filters:
+        return True
+    service, kind = _resource_type(arn)
+    return any(f in (service, f"{service}:{kind}") for f in filters)
+
+
+def _tags_match(tags: list[dict[str, str]], tag_filters: list[dict[str, Any]] | None) -> bool:
+    present = {t["Key"]: t["Value"] for t in tags}
+    for tag_filter in tag_filters or []:
+        key, values = tag_filter["Key"], tag_filter.get("Values") or []
+        if key not in present or (values and present[key] not in values):
+            return False
+    return True
+
+
+def _kv(tags: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """[{key, value}] (CodeBuild, CodePipeline) -> [{Key, Value}]."""
+    return [{"Key": t["key"], "Value": t["value"]} for t in tags or []]
+
+
+def _extra_resources(account: str, region: str) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    ecr = ecr_backends[account][region]
+    for repo in ecr.repositories.values():
+        yield repo.arn, ecr.tagger.list_tags_for_resource(repo.arn)["tags"]
+    for project in codebuild_backends[account][region].codebuild_projects.values():
+        yield project.arn, _kv(project.project_metadata.get("tags"))
+    pipelines = codepipeline_backends[account][region]
+    for pipeline in pipelines.pipelines.values():
+        tags = [{"Key": k, "Value": v} for k, v in pipeline.tags.items()]
+        yield pipeline.metadata["pipelineArn"], tags
+    for hook in pipelines.__dict__.get("_ecs_cicd_webhooks", {}).values():
+        yield hook["arn"], _kv(hook.get("tags"))
+    deploy = codedeploy_backends[account][region]
+    prefix = f"arn:aws:codedeploy:{region}:{account}"
+    for app_name in deploy.applications:
+        arn = f"{prefix}:application:{app_name}"
+        yield arn, deploy.tagger.list_tags_for_resource(arn)["Tags"]
+        for group_name in deploy.deployment_groups.get(app_name, {}):
+            arn = f"{prefix}:deploymentgroup:{app_name}/{group_name}"
+            yield arn, deploy.tagger.list_tags_for_resource(arn)["Tags"]
+
+
+def _deleted_arns(account: str, region: str) -> set[str]:
+    ecs = ecs_backends[account][region]
+    gone = {s.arn for s in ecs.services.values() if s.status == "INACTIVE"}
+    return gone | {c.arn for c in ecs.clusters.values() if c.status == "INACTIVE"}
+
+
+def _resources_generator(original: Any) -> Any:
+    def generator(
+        self: ResourceGroupsTaggingAPIBackend,
+        tag_filters: list[dict[str, Any]] | None = None,
+        resource_type_filters: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        gone = _deleted_arns(self.account_id, self.region_name)
+        # moto's own type filtering knows only some spellings; filter by ARN instead.
+        for item in original(self, tag_filters=tag_filters, resource_type_filters=None):
+            arn = item["ResourceARN"]
+            if arn not in gone and _type_matches(arn, resource_type_filters):
+                yield item
+        for arn, tags in _extra_resources(self.account_id, self.region_name):
+            if _type_matches(arn, resource_type_filters) and _tags_match(tags, tag_filters):
+                yield {"ResourceARN": arn, "Tags": tags}
+
+    return generator
+
+
+def apply() -> None:
+    load_managed_policies()
+    replace(IAMBackend, "_init_aws_policies", _aws_policies)
+    replace(FakeBucket, "get_permission", _bucket_permission)
+    replace(ResourceGroupsTaggingAPIBackend, "_get_resources_generator", _resources_generator)

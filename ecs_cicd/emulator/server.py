@@ -1,0 +1,114 @@
+"""``EmulatorServer``: moto's HTTP server with our patches and middleware, on 127.0.0.1.
+
+Runs in a background thread of the calling process (the embedded ``--emulator`` mode and the
+e2e tests), or in the foreground via ``serve()`` (``python -m ecs_cicd emulator``). Binds the
+loopback address unless told otherwise; port 0 picks a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from ecs_cicd.emulator.middleware import EmulatorMiddleware
+from ecs_cicd.emulator.patches import install
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No per-request access log on stderr (the CLI prints its own progress)."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _moto_app() -> Any:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+class EmulatorServer:
+    """The emulator as a context manager::
+
+    with EmulatorServer() as emulator:
+        boto3.client("ecs", endpoint_url=emulator.endpoint_url, ...)
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        *,
+        pipeline_seconds: float | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.pipeline_seconds = pipeline_seconds
+        self.middleware: EmulatorMiddleware | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("EmulatorServer is not started")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> EmulatorServer:
+        if self._server is not None:
+            return self
+        install()
+        if self.pipeline_seconds is not None:
+            from ecs_cicd.emulator.codepipeline import PIPELINE_SECONDS_ENV
+
+            os.environ[PIPELINE_SECONDS_ENV] = str(self.pipeline_seconds)
+        self.middleware = EmulatorMiddleware(_moto_app())
+        self._server = make_server(
+            self.host, self.port, self.middleware, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ecs-cicd-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(host: str = DEFAULT_HOST, port: int = 5000) -> None:
+    """Serve the emulator in the foreground until KeyboardInterrupt."""
+    server = EmulatorServer(host, port).start()
+    print(f"ecs_cicd emulator listening on {server.endpoint_url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
