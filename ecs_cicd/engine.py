@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ecs_cicd import names
 from ecs_cicd.aws import Aws
@@ -17,7 +17,9 @@ from ecs_cicd.config import Config
 from ecs_cicd.errors import EcsCicdError
 from ecs_cicd.state import Record, State
 
-Action = Literal["create", "update", "unchanged", "adopt", "reference", "delete", "gone"]
+# What happened to a resource: create, update, unchanged, adopt (found, not recorded),
+# reference (not ours), delete, gone (already deleted).
+Action = str
 
 
 @dataclass(frozen=True)

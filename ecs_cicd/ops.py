@@ -83,9 +83,15 @@ def runtime(
     cancel: threading.Event | None = None,
 ) -> Runtime:
     region = region or cfg.region or (session.region_name if session else None) or boto3.Session().region_name
+    cancel = cancel or threading.Event()
+    if sleep is time.sleep:
+        # Waits sleep on the cancel event, so Ctrl-C ends a long backoff at once.
+        def sleep(seconds: float) -> None:
+            cancel.wait(seconds)
+
     aws = Aws(session, region=region, endpoint_url=endpoint_url, sleep=sleep)
     path = Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, aws.region)
-    return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel or threading.Event())
+    return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel)
 
 
 def _load_state(rt: Runtime) -> State:

@@ -38,10 +38,10 @@ def log_configuration(cfg: Config, region: str, stream_prefix: str) -> dict[str,
 def container_to_ecs(c: Container, cfg: Config, region: str, image: str | None = None) -> dict[str, Any]:
     """One container definition in RegisterTaskDefinition shape."""
     if c.ecs_definition is not None:
-        d = dict(c.ecs_definition)
-        d["image"] = image or d["image"]
-        d.setdefault("logConfiguration", log_configuration(cfg, region, c.log_stream_prefix or c.name))
-        return d
+        passed = dict(c.ecs_definition)
+        passed["image"] = image or passed["image"]
+        passed.setdefault("logConfiguration", log_configuration(cfg, region, c.log_stream_prefix or c.name))
+        return passed
     d: dict[str, Any] = {"name": c.name, "image": image or c.image, "essential": c.essential}
     if c.port_mappings:
         d["portMappings"] = [

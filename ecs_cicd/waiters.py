@@ -43,7 +43,8 @@ def poll(
         sleep=ctx.sleep,
     )
     try:
-        return retryer(checked)  # type: ignore[no-any-return]
+        result: T = retryer(checked)  # type: ignore[assignment]
+        return result
     except RetryError:
         seen = last_seen()
         raise WaitTimeout(

@@ -1,8 +1,10 @@
 """Small helpers shared by the emulator's moto patches.
 
 Owns: replacing a method on a moto class exactly once, per-backend extra state (which therefore
-resets whenever moto resets its backends), the clock, and the JSON helpers the JSON-protocol
-services use.
+resets whenever moto resets its backends), the clock, and reading/rewriting what a moto response
+method returned. moto 5.2 is midway between two styles (a JSON string, or an ``ActionResult``
+that moto serializes against the service model), and which one a service uses changes between
+5.2.x releases, so wrappers go through ``unwrap``/``rewrap`` instead of assuming one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from moto.core.responses import ActionResult
 
 T = TypeVar("T")
 
@@ -53,6 +57,26 @@ def state(backend: Any, key: str, factory: Callable[[], T]) -> T:
 def now() -> float:
     """Epoch seconds; the JSON protocols carry timestamps this way."""
     return time.time()
+
+
+def unwrap(value: Any) -> dict[str, Any]:
+    """The data a moto response method answered, whichever style it used."""
+    if isinstance(value, ActionResult):
+        result = value.result
+        return result if isinstance(result, dict) else {}
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        data = json.loads(value) if value.strip() else {}
+        return data if isinstance(data, dict) else {}
+    raise TypeError(f"unexpected moto response value {type(value).__name__}")
+
+
+def rewrap(original: Any, data: dict[str, Any]) -> Any:
+    """Answer ``data`` in the style the wrapped moto method used."""
+    if isinstance(original, ActionResult):
+        return ActionResult(data)
+    return dumps(data)
 
 
 def dumps(value: Any) -> str:

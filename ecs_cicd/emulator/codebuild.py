@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -24,7 +23,7 @@ from moto.codebuild.responses import CodeBuildResponse
 from moto.core.utils import unix_time
 from moto.iam.models import iam_backends
 
-from ecs_cicd.emulator._util import add, dumps, replace
+from ecs_cicd.emulator._util import add, dumps, replace, rewrap, unwrap
 
 _NO_LOCATION_SOURCES = {"CODEPIPELINE", "NO_SOURCE"}
 
@@ -91,13 +90,14 @@ def _aws_fields(project: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_project(original: Any) -> Any:
-    def create_project(self: CodeBuildResponse) -> str:
+    def create_project(self: CodeBuildResponse) -> Any:
         _validate_role(self.current_account, self.region, self._get_param("serviceRole"))
-        body = json.loads(original(self))
+        answer = original(self)
+        body = unwrap(answer)
         stored = self.codebuild_backend.codebuild_projects[self._get_param("name")]
         _aws_fields(stored.project_metadata)
         body["project"] = stored.project_metadata
-        return dumps(body)
+        return rewrap(answer, body)
 
     return create_project
 
@@ -157,22 +157,24 @@ def update_project(self: CodeBuildResponse) -> str:
 
 
 def _batch_get_projects(original: Any) -> Any:
-    def batch_get_projects(self: CodeBuildResponse) -> str:
-        body = json.loads(original(self))
+    def batch_get_projects(self: CodeBuildResponse) -> Any:
+        answer = original(self)
+        body = unwrap(answer)
         found = {p["name"] for p in body["projects"]} | {p["arn"] for p in body["projects"]}
         body["projects"] = [_aws_fields(p) for p in body["projects"]]
         body["projectsNotFound"] = [n for n in self._get_param("names") if n not in found]
-        return dumps(body)
+        return rewrap(answer, body)
 
     return batch_get_projects
 
 
 def _batch_get_builds(original: Any) -> Any:
-    def batch_get_builds(self: CodeBuildResponse) -> str:
-        body = json.loads(original(self))
+    def batch_get_builds(self: CodeBuildResponse) -> Any:
+        answer = original(self)
+        body = unwrap(answer)
         found = {b["id"] for b in body["builds"]}
         body["buildsNotFound"] = [i for i in self._get_param("ids") if i not in found]
-        return dumps(body)
+        return rewrap(answer, body)
 
     return batch_get_builds
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import json
+import copy
 from typing import Any
 
 import yaml
@@ -29,7 +29,7 @@ from moto.core.utils import iso_8601_datetime_with_milliseconds
 from moto.ecs.models import ecs_backends
 from moto.iam.models import iam_backends
 
-from ecs_cicd.emulator._util import add, dumps, replace
+from ecs_cicd.emulator._util import add, dumps, replace, rewrap, unwrap
 
 ECS_DEFAULT_CONFIG = "CodeDeployDefault.ECSAllAtOnce"
 
@@ -60,9 +60,9 @@ def _group_arn(backend: CodeDeployBackend, app: str, group: str) -> str:
 
 
 def _create_deployment_group(original: Any) -> Any:
-    def create_deployment_group(self: CodeDeployResponse) -> str:
+    def create_deployment_group(self: CodeDeployResponse) -> Any:
         _check_role(self.current_account, self._get_param("serviceRoleArn"))
-        body: str = original(self)
+        body = original(self)
         backend = self.codedeploy_backend
         app = backend.applications[self._get_param("applicationName")]
         group = backend.deployment_groups[app.application_name][
@@ -171,8 +171,9 @@ def _switch_service(account_id: str, region: str, group: DeploymentGroup, taskde
 
 
 def _create_deployment(original: Any) -> Any:
-    def create_deployment(self: CodeDeployResponse) -> str:
-        body = json.loads(original(self))
+    def create_deployment(self: CodeDeployResponse) -> Any:
+        answer = original(self)
+        body = unwrap(answer)
         backend: CodeDeployBackend = self.codedeploy_backend
         deployment: DeploymentInfo = backend.deployments[body["deploymentId"]]
         group = deployment.deployment_group
@@ -195,26 +196,31 @@ def _create_deployment(original: Any) -> Any:
         if deployment.status == "Succeeded":
             group.__dict__["_ecs_cicd_last_successful"] = last
         group.__dict__["_ecs_cicd_target_revision"] = self._get_param("revision")
-        return dumps(body)
+        return rewrap(answer, body)
 
     return create_deployment
 
 
-def _group_to_dict(original: Any) -> Any:
-    def to_dict(self: DeploymentGroup) -> dict[str, Any]:
-        out: dict[str, Any] = original(self)
-        out["lastAttemptedDeployment"] = self.__dict__.get("_ecs_cicd_last_attempted", {})
-        out["lastSuccessfulDeployment"] = self.__dict__.get("_ecs_cicd_last_successful", {})
-        out["targetRevision"] = self.__dict__.get("_ecs_cicd_target_revision") or {}
-        return out
+def _get_deployment_group(original: Any) -> Any:
+    def get_deployment_group(self: CodeDeployResponse) -> Any:
+        answer = original(self)
+        body = copy.deepcopy(unwrap(answer))
+        group = self.codedeploy_backend.get_deployment_group(
+            self._get_param("applicationName"), self._get_param("deploymentGroupName")
+        )
+        info = body["deploymentGroupInfo"]
+        info["lastAttemptedDeployment"] = group.__dict__.get("_ecs_cicd_last_attempted", {})
+        info["lastSuccessfulDeployment"] = group.__dict__.get("_ecs_cicd_last_successful", {})
+        info["targetRevision"] = group.__dict__.get("_ecs_cicd_target_revision") or {}
+        return rewrap(answer, body)
 
-    return to_dict
+    return get_deployment_group
 
 
 def apply() -> None:
     replace(CodeDeployResponse, "create_deployment_group", _create_deployment_group)
     replace(CodeDeployResponse, "create_deployment", _create_deployment)
-    replace(DeploymentGroup, "to_dict", _group_to_dict)
+    replace(CodeDeployResponse, "get_deployment_group", _get_deployment_group)
     add(CodeDeployResponse, "update_deployment_group", update_deployment_group)
     add(CodeDeployResponse, "delete_deployment_group", delete_deployment_group)
     add(CodeDeployResponse, "delete_application", delete_application)

@@ -19,7 +19,6 @@ moto stores pipelines but has no executions at all. Here:
 from __future__ import annotations
 
 import copy
-import json
 import os
 import threading
 import uuid
@@ -31,7 +30,7 @@ from moto.codepipeline.models import CodePipelineBackend
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
 
-from ecs_cicd.emulator._util import add, dumps, now, page, replace, state
+from ecs_cicd.emulator._util import add, dumps, now, page, replace, rewrap, state, unwrap
 
 PIPELINE_SECONDS_ENV = "ECS_CICD_EMULATOR_PIPELINE_SECONDS"
 MASK = "****"
@@ -422,7 +421,7 @@ def webhook_records(backend: CodePipelineBackend) -> dict[str, dict[str, Any]]:
 
 
 def _create_pipeline(original: Any) -> Any:
-    def create_pipeline(self: CodePipelineResponse) -> str:
+    def create_pipeline(self: CodePipelineResponse) -> Any:
         body = original(self)
         name = self._get_param("pipeline")["name"]
         start_execution(self.codepipeline_backend, name, "CreatePipeline")
@@ -431,15 +430,15 @@ def _create_pipeline(original: Any) -> Any:
     return create_pipeline
 
 
-def _masked_body(body: str) -> str:
-    data = json.loads(body)
+def _masked_body(body: Any) -> Any:
+    data = copy.deepcopy(unwrap(body))
     if "pipeline" in data:
         data["pipeline"] = _mask(data["pipeline"])
-    return dumps(data)
+    return rewrap(body, data)
 
 
 def _masking(original: Any) -> Any:
-    def method(self: CodePipelineResponse) -> str:
+    def method(self: CodePipelineResponse) -> Any:
         return _masked_body(original(self))
 
     method.__name__ = original.__name__
@@ -447,8 +446,8 @@ def _masking(original: Any) -> Any:
 
 
 def _delete_pipeline(original: Any) -> Any:
-    def delete_pipeline(self: CodePipelineResponse) -> str:
-        result: str = original(self)
+    def delete_pipeline(self: CodePipelineResponse) -> Any:
+        result = original(self)
         _executions(self.codepipeline_backend).pop(self._get_param("name"), None)
         return result
 
@@ -456,7 +455,7 @@ def _delete_pipeline(original: Any) -> Any:
 
 
 def _list_tags_for_resource(original: Any) -> Any:
-    def list_tags_for_resource(self: CodePipelineResponse) -> str:
+    def list_tags_for_resource(self: CodePipelineResponse) -> Any:
         arn = self._get_param("resourceArn")
         if ":webhook:" in arn:
             name = arn.split(":webhook:")[-1]
@@ -464,8 +463,7 @@ def _list_tags_for_resource(original: Any) -> Any:
             if record is None:
                 raise _Error("ResourceNotFoundException", f"Webhook {arn} not found")
             return dumps({"tags": record.get("tags", [])})
-        result: str = original(self)
-        return result
+        return original(self)
 
     return list_tags_for_resource
 

@@ -3,7 +3,8 @@
 AWS returns the existing load balancer / target group when one of that name exists with the
 same settings, and refuses with DuplicateLoadBalancerName / DuplicateTargetGroupName when the
 settings differ. moto created a second load balancer of the same name, and refused a repeated
-identical target group.
+identical target group. A load balancer created without Scheme reports AWS's default,
+``internet-facing`` (moto left it out).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ def _create_load_balancer(original: Any) -> Any:
     def create_load_balancer(self: ELBv2Backend, name: str, *args: Any, **kwargs: Any) -> Any:
         existing = next((b for b in self.load_balancers.values() if b.name == name), None)
         if existing is None:
-            return original(self, name, *args, **kwargs)
+            created = original(self, name, *args, **kwargs)
+            # moto stores None when Scheme is omitted; AWS reports its default.
+            created.scheme = created.scheme or "internet-facing"
+            return created
         if _same_load_balancer(existing, kwargs):
             return existing
         raise DuplicateLoadBalancerName()

@@ -36,6 +36,11 @@ from moto.s3.models import FakeBucket
 
 from ecs_cicd.emulator._util import replace
 
+try:  # moto > 5.2.1
+    from moto.core.resource_tagging import TaggedResource
+except ImportError:  # pragma: no cover - moto 5.2.1
+    TaggedResource = None
+
 MANAGED_POLICIES_ENV = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
 
@@ -117,40 +122,38 @@ def _type_matches(arn: str, filters: list[str] | None) -> bool:
     return any(f in (service, f"{service}:{kind}") for f in filters)
 
 
-def _tags_match(tags: list[dict[str, str]], tag_filters: list[dict[str, Any]] | None) -> bool:
-    present = {t["Key"]: t["Value"] for t in tags}
+def _tags_match(tags: dict[str, str], tag_filters: list[dict[str, Any]] | None) -> bool:
     for tag_filter in tag_filters or []:
         key, values = tag_filter["Key"], tag_filter.get("Values") or []
-        if key not in present or (values and present[key] not in values):
+        if key not in tags or (values and tags[key] not in values):
             return False
     return True
 
 
-def _kv(tags: list[dict[str, str]] | None) -> list[dict[str, str]]:
-    """[{key, value}] (CodeBuild, CodePipeline) -> [{Key, Value}]."""
-    return [{"Key": t["key"], "Value": t["value"]} for t in tags or []]
+def _kv(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """[{key, value}] (CodeBuild, CodePipeline) -> {key: value}."""
+    return {t["key"]: t["value"] for t in tags or []}
 
 
-def _extra_resources(account: str, region: str) -> Iterator[tuple[str, list[dict[str, str]]]]:
+def _extra_resources(account: str, region: str) -> Iterator[tuple[str, dict[str, str]]]:
     ecr = ecr_backends[account][region]
     for repo in ecr.repositories.values():
-        yield repo.arn, ecr.tagger.list_tags_for_resource(repo.arn)["tags"]
+        yield repo.arn, ecr.tagger.get_tag_dict_for_resource(repo.arn)
     for project in codebuild_backends[account][region].codebuild_projects.values():
         yield project.arn, _kv(project.project_metadata.get("tags"))
     pipelines = codepipeline_backends[account][region]
     for pipeline in pipelines.pipelines.values():
-        tags = [{"Key": k, "Value": v} for k, v in pipeline.tags.items()]
-        yield pipeline.metadata["pipelineArn"], tags
+        yield pipeline.metadata["pipelineArn"], dict(pipeline.tags)
     for hook in pipelines.__dict__.get("_ecs_cicd_webhooks", {}).values():
         yield hook["arn"], _kv(hook.get("tags"))
     deploy = codedeploy_backends[account][region]
     prefix = f"arn:aws:codedeploy:{region}:{account}"
     for app_name in deploy.applications:
         arn = f"{prefix}:application:{app_name}"
-        yield arn, deploy.tagger.list_tags_for_resource(arn)["Tags"]
+        yield arn, deploy.tagger.get_tag_dict_for_resource(arn)
         for group_name in deploy.deployment_groups.get(app_name, {}):
             arn = f"{prefix}:deploymentgroup:{app_name}/{group_name}"
-            yield arn, deploy.tagger.list_tags_for_resource(arn)["Tags"]
+            yield arn, deploy.tagger.get_tag_dict_for_resource(arn)
 
 
 def _deleted_arns(account: str, region: str) -> set[str]:
@@ -159,21 +162,39 @@ def _deleted_arns(account: str, region: str) -> set[str]:
     return gone | {c.arn for c in ecs.clusters.values() if c.status == "INACTIVE"}
 
 
+# moto up to 5.2.1 yields {"ResourceARN", "Tags"} dicts here; later 5.2.x yield TaggedResource.
+def _item_arn(item: Any) -> str:
+    return str(item["ResourceARN"] if isinstance(item, dict) else item.arn)
+
+
+def _make_item(arn: str, tags: dict[str, str]) -> Any:
+    if TaggedResource is None:
+        return {"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    service, kind = _resource_type(arn)
+    return TaggedResource(arn=arn, tags=tags, resource_type=f"{service}:{kind}")
+
+
 def _resources_generator(original: Any) -> Any:
     def generator(
         self: ResourceGroupsTaggingAPIBackend,
         tag_filters: list[dict[str, Any]] | None = None,
         resource_type_filters: list[str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+        **kwargs: Any,
+    ) -> Iterator[Any]:
         gone = _deleted_arns(self.account_id, self.region_name)
-        # moto's own type filtering knows only some spellings; filter by ARN instead.
-        for item in original(self, tag_filters=tag_filters, resource_type_filters=None):
-            arn = item["ResourceARN"]
+        seen = set()
+        # Older moto's own type filtering knows only some spellings; filter by ARN instead.
+        for item in original(self, tag_filters=tag_filters, resource_type_filters=None, **kwargs):
+            arn = _item_arn(item)
+            seen.add(arn)
             if arn not in gone and _type_matches(arn, resource_type_filters):
                 yield item
+        wanted = kwargs.get("resource_arn_list")
         for arn, tags in _extra_resources(self.account_id, self.region_name):
+            if arn in seen or not tags or (wanted and arn not in wanted):
+                continue
             if _type_matches(arn, resource_type_filters) and _tags_match(tags, tag_filters):
-                yield {"ResourceARN": arn, "Tags": tags}
+                yield _make_item(arn, tags)
 
     return generator
 

@@ -38,7 +38,10 @@ from ecs_cicd.taskdef_file import validate_task_definition
 
 __all__ = [
     "NAMESPACE_HOLDER_IMAGE",
+    "Block",
     "ComposeResult",
+    "Ref",
+    "render_yaml",
     "secret_sources",
     "task_definition_to_compose",
 ]
@@ -915,9 +918,12 @@ def _header(task: _Task) -> list[str]:
         "Logs go to compose's default driver, not CloudWatch: docker compose logs SERVICE.",
     ]
     if td.get("taskRoleArn"):
+        role = f"Task role {td['taskRoleArn']}:"
         differences.append(
-            f"Task role {td['taskRoleArn']}: not available here; --aws-credentials gives the "
-            "containers your own AWS profile."
+            f"{role} your own AWS profile (~/.aws, read-only) stands in for it."
+            if task.aws
+            else f"{role} not available here; --aws-credentials gives the containers your own "
+            "AWS profile."
         )
     if td.get("executionRoleArn"):
         differences.append("Execution role: images are pulled with your Docker login.")

@@ -234,10 +234,11 @@ class InternetGatewayHandler:
         if igw is None:
             return Outcome(record.logical_id, record.kind, "gone", [], gid)
         for att in igw.get("Attachments", []):
+            vpc_id: str = att["VpcId"]
             try:
                 # "Network vpc-... has some mapped public address(es)": task/ALB IPs still mapped.
                 retry_on(
-                    lambda v=att["VpcId"]: ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=v),
+                    lambda: ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id),
                     codes=("DependencyViolation",),
                     fragment="mapped public address",
                     deadline=DEPENDENCY_DEADLINE,
@@ -279,7 +280,7 @@ class RouteTableHandler:
             if action != "create":
                 changes.append(f"route 0.0.0.0/0 -> {igw_id}")
             if not ctx.dry_run:
-                call = ec2.replace_route if default else ec2.create_route
+                call: Any = ec2.replace_route if default else ec2.create_route
                 ec2_after_create(
                     ctx, lambda: call(RouteTableId=rid, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
                 )

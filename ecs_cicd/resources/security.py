@@ -139,9 +139,7 @@ class SecurityGroupHandler:
         if not ctx.dry_run:
             what = f"security group {name} ({gid})"
             if revoke:
-                _call(ctx, "Revoking ingress of", what, lambda: ec2.revoke_security_group_ingress(
-                    GroupId=gid, IpPermissions=[r.permission() for r in revoke]
-                ))
+                _revoke(ctx, gid, revoke, egress=False, what=what)
             if add:
                 _call(ctx, "Authorizing ingress of", what, lambda: ec2.authorize_security_group_ingress(
                     GroupId=gid, IpPermissions=[_described(r, ctx.cfg.stack) for r in add]
@@ -210,31 +208,57 @@ def _stack_groups(ctx: Ctx) -> list[dict[str, Any]]:
     return groups
 
 
+def _rule_ids(ctx: Ctx, gid: str, *, egress: bool) -> dict[Rule, str]:
+    """The group's rules by id (DescribeSecurityGroupRules), to revoke exactly those."""
+    out: dict[Rule, str] = {}
+    pages = ctx.client("ec2").get_paginator("describe_security_group_rules")
+    for page in pages.paginate(Filters=[{"Name": "group-id", "Values": [gid]}]):
+        for r in page["SecurityGroupRules"]:
+            if bool(r.get("IsEgress")) != egress:
+                continue
+            proto = str(r.get("IpProtocol", "-1"))
+            lo, hi = (None, None) if proto == "-1" else (r.get("FromPort"), r.get("ToPort"))
+            source = (
+                r.get("CidrIpv4")
+                or r.get("CidrIpv6")
+                or r.get("PrefixListId")
+                or r.get("ReferencedGroupInfo", {}).get("GroupId")
+            )
+            if source:
+                out[Rule(proto, lo, hi, str(source))] = r["SecurityGroupRuleId"]
+    return out
+
+
+def _revoke(ctx: Ctx, gid: str, rules: list[Rule], *, egress: bool, what: str) -> None:
+    """Revoke by rule id: matching by permission ignores nothing on AWS but the description,
+    and moto also wants the description of group-referencing rules."""
+    ec2 = ctx.client("ec2")
+    by_rule = _rule_ids(ctx, gid, egress=egress)
+    ids = [by_rule[r] for r in rules if r in by_rule]
+    if not ids:
+        return
+    call = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
+    direction = "egress" if egress else "ingress"
+    try:
+        call(GroupId=gid, SecurityGroupRuleIds=ids)
+    except ClientError as e:
+        if not is_not_found(e):
+            raise aws_error(f"Revoking {direction} rules of", what, e) from None
+
+
 def _revoke_group_references(
     ctx: Ctx, sg: dict[str, Any], what: str, only: str | None = None
 ) -> None:
     """Revoke the rules of `sg` whose source is a security group (only `only`, if given)."""
-    ec2 = ctx.client("ec2")
     gid = sg["GroupId"]
-
-    def referencing(perms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        rules = rules_of(perms)
-        return [
-            r.permission()
-            for r in sorted(rules)
+    for egress, key in ((False, "IpPermissions"), (True, "IpPermissionsEgress")):
+        rules = sorted(
+            r
+            for r in rules_of(sg.get(key, []))
             if r.source.startswith("sg-") and r.source != gid and (only is None or r.source == only)
-        ]
-
-    for direction, perms in (("ingress", sg.get("IpPermissions", [])), ("egress", sg.get("IpPermissionsEgress", []))):
-        revoke = referencing(perms)
-        if not revoke:
-            continue
-        call = ec2.revoke_security_group_ingress if direction == "ingress" else ec2.revoke_security_group_egress
-        try:
-            call(GroupId=gid, IpPermissions=revoke)
-        except ClientError as e:
-            if not is_not_found(e):
-                raise aws_error(f"Revoking {direction} rules of", f"security group {gid} (for {what})", e) from None
+        )
+        if rules:
+            _revoke(ctx, gid, rules, egress=egress, what=f"security group {gid} (for {what})")
 
 
 def _held_by(ctx: Ctx, what: str, gid: str, e: ClientError) -> AwsError:

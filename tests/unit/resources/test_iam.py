@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
 from ecs_cicd.aws import Aws
@@ -20,13 +21,22 @@ from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import iam, policies
 from ecs_cicd.stack import build_specs
 from ecs_cicd.state import State
-from tests.unit.resources.test_policies import USER_STATEMENT, example
+from tests.conftest import EXAMPLE
 
 STACK = "test-codepipeline-dev"
 ACCOUNT = "123456789012"
 ROLES = ("role.execution", "role.task", "role.codebuild", "role.codepipeline")
 CODEDEPLOY_POLICY = "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS"
+USER_STATEMENT = {
+    "Effect": "Allow",
+    "Action": ["s3:GetObject"],
+    "Resource": "arn:aws:s3:::shop-uploads/*",
+}
 USER_POLICY = {"Version": "2012-10-17", "Statement": [USER_STATEMENT]}
+
+
+def example() -> dict[str, Any]:
+    return dict(yaml.safe_load(EXAMPLE.read_text()))
 
 
 def client() -> Any:
@@ -97,9 +107,13 @@ def test_creates_roles_with_trust_tags_and_policy(ctx: Ctx) -> None:
         assert tags["ecs-cicd:stack"] == STACK and tags["ecs-cicd:id"] == f"role.{purpose}"
         rec = ctx.state.get(f"role.{purpose}")
         assert rec is not None and rec.physical_id == role["RoleName"] and rec.arn == role["Arn"]
-    expected = policies.inline_policy(ctx.cfg, "codebuild", account=ACCOUNT, region="ap-northeast-1")
+    expected = policies.inline_policy(
+        ctx.cfg, "codebuild", account=ACCOUNT, region="ap-northeast-1"
+    )
     assert inline_doc(f"{STACK}-codebuild") == expected
-    assert inline_doc(f"{STACK}-execution")["Statement"][0]["Action"] == ["ecr:GetAuthorizationToken"]
+    assert inline_doc(f"{STACK}-execution")["Statement"][0]["Action"] == [
+        "ecr:GetAuthorizationToken"
+    ]
     # The example's task role has no statements: no inline policy at all.
     assert c.list_role_policies(RoleName=f"{STACK}-task")["PolicyNames"] == []
     assert c.list_attached_role_policies(RoleName=f"{STACK}-codepipeline")["AttachedPolicies"] == []
@@ -152,7 +166,10 @@ def test_converges_drift(ctx: Ctx) -> None:
     ensure(ctx, "role.codebuild")
     name = f"{STACK}-codebuild"
     c = client()
-    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    wide = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
     c.put_role_policy(RoleName=name, PolicyName="ecs-cicd", PolicyDocument=json.dumps(wide))
     c.put_role_policy(RoleName=name, PolicyName="stray", PolicyDocument=json.dumps(wide))
     c.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
@@ -176,7 +193,9 @@ def test_converges_drift(ctx: Ctx) -> None:
         "inline policy ecs-cicd",
         "detach arn:aws:iam::aws:policy/AdministratorAccess",
     }
-    assert inline_doc(name) == policies.inline_policy(ctx.cfg, "codebuild", account=ACCOUNT, region="ap-northeast-1")
+    assert inline_doc(name) == policies.inline_policy(
+        ctx.cfg, "codebuild", account=ACCOUNT, region="ap-northeast-1"
+    )
     assert c.list_role_policies(RoleName=name)["PolicyNames"] == ["ecs-cicd"]
     assert c.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
     trust = c.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
@@ -252,7 +271,14 @@ def test_delete_retries_delete_conflict(ctx: Ctx, monkeypatch: pytest.MonkeyPatc
         monkeypatch,
         ctx.client("iam"),
         "delete_role",
-        [client_error("DeleteConflict", "Cannot delete entity, must detach all policies first.", "DeleteRole")] * 2,
+        [
+            client_error(
+                "DeleteConflict",
+                "Cannot delete entity, must detach all policies first.",
+                "DeleteRole",
+            )
+        ]
+        * 2,
     )
     rec = ctx.state.get("role.execution")
     assert rec is not None
@@ -277,11 +303,16 @@ def test_delete_conflict_past_the_deadline_fails(ctx: Ctx, monkeypatch: pytest.M
 
 # --- propagation retries ---------------------------------------------------------------------
 def test_create_retries_invalid_principal(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    err = client_error("MalformedPolicyDocument", "Invalid principal in policy: \"SERVICE\":\"x\"", "CreateRole")
+    err = client_error(
+        "MalformedPolicyDocument", 'Invalid principal in policy: "SERVICE":"x"', "CreateRole"
+    )
     calls = inject(monkeypatch, ctx.client("iam"), "create_role", [err, err])
     assert ensure(ctx, "role.codebuild").action == "create"
     assert len(calls) == 3
-    assert len([r for r in client().list_roles()["Roles"] if r["RoleName"] == f"{STACK}-codebuild"]) == 1
+    assert (
+        len([r for r in client().list_roles()["Roles"] if r["RoleName"] == f"{STACK}-codebuild"])
+        == 1
+    )
 
 
 def test_other_malformed_policy_fails_at_once(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,7 +324,9 @@ def test_other_malformed_policy_fails_at_once(ctx: Ctx, monkeypatch: pytest.Monk
     assert f"{STACK}-codebuild" in str(e.value)
 
 
-def test_writes_right_after_create_retry_no_such_entity(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writes_right_after_create_retry_no_such_entity(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     err = client_error("NoSuchEntity", "The role with name x cannot be found.", "PutRolePolicy")
     c = ctx.client("iam")
     puts = inject(monkeypatch, c, "put_role_policy", [err, err])
@@ -306,7 +339,8 @@ def test_writes_right_after_create_retry_no_such_entity(ctx: Ctx, monkeypatch: p
 def test_role_created_meanwhile_is_adopted(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     """CreateRole says EntityAlreadyExists (another run won the race): adopt, do not fail."""
     client().create_role(
-        RoleName=f"{STACK}-codebuild", AssumeRolePolicyDocument=json.dumps(policies.trust_policy("codebuild"))
+        RoleName=f"{STACK}-codebuild",
+        AssumeRolePolicyDocument=json.dumps(policies.trust_policy("codebuild")),
     )
     c = ctx.client("iam")
     lag = client_error("NoSuchEntity", "The role cannot be found.", "GetRole")
@@ -315,4 +349,7 @@ def test_role_created_meanwhile_is_adopted(ctx: Ctx, monkeypatch: pytest.MonkeyP
     out = ensure(ctx, "role.codebuild")
     assert out.action == "adopt"
     assert inline_doc(f"{STACK}-codebuild")["Statement"]
-    assert len([r for r in client().list_roles()["Roles"] if r["RoleName"] == f"{STACK}-codebuild"]) == 1
+    assert (
+        len([r for r in client().list_roles()["Roles"] if r["RoleName"] == f"{STACK}-codebuild"])
+        == 1
+    )

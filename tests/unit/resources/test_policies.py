@@ -29,7 +29,7 @@ USER_STATEMENT = {
 
 
 def example() -> dict[str, Any]:
-    return yaml.safe_load(EXAMPLE.read_text())
+    return dict(yaml.safe_load(EXAMPLE.read_text()))
 
 
 def make(**changes: Any) -> Config:
@@ -74,7 +74,9 @@ CONFIGS: dict[str, Any] = {
         }
     ),
     "codecommit": lambda: make(pipeline={"source": {"type": "codecommit", "repository": "shop"}}),
-    "s3": lambda: make(pipeline={"source": {"type": "s3", "bucket": "src-bucket", "key": "app.zip"}}),
+    "s3": lambda: make(
+        pipeline={"source": {"type": "s3", "bucket": "src-bucket", "key": "app.zip"}}
+    ),
 }
 
 
@@ -85,7 +87,11 @@ def roles_of(cfg: Config) -> list[str]:
 
 def doc(cfg: Config, purpose: str, region: str = REGION) -> dict[str, Any] | None:
     return policies.inline_policy(
-        cfg, purpose, account=ACCOUNT, region=region, partition="aws-cn" if region.startswith("cn-") else "aws"
+        cfg,
+        purpose,
+        account=ACCOUNT,
+        region=region,
+        partition="aws-cn" if region.startswith("cn-") else "aws",
     )
 
 
@@ -149,7 +155,16 @@ def test_rule_checker_catches_broad_grants() -> None:
     }
     problems = policies.policy_problems(bad)
     assert len(problems) == 4
-    assert policies.policy_problems({"Statement": [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}) == []
+    assert (
+        policies.policy_problems(
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}
+                ]
+            }
+        )
+        == []
+    )
     assert policies.managed_policy_problems(
         [
             "arn:aws:iam::aws:policy/AdministratorAccess",
@@ -166,7 +181,9 @@ def test_rule_checker_catches_broad_grants() -> None:
 # --- execution role --------------------------------------------------------------------------
 def test_execution_role_pulls_its_repositories_and_writes_its_logs() -> None:
     st = statements(make(), "execution")
-    assert st["EcrLogin"]["Action"] == ["ecr:GetAuthorizationToken"] and st["EcrLogin"]["Resource"] == ["*"]
+    assert st["EcrLogin"]["Action"] == ["ecr:GetAuthorizationToken"] and st["EcrLogin"][
+        "Resource"
+    ] == ["*"]
     assert set(st["EcrPull"]["Action"]) == {
         "ecr:BatchCheckLayerAvailability",
         "ecr:GetDownloadUrlForLayer",
@@ -199,10 +216,17 @@ def test_execution_role_reads_exactly_the_secrets_named() -> None:
 def test_execution_role_pulls_a_private_ecr_initial_image() -> None:
     data = example()
     data["task"]["containers"].append(
-        {"name": "sidecar", "image": "210987654321.dkr.ecr.us-west-2.amazonaws.com/tools/agent:1.2", "essential": False}
+        {
+            "name": "sidecar",
+            "image": "210987654321.dkr.ecr.us-west-2.amazonaws.com/tools/agent:1.2",
+            "essential": False,
+        }
     )
     cfg = parse_config(data, check_env=False)
-    assert "arn:aws:ecr:us-west-2:210987654321:repository/tools/agent" in statements(cfg, "execution")["EcrPull"]["Resource"]
+    assert (
+        "arn:aws:ecr:us-west-2:210987654321:repository/tools/agent"
+        in statements(cfg, "execution")["EcrPull"]["Resource"]
+    )
 
 
 def test_bare_ssm_name_becomes_this_regions_parameter_arn() -> None:
@@ -237,7 +261,10 @@ def test_task_role_statements_verbatim_plus_exec_channels() -> None:
     ("statement", "message"),
     [
         ({"Effect": "Allow", "Action": "*", "Resource": "*"}, "grants every action"),
-        ({"Effect": "Allow", "Action": ["s3:*"], "Resource": "arn:aws:s3:::b/*"}, "grants every action"),
+        (
+            {"Effect": "Allow", "Action": ["s3:*"], "Resource": "arn:aws:s3:::b/*"},
+            "grants every action",
+        ),
         ({"Effect": "Allow", "Action": "s3:GetObject"}, "missing Resource"),
         ({"Effect": "Allow", "NotAction": "s3:GetObject", "Resource": "*"}, "missing Action"),
         ({"Action": "s3:GetObject", "Resource": "*"}, "missing Effect"),
@@ -262,10 +289,18 @@ def test_codebuild_role() -> None:
     st = statements(make(), "codebuild")
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/{STACK}-build"
     assert st["Logs"]["Resource"] == [group, f"{group}:log-stream:*"]
-    assert set(st["Logs"]["Action"]) == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert set(st["Logs"]["Action"]) == {
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
     bucket = f"arn:aws:s3:::{STACK}-artifacts-{ACCOUNT}-{REGION}"
     assert st["ArtifactObjects"]["Resource"] == [f"{bucket}/*"]
-    assert set(st["ArtifactObjects"]["Action"]) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}
+    assert set(st["ArtifactObjects"]["Action"]) == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+    }
     assert st["ArtifactBucket"] == {
         "Sid": "ArtifactBucket",
         "Effect": "Allow",
@@ -303,7 +338,9 @@ def test_codepipeline_role_rolling() -> None:
     st = statements(make(), "codepipeline")
     assert st["Service"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{STACK}/{STACK}"]
     assert set(st["Service"]["Action"]) == {"ecs:DescribeServices", "ecs:UpdateService"}
-    assert st["Build"]["Resource"] == [f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{STACK}-build"]
+    assert st["Build"]["Resource"] == [
+        f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{STACK}-build"
+    ]
     assert set(st["Build"]["Action"]) == {"codebuild:StartBuild", "codebuild:BatchGetBuilds"}
     assert st["PassTaskRoles"] == {
         "Sid": "PassTaskRoles",
@@ -318,7 +355,9 @@ def test_codepipeline_role_rolling() -> None:
     family = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{STACK}:*"
     assert st["RegisterTaskDefinition"]["Resource"] == [family]
     assert st["TagTaskDefinition"]["Resource"] == [family]
-    assert st["TagTaskDefinition"]["Condition"] == {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}
+    assert st["TagTaskDefinition"]["Condition"] == {
+        "StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}
+    }
     assert st["DescribeTasks"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{STACK}/*"]
     assert st["ListTasks"]["Condition"] == {
         "ArnEquals": {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{STACK}"}
@@ -328,15 +367,25 @@ def test_codepipeline_role_rolling() -> None:
     assert set(st["ArtifactBucket"]["Action"]) == {"s3:GetBucketVersioning", "s3:GetBucketLocation"}
     assert not any(a.startswith("codedeploy:") for a in actions_of(doc(make(), "codepipeline")))
     # A GitHub v1 source authenticates with the OAuth token: no source statements.
-    assert not any(a.startswith(("codestar", "codeconnections", "codecommit")) for a in actions_of(doc(make(), "codepipeline")))
+    assert not any(
+        a.startswith(("codestar", "codeconnections", "codecommit"))
+        for a in actions_of(doc(make(), "codepipeline"))
+    )
 
 
 def test_codepipeline_role_blue_green() -> None:
     cfg = CONFIGS["blue_green"]()
     st = statements(cfg, "codepipeline")
-    assert st["Deployment"]["Resource"] == [f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{STACK}/{STACK}"]
-    assert set(st["Deployment"]["Action"]) == {"codedeploy:CreateDeployment", "codedeploy:GetDeployment"}
-    assert st["Application"]["Resource"] == [f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:{STACK}"]
+    assert st["Deployment"]["Resource"] == [
+        f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{STACK}/{STACK}"
+    ]
+    assert set(st["Deployment"]["Action"]) == {
+        "codedeploy:CreateDeployment",
+        "codedeploy:GetDeployment",
+    }
+    assert st["Application"]["Resource"] == [
+        f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:{STACK}"
+    ]
     assert set(st["Application"]["Action"]) == {
         "codedeploy:GetApplication",
         "codedeploy:GetApplicationRevision",
@@ -358,7 +407,9 @@ def test_codepipeline_role_per_source() -> None:
     ]
     st = statements(CONFIGS["codecommit"](), "codepipeline")
     assert st["SourceRepository"]["Resource"] == [f"arn:aws:codecommit:{REGION}:{ACCOUNT}:shop"]
-    assert {"codecommit:GetBranch", "codecommit:UploadArchive"} <= set(st["SourceRepository"]["Action"])
+    assert {"codecommit:GetBranch", "codecommit:UploadArchive"} <= set(
+        st["SourceRepository"]["Action"]
+    )
     st = statements(CONFIGS["s3"](), "codepipeline")
     assert st["SourceObject"]["Resource"] == ["arn:aws:s3:::src-bucket/app.zip"]
     assert st["SourceBucket"]["Resource"] == ["arn:aws:s3:::src-bucket"]
@@ -376,15 +427,31 @@ def test_canonical_ignores_order_and_singletons() -> None:
     a = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/*"},
-            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": "arn:aws:s3:::b/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            },
         ],
     }
-    b = {
+    b: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Action": "sts:AssumeRole", "Principal": {"Service": ["ecs-tasks.amazonaws.com"]}, "Effect": "Allow"},
-            {"Resource": ["arn:aws:s3:::b/*"], "Action": ["s3:PutObject", "s3:GetObject"], "Effect": "Allow"},
+            {
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["ecs-tasks.amazonaws.com"]},
+                "Effect": "Allow",
+            },
+            {
+                "Resource": ["arn:aws:s3:::b/*"],
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Effect": "Allow",
+            },
         ],
     }
     assert policies.canonical(a) == policies.canonical(b)
