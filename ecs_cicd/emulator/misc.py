@@ -36,10 +36,6 @@ from moto.s3.models import FakeBucket
 
 from ecs_cicd.emulator._util import replace
 
-try:  # moto > 5.2.1
-    from moto.core.resource_tagging import TaggedResource
-except ImportError:  # pragma: no cover - moto 5.2.1
-    TaggedResource = None
 
 MANAGED_POLICIES_ENV = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
@@ -168,7 +164,9 @@ def _item_arn(item: Any) -> str:
 
 
 def _make_item(arn: str, tags: dict[str, str]) -> Any:
-    if TaggedResource is None:
+    try:
+        from moto.core.resource_tagging import TaggedResource
+    except ImportError:  # moto 5.2.1
         return {"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
     service, kind = _resource_type(arn)
     return TaggedResource(arn=arn, tags=tags, resource_type=f"{service}:{kind}")

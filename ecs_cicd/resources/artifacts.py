@@ -106,7 +106,9 @@ class ArtifactBucketHandler:
             conf = _create_configuration(ctx, tags)
             try:
                 retry_on(
-                    lambda: s3.create_bucket(Bucket=name, **({"CreateBucketConfiguration": conf} if conf else {})),
+                    lambda: s3.create_bucket(
+                        Bucket=name, **({"CreateBucketConfiguration": conf} if conf else {})
+                    ),
                     codes=("OperationAborted",),
                     fragment="conflicting conditional operation",
                     deadline=CREATE_CONFLICT_DEADLINE,
@@ -174,8 +176,9 @@ def _converge(ctx: Ctx, name: str, arn: str, tags: dict[str, str]) -> list[str]:
 
     tagging = _read(s3.get_bucket_tagging, Bucket=name)
     have_tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
-    if any(have_tags.get(k) != v for k, v in tags.items()):
-        changes.append("tags")
+    stale = sorted(k for k, v in tags.items() if have_tags.get(k) != v)
+    if stale:
+        changes.append(f"tags: set {', '.join(stale)}")
         if not dry:
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tags_list({**have_tags, **tags})})
 
@@ -253,4 +256,3 @@ def _empty(ctx: Ctx, name: str) -> None:
             flush()
     if batch:
         flush()
-

@@ -72,7 +72,7 @@ class RepositoryHandler:
         action: Action
         if repo is None:
             if ctx.dry_run:
-                changes = [f"scan on push {scan}, keep {ctx.cfg.ecr.keep_images} images"]
+                changes: list[str] = [f"scan on push {scan}, keep {ctx.cfg.ecr.keep_images} images"]
                 return Outcome(spec.logical_id, spec.kind, "create", changes, "")
             try:
                 repo = ecr.create_repository(
@@ -84,7 +84,11 @@ class RepositoryHandler:
                 action = "create"
             except ClientError as e:
                 # Created between our look-up and now (a concurrent or crashed run): adopt it.
-                repo = _describe(ctx, name) if error_code(e) == "RepositoryAlreadyExistsException" else None
+                repo = (
+                    _describe(ctx, name)
+                    if error_code(e) == "RepositoryAlreadyExistsException"
+                    else None
+                )
                 if repo is None:
                     raise aws_error("Creating", f"ECR repository {name}", e) from None
                 action = "adopt"
@@ -101,7 +105,7 @@ class RepositoryHandler:
         )
 
         what = f"ECR repository {name}"
-        changes: list[str] = []
+        changes = []
         have_scan = bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush"))
         if have_scan != scan:
             changes.append(f"scan on push {have_scan} -> {scan}")

@@ -67,7 +67,11 @@ class LoadBalancerHandler:
         elb = ctx.client("elbv2")
         name = names.alb(ctx.cfg)
         rec = ctx.state.get(spec.logical_id)
-        lb = _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id]) if rec else None
+        lb = (
+            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id])
+            if rec
+            else None
+        )
         found_by_state = lb is not None
         lb = lb or _first(elb.describe_load_balancers, "LoadBalancers", Names=[name])
         subnets = [ctx.out(d) for d in spec.deps if d.startswith("subnet.")]
@@ -75,7 +79,9 @@ class LoadBalancerHandler:
         action: Action
         if lb is None:
             if ctx.dry_run:
-                return _outcome(spec, "create", "", [f"internet-facing ALB in {len(subnets)} subnets"])
+                return _outcome(
+                    spec, "create", "", [f"internet-facing ALB in {len(subnets)} subnets"]
+                )
             try:
                 lb = elb.create_load_balancer(
                     Name=name,
@@ -91,7 +97,9 @@ class LoadBalancerHandler:
             action = "create"
         else:
             if not found_by_state:
-                _refuse_stranger(ctx, lb["LoadBalancerArn"], f"load balancer {name}", "DuplicateLoadBalancerName")
+                _refuse_stranger(
+                    ctx, lb["LoadBalancerArn"], f"load balancer {name}", "DuplicateLoadBalancerName"
+                )
             action = "unchanged" if found_by_state else "adopt"
         arn = lb["LoadBalancerArn"]
         ctx.record(
@@ -108,13 +116,18 @@ class LoadBalancerHandler:
         if set(lb.get("SecurityGroups", [])) != {sg}:
             changes.append(f"security groups {sorted(lb.get('SecurityGroups', []))} -> [{sg}]")
             if not ctx.dry_run:
-                _mutate(what, lambda: elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[sg]))
+                _mutate(
+                    what, lambda: elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[sg])
+                )
         have_subnets = sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []))
         if have_subnets != sorted(subnets):
             changes.append(f"subnets {have_subnets} -> {sorted(subnets)}")
             if not ctx.dry_run:
                 _mutate(what, lambda: elb.set_subnets(LoadBalancerArn=arn, Subnets=subnets))
-        attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+        attrs = {
+            a["Key"]: a["Value"]
+            for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        }
         idle = str(ctx.cfg.load_balancer.idle_timeout)
         if attrs.get("idle_timeout.timeout_seconds") != idle:
             changes.append(f"idle_timeout {attrs.get('idle_timeout.timeout_seconds')} -> {idle}")
@@ -122,7 +135,8 @@ class LoadBalancerHandler:
                 _mutate(
                     what,
                     lambda: elb.modify_load_balancer_attributes(
-                        LoadBalancerArn=arn, Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": idle}]
+                        LoadBalancerArn=arn,
+                        Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": idle}],
                     ),
                 )
         if action == "create":
@@ -146,12 +160,14 @@ class LoadBalancerHandler:
         # Wait until it is gone, so the subnets and security groups deleted next can go.
         deadline = time.monotonic() + LOAD_BALANCER_DELETE_DEADLINE
         delay = 1.0
-        while _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[arn]) is not None:
+        while (
+            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[arn]) is not None
+        ):
             if ctx.cancel.is_set():
                 raise Cancelled(f"interrupted while waiting for {what} to be deleted")
             if time.monotonic() >= deadline:
                 raise WaitTimeout(
-                    f"{what} still exists {LOAD_BALANCER_DELETE_DEADLINE} s after DeleteLoadBalancer",
+                    f"{what} still exists {LOAD_BALANCER_DELETE_DEADLINE} s after its deletion",
                     hint="run `down` again",
                 )
             ctx.sleep(delay)
@@ -187,7 +203,11 @@ class TargetGroupHandler:
         elb = ctx.client("elbv2")
         name = names.target_group(ctx.cfg, str(spec.param("color", "main")))
         rec = ctx.state.get(spec.logical_id)
-        tg = _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id]) if rec else None
+        tg = (
+            _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id])
+            if rec
+            else None
+        )
         found_by_state = tg is not None
         tg = tg or _first(elb.describe_target_groups, "TargetGroups", Names=[name])
         hc = desired_health_check(ctx)
@@ -195,7 +215,12 @@ class TargetGroupHandler:
         if tg is None:
             vpc_id = ctx.out("vpc")
             if ctx.dry_run:
-                return _outcome(spec, "create", "", [f"HTTP:{ctx.cfg.task.endpoint.port} ip targets, health {hc['HealthCheckPath']}"])
+                return _outcome(
+                    spec,
+                    "create",
+                    "",
+                    [f"HTTP:{ctx.cfg.task.endpoint.port}, ip targets, {hc['HealthCheckPath']}"],
+                )
             try:
                 tg = elb.create_target_group(
                     Name=name,
@@ -211,25 +236,40 @@ class TargetGroupHandler:
             action = "create"
         else:
             if not found_by_state:
-                _refuse_stranger(ctx, tg["TargetGroupArn"], f"target group {name}", "DuplicateTargetGroupName")
+                _refuse_stranger(
+                    ctx, tg["TargetGroupArn"], f"target group {name}", "DuplicateTargetGroupName"
+                )
             action = "unchanged" if found_by_state else "adopt"
         arn = tg["TargetGroupArn"]
         ctx.record(
-            Record(spec.logical_id, spec.kind, arn, arn=arn, outputs={"name": name, "arn_suffix": _suffix(arn)})
+            Record(
+                spec.logical_id,
+                spec.kind,
+                arn,
+                arn=arn,
+                outputs={"name": name, "arn_suffix": _suffix(arn)},
+            )
         )
         what = f"target group {name}"
         changes = [f"{k} {tg.get(k)!r} -> {v!r}" for k, v in hc.items() if tg.get(k) != v]
         if changes and not ctx.dry_run:
             _mutate(what, lambda: elb.modify_target_group(TargetGroupArn=arn, **hc))
-        attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
+        attrs = {
+            a["Key"]: a["Value"]
+            for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+        }
         delay = str(ctx.cfg.load_balancer.deregistration_delay)
-        if attrs.get("deregistration_delay.timeout_seconds") != delay:
-            changes.append(f"deregistration_delay {attrs.get('deregistration_delay.timeout_seconds')} -> {delay}")
+        have_delay = attrs.get("deregistration_delay.timeout_seconds")
+        if have_delay != delay:
+            changes.append(f"deregistration_delay {have_delay} -> {delay}")
             if not ctx.dry_run:
                 _mutate(
                     what,
                     lambda: elb.modify_target_group_attributes(
-                        TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": delay}]
+                        TargetGroupArn=arn,
+                        Attributes=[
+                            {"Key": "deregistration_delay.timeout_seconds", "Value": delay}
+                        ],
                     ),
                 )
         if action == "create":
@@ -252,7 +292,9 @@ class TargetGroupHandler:
         except ClientError as e:
             if is_not_found(e):
                 return Outcome(record.logical_id, record.kind, "gone", [], arn)
-            raise aws_error("Deleting", f"target group {record.outputs.get('name', arn)}", e) from None
+            raise aws_error(
+                "Deleting", f"target group {record.outputs.get('name', arn)}", e
+            ) from None
         return Outcome(record.logical_id, record.kind, "delete", [], arn)
 
 
@@ -293,13 +335,20 @@ class ListenerHandler:
         if redirect:
             want_action: dict[str, Any] = {
                 "Type": "redirect",
-                "RedirectConfig": {"Protocol": "HTTPS", "Port": str(lbc.https_port), "StatusCode": "HTTP_301"},
+                "RedirectConfig": {
+                    "Protocol": "HTTPS",
+                    "Port": str(lbc.https_port),
+                    "StatusCode": "HTTP_301",
+                },
             }
         else:
             want_action = {"Type": "forward", "TargetGroupArn": tg_arn}
         extra: dict[str, Any] = {}
         if https:
-            extra = {"Certificates": [{"CertificateArn": lbc.certificate_arn}], "SslPolicy": lbc.ssl_policy}
+            extra = {
+                "Certificates": [{"CertificateArn": lbc.certificate_arn}],
+                "SslPolicy": lbc.ssl_policy,
+            }
         protocol = "HTTPS" if https else "HTTP"
 
         rec = ctx.state.get(spec.logical_id)
@@ -310,7 +359,12 @@ class ListenerHandler:
         what = f"listener {port} of {names.alb(ctx.cfg)}"
         if not found:
             if ctx.dry_run:
-                return _outcome(spec, "create", "", [f"{protocol}:{port} -> {_describe_action(want_action, tg_id)}"])
+                return _outcome(
+                    spec,
+                    "create",
+                    "",
+                    [f"{protocol}:{port} -> {_describe_action(want_action, tg_id)}"],
+                )
             try:
                 li = elb.create_listener(
                     LoadBalancerArn=alb_arn,
@@ -346,7 +400,11 @@ class ListenerHandler:
             _mutate(
                 what,
                 lambda: elb.modify_listener(
-                    ListenerArn=arn, Port=port, Protocol=protocol, DefaultActions=[want_action], **extra
+                    ListenerArn=arn,
+                    Port=port,
+                    Protocol=protocol,
+                    DefaultActions=[want_action],
+                    **extra,
                 ),
             )
         if action == "create":

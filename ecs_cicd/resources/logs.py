@@ -17,7 +17,9 @@ CONFLICT = ("OperationAbortedException",)
 
 
 def log_group_name(ctx: Ctx, purpose: str) -> str:
-    return names.codebuild_log_group(ctx.cfg) if purpose == "codebuild" else names.log_group(ctx.cfg)
+    return (
+        names.codebuild_log_group(ctx.cfg) if purpose == "codebuild" else names.log_group(ctx.cfg)
+    )
 
 
 def find_log_group(ctx: Ctx, name: str) -> dict[str, Any] | None:

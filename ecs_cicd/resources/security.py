@@ -101,7 +101,7 @@ class SecurityGroupHandler:
         if sg is None:
             vpc_id = ctx.out("vpc")
             if ctx.dry_run:
-                changes = [f"ingress {r.describe()}" for r in sorted(want)]
+                changes: list[str] = [f"ingress {r.describe()}" for r in sorted(want)]
                 return Outcome(spec.logical_id, spec.kind, "create", changes, "")
             try:
                 gid = ec2.create_security_group(
@@ -113,9 +113,11 @@ class SecurityGroupHandler:
             except ClientError as e:
                 hint = None
                 if error_code(e) == "InvalidGroup.Duplicate":
-                    hint = f"a group named {name} exists in {vpc_id} without this stack's tags; delete it"
+                    hint = f"a group {name} without this stack's tags exists in {vpc_id}; delete it"
                 raise aws_error("Creating", f"security group {name}", e, hint) from None
-            ctx.record(Record(spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": vpc_id}))
+            ctx.record(
+                Record(spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": vpc_id})
+            )
             # A new group has AWS's allow-all egress and no ingress.
             have_in: set[Rule] = set()
             have_out = {ALLOW_ALL_EGRESS}
@@ -123,13 +125,15 @@ class SecurityGroupHandler:
         else:
             gid = sg["GroupId"]
             ctx.record(
-                Record(spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": sg["VpcId"]})
+                Record(
+                    spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": sg["VpcId"]}
+                )
             )
             have_in = rules_of(sg.get("IpPermissions", []))
             have_out = rules_of(sg.get("IpPermissionsEgress", []))
             action = "adopt" if rec is None else "unchanged"
 
-        changes: list[str] = []
+        changes = []
         add, revoke = sorted(want - have_in), sorted(have_in - want)
         changes += [f"add ingress {r.describe()}" for r in add]
         changes += [f"revoke ingress {r.describe()}" for r in revoke]
@@ -141,13 +145,23 @@ class SecurityGroupHandler:
             if revoke:
                 _revoke(ctx, gid, revoke, egress=False, what=what)
             if add:
-                _call(ctx, "Authorizing ingress of", what, lambda: ec2.authorize_security_group_ingress(
-                    GroupId=gid, IpPermissions=[_described(r, ctx.cfg.stack) for r in add]
-                ))
+                _call(
+                    ctx,
+                    "Authorizing ingress of",
+                    what,
+                    lambda: ec2.authorize_security_group_ingress(
+                        GroupId=gid, IpPermissions=[_described(r, ctx.cfg.stack) for r in add]
+                    ),
+                )
             if add_egress:
-                _call(ctx, "Authorizing egress of", what, lambda: ec2.authorize_security_group_egress(
-                    GroupId=gid, IpPermissions=[ALLOW_ALL_EGRESS.permission()]
-                ))
+                _call(
+                    ctx,
+                    "Authorizing egress of",
+                    what,
+                    lambda: ec2.authorize_security_group_egress(
+                        GroupId=gid, IpPermissions=[ALLOW_ALL_EGRESS.permission()]
+                    ),
+                )
         if action == "create":
             changes = []
         elif changes and action == "unchanged":
@@ -270,7 +284,8 @@ def _held_by(ctx: Ctx, what: str, gid: str, e: ClientError) -> AwsError:
     except ClientError:
         enis = []
     held = "; ".join(
-        f"{n['NetworkInterfaceId']} ({n.get('Description') or 'no description'}, {n.get('Status', '?')})"
+        f"{n['NetworkInterfaceId']} ({n.get('Description') or 'no description'}, "
+        f"{n.get('Status', '?')})"
         for n in enis
     )
     detail = f"{error_message(e)} — still held by: {held}" if held else error_message(e)

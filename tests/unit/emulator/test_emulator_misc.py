@@ -136,7 +136,7 @@ def test_install_is_idempotent(aws: Any) -> None:
         pipeline={
             "name": "p",
             "roleArn": role,
-            "artifactStore": {"type": "S3", "location": "b"},
+            "artifactStore": {"type": "S3", "location": "bucket"},
             "stages": [
                 {"name": "One", "actions": [action]},
                 {"name": "Two", "actions": [dict(action, name="b", outputArtifacts=[])]},

@@ -1,4 +1,4 @@
-"""ECR repositories on moto: scan on push, mutable tags, lifecycle policy, converge, force delete."""
+"""ECR repositories on moto: scan on push, mutable tags, lifecycle policy, converge, delete."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def delete(ctx: Ctx, lid: str = "ecr.app") -> Outcome:
 def with_config(ctx: Ctx, **ecr_keys: Any) -> Ctx:
     data = yaml.safe_load(EXAMPLE.read_text())
     data["ecr"] = ecr_keys
-    return Ctx(parse_config(data, base_dir=EXAMPLE.parent), ctx.aws, ctx.state, sleep=lambda _s: None)
+    return Ctx(
+        parse_config(data, base_dir=EXAMPLE.parent), ctx.aws, ctx.state, sleep=lambda _s: None
+    )
 
 
 def dry(ctx: Ctx) -> Ctx:
@@ -45,7 +47,9 @@ def dry(ctx: Ctx) -> Ctx:
 
 
 def repo(ctx: Ctx, name: str) -> dict[str, Any]:
-    r: dict[str, Any] = ctx.client("ecr").describe_repositories(repositoryNames=[name])["repositories"][0]
+    r: dict[str, Any] = ctx.client("ecr").describe_repositories(repositoryNames=[name])[
+        "repositories"
+    ][0]
     return r
 
 
@@ -66,11 +70,18 @@ def test_repository_created_with_scan_lifecycle_and_tags(ctx: Ctx) -> None:
     assert rec is not None
     assert rec.arn == r["repositoryArn"]
     assert rec.outputs == {"uri": r["repositoryUri"]}
-    tags = {t["Key"]: t["Value"] for t in ctx.client("ecr").list_tags_for_resource(resourceArn=rec.arn)["tags"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in ctx.client("ecr").list_tags_for_resource(resourceArn=rec.arn)["tags"]
+    }
     assert tags["ecs-cicd:stack"] == ctx.cfg.stack and tags["ecs-cicd:id"] == "ecr.app"
     assert "ecr:TagResource" not in ctx.aws.stats.mutating
     rule = policy(ctx, name)["rules"][0]
-    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}
+    assert rule["selection"] == {
+        "tagStatus": "any",
+        "countType": "imageCountMoreThan",
+        "countNumber": 30,
+    }
     assert rule["action"] == {"type": "expire"}
 
 
@@ -107,7 +118,10 @@ def test_created_concurrently_is_adopted(ctx: Ctx, monkeypatch: pytest.MonkeyPat
     def describe(**kw: Any) -> Any:
         if first:
             first.clear()
-            raise ClientError({"Error": {"Code": "RepositoryNotFoundException", "Message": "x"}}, "DescribeRepositories")
+            raise ClientError(
+                {"Error": {"Code": "RepositoryNotFoundException", "Message": "x"}},
+                "DescribeRepositories",
+            )
         return original(**kw)
 
     monkeypatch.setattr(client, "describe_repositories", describe)
@@ -118,7 +132,9 @@ def test_drift_is_planned_then_converged(ctx: Ctx) -> None:
     name = f"{ctx.cfg.stack}/app"
     ensure(ctx)
     client = ctx.client("ecr")
-    client.put_image_scanning_configuration(repositoryName=name, imageScanningConfiguration={"scanOnPush": False})
+    client.put_image_scanning_configuration(
+        repositoryName=name, imageScanningConfiguration={"scanOnPush": False}
+    )
     client.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
     client.delete_lifecycle_policy(repositoryName=name)
     before = ctx.aws.stats.mutating_total
@@ -154,7 +170,9 @@ def test_config_change_converges_scan_and_lifecycle(ctx: Ctx) -> None:
 def test_delete_with_images_then_gone(ctx: Ctx) -> None:
     name = f"{ctx.cfg.stack}/app"
     ensure(ctx)
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}
+    )
     ctx.client("ecr").put_image(repositoryName=name, imageManifest=manifest, imageTag="latest")
     assert delete(ctx).action == "delete"
     with pytest.raises(ClientError):
@@ -166,8 +184,10 @@ def test_delete_other_errors_are_reported(ctx: Ctx, monkeypatch: pytest.MonkeyPa
     ensure(ctx)
 
     def refuse(**_kw: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteRepository")
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteRepository"
+        )
 
     monkeypatch.setattr(ctx.client("ecr"), "delete_repository", refuse)
-    with pytest.raises(AwsError, match="Deleting ECR repository .*AccessDeniedException"):
+    with pytest.raises(AwsError, match=r"Deleting ECR repository .*AccessDeniedException"):
         delete(ctx)

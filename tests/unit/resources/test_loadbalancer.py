@@ -74,7 +74,9 @@ def tags_of(ctx: Ctx, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in desc["Tags"]}
 
 
-def fail_then(monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]) -> list[int]:
+def fail_then(
+    monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]
+) -> list[int]:
     original = getattr(client, method)
     calls: list[int] = []
 
@@ -111,7 +113,9 @@ def test_alb_created_in_public_subnets_with_tags(net: Ctx) -> None:
     assert out.action == "create"
     rec = ctx.state.get("alb")
     assert rec is not None and rec.arn == rec.physical_id == out.physical_id
-    lb = ctx.client("elbv2").describe_load_balancers(Names=[f"{ctx.cfg.stack}-alb"])["LoadBalancers"][0]
+    lb = ctx.client("elbv2").describe_load_balancers(Names=[f"{ctx.cfg.stack}-alb"])[
+        "LoadBalancers"
+    ][0]
     assert lb["LoadBalancerArn"] == rec.arn
     assert lb["Scheme"] == "internet-facing" and lb["Type"] == "application"
     assert sorted(z["SubnetId"] for z in lb["AvailabilityZones"]) == sorted(
@@ -124,7 +128,9 @@ def test_alb_created_in_public_subnets_with_tags(net: Ctx) -> None:
     tags = tags_of(ctx, rec.arn)
     assert tags["ecs-cicd:stack"] == ctx.cfg.stack and tags["ecs-cicd:id"] == "alb"
     assert "elasticloadbalancing:AddTags" not in ctx.aws.stats.mutating
-    attrs = ctx.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=rec.arn)["Attributes"]
+    attrs = ctx.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=rec.arn)[
+        "Attributes"
+    ]
     assert {"Key": "idle_timeout.timeout_seconds", "Value": "60"} in attrs
 
 
@@ -145,7 +151,8 @@ def test_alb_adopted_when_missing_from_state(net: Ctx) -> None:
 
 def test_alb_of_a_stranger_is_not_adopted(net: Ctx) -> None:
     net.client("elbv2").create_load_balancer(
-        Name=f"{net.cfg.stack}-alb", Subnets=[net.out("subnet.public.0"), net.out("subnet.public.1")]
+        Name=f"{net.cfg.stack}-alb",
+        Subnets=[net.out("subnet.public.0"), net.out("subnet.public.1")],
     )
     with pytest.raises(AwsError, match="does not carry the tag ecs-cicd:stack"):
         ensure(net, "alb")
@@ -182,7 +189,9 @@ def test_alb_idle_timeout_follows_the_config(net: Ctx) -> None:
     c = with_config(net, load_balancer__idle_timeout=300)
     out = ensure(c, "alb")
     assert out.action == "update" and out.changes == ["idle_timeout 60 -> 300"]
-    attrs = c.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=c.out("alb"))["Attributes"]
+    attrs = c.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=c.out("alb"))[
+        "Attributes"
+    ]
     assert {"Key": "idle_timeout.timeout_seconds", "Value": "300"} in attrs
 
 
@@ -227,7 +236,9 @@ def test_alb_delete_wait_has_a_deadline(net: Ctx, monkeypatch: pytest.MonkeyPatc
     arn = ensure(net, "alb").physical_id
     elb = net.client("elbv2")
     monkeypatch.setattr(loadbalancer, "LOAD_BALANCER_DELETE_DEADLINE", 0)
-    monkeypatch.setattr(elb, "describe_load_balancers", lambda **_kw: {"LoadBalancers": [{"LoadBalancerArn": arn}]})
+    monkeypatch.setattr(
+        elb, "describe_load_balancers", lambda **_kw: {"LoadBalancers": [{"LoadBalancerArn": arn}]}
+    )
     with pytest.raises(WaitTimeout, match="still exists"):
         delete(net, "alb")
 
@@ -241,14 +252,22 @@ def test_target_group_created_with_health_check_and_delay(net: Ctx) -> None:
     elb = ctx.client("elbv2")
     tg = elb.describe_target_groups(Names=[f"{ctx.cfg.stack}-tg"])["TargetGroups"][0]
     assert tg["TargetGroupArn"] == rec.arn == rec.physical_id
-    assert (tg["Protocol"], tg["Port"], tg["TargetType"], tg["VpcId"]) == ("HTTP", 80, "ip", ctx.out("vpc"))
+    assert (tg["Protocol"], tg["Port"], tg["TargetType"], tg["VpcId"]) == (
+        "HTTP",
+        80,
+        "ip",
+        ctx.out("vpc"),
+    )
     assert tg["HealthCheckPath"] == "/health"
     assert tg["HealthCheckIntervalSeconds"] == 10
     assert tg["HealthCheckTimeoutSeconds"] == 5
     assert tg["HealthyThresholdCount"] == 2
     assert tg["UnhealthyThresholdCount"] == 3
     assert tg["Matcher"] == {"HttpCode": "200-399"}
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=rec.arn)["Attributes"]}
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elb.describe_target_group_attributes(TargetGroupArn=rec.arn)["Attributes"]
+    }
     assert attrs["deregistration_delay.timeout_seconds"] == "30"
     tags = tags_of(ctx, rec.arn)
     assert tags["ecs-cicd:stack"] == ctx.cfg.stack and tags["ecs-cicd:id"] == "tg.main"
@@ -281,7 +300,8 @@ def test_target_group_drift_is_planned_then_converged(net: Ctx) -> None:
     elb = ctx.client("elbv2")
     elb.modify_target_group(TargetGroupArn=arn, HealthCheckPath="/", HealthyThresholdCount=5)
     elb.modify_target_group_attributes(
-        TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "300"}]
+        TargetGroupArn=arn,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "300"}],
     )
     before = ctx.aws.stats.mutating_total
     planned = ensure(dry(ctx), "tg.main")
@@ -293,7 +313,10 @@ def test_target_group_drift_is_planned_then_converged(net: Ctx) -> None:
     assert ensure(ctx, "tg.main").action == "update"
     tg = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
     assert (tg["HealthCheckPath"], tg["HealthyThresholdCount"]) == ("/health", 2)
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]}
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+    }
     assert attrs["deregistration_delay.timeout_seconds"] == "30"
     assert ensure(ctx, "tg.main").action == "unchanged"
 
@@ -301,7 +324,9 @@ def test_target_group_drift_is_planned_then_converged(net: Ctx) -> None:
 def test_blue_green_target_groups(bg: Ctx) -> None:
     ensure(bg, "tg.blue")
     ensure(bg, "tg.green")
-    names = {t["TargetGroupName"] for t in bg.client("elbv2").describe_target_groups()["TargetGroups"]}
+    names = {
+        t["TargetGroupName"] for t in bg.client("elbv2").describe_target_groups()["TargetGroups"]
+    }
     assert names == {f"{bg.cfg.stack}-blue", f"{bg.cfg.stack}-green"}
 
 
@@ -322,7 +347,9 @@ def test_target_group_in_use_is_retried(net: Ctx, monkeypatch: pytest.MonkeyPatc
     assert len(calls) == 3
 
 
-def test_target_group_still_in_use_after_the_deadline_fails(net: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_target_group_still_in_use_after_the_deadline_fails(
+    net: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a real listener keeps it in use (moto answers ResourceInUse as AWS does)
     ensure(net, "alb")
     ensure(net, "tg.main")
@@ -333,9 +360,13 @@ def test_target_group_still_in_use_after_the_deadline_fails(net: Ctx, monkeypatc
     assert err.value.code == "ResourceInUse"
 
 
-def test_target_group_other_in_use_error_fails_at_once(net: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_target_group_other_in_use_error_fails_at_once(
+    net: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ensure(net, "tg.main")
-    errors = [client_error("ResourceInUse", "Target group is used by an ECS service", "DeleteTargetGroup")] * 3
+    errors = [
+        client_error("ResourceInUse", "Target group is used by an ECS service", "DeleteTargetGroup")
+    ] * 3
     calls = fail_then(monkeypatch, net.client("elbv2"), "delete_target_group", list(errors))
     with pytest.raises(AwsError, match="ECS service"):
         delete(net, "tg.main")
@@ -371,19 +402,27 @@ def test_listener_second_ensure_and_adopt(lb: Ctx) -> None:
     lb.state.remove("listener.http")
     out = ensure(lb, "listener.http")
     assert out.action == "adopt" and out.physical_id == arn
-    assert len(lb.client("elbv2").describe_listeners(LoadBalancerArn=lb.out("alb"))["Listeners"]) == 1
+    assert (
+        len(lb.client("elbv2").describe_listeners(LoadBalancerArn=lb.out("alb"))["Listeners"]) == 1
+    )
 
 
 def test_listener_forwarding_elsewhere_is_put_back(lb: Ctx) -> None:
     ctx = lb
     arn = ensure(ctx, "listener.http").physical_id
     elb = ctx.client("elbv2")
-    stray = elb.create_target_group(Name="stray", Protocol="HTTP", Port=80, VpcId=ctx.out("vpc"), TargetType="ip")
+    stray = elb.create_target_group(
+        Name="stray", Protocol="HTTP", Port=80, VpcId=ctx.out("vpc"), TargetType="ip"
+    )
     stray_arn = stray["TargetGroups"][0]["TargetGroupArn"]
-    elb.modify_listener(ListenerArn=arn, DefaultActions=[{"Type": "forward", "TargetGroupArn": stray_arn}])
+    elb.modify_listener(
+        ListenerArn=arn, DefaultActions=[{"Type": "forward", "TargetGroupArn": stray_arn}]
+    )
     before = ctx.aws.stats.mutating_total
     planned = ensure(dry(ctx), "listener.http")
-    assert planned.action == "update" and planned.changes == ["default action -> forward to tg.main"]
+    assert planned.action == "update" and planned.changes == [
+        "default action -> forward to tg.main"
+    ]
     assert ctx.aws.stats.mutating_total == before
     assert ensure(ctx, "listener.http").action == "update"
     li = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
@@ -401,7 +440,11 @@ def test_https_listener_and_http_redirect(net: Ctx) -> None:
     elb = ctx.client("elbv2")
     http = elb.describe_listeners(ListenerArns=[ctx.out("listener.http")])["Listeners"][0]
     assert http["DefaultActions"][0]["Type"] == "redirect"
-    assert http["DefaultActions"][0]["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    assert http["DefaultActions"][0]["RedirectConfig"] == {
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "StatusCode": "HTTP_301",
+    }
     https = elb.describe_listeners(ListenerArns=[ctx.out("listener.https")])["Listeners"][0]
     assert (https["Protocol"], https["Port"]) == ("HTTPS", 443)
     assert https["Certificates"][0]["CertificateArn"] == cert
@@ -413,12 +456,16 @@ def test_https_listener_and_http_redirect(net: Ctx) -> None:
     assert ctx.aws.stats.mutating_total == before
 
 
-def test_an_existing_forward_listener_becomes_a_redirect_when_a_certificate_is_added(lb: Ctx) -> None:
+def test_an_existing_forward_listener_becomes_a_redirect_when_a_certificate_is_added(
+    lb: Ctx,
+) -> None:
     ensure(lb, "listener.http")
     cert = lb.client("acm").request_certificate(DomainName="example.com")["CertificateArn"]
     ctx = with_config(lb, load_balancer__certificate_arn=cert)
     out = ensure(ctx, "listener.http")
-    assert out.action == "update" and out.changes == ["default action -> redirect HTTP_301 to HTTPS:443"]
+    assert out.action == "update" and out.changes == [
+        "default action -> redirect HTTP_301 to HTTPS:443"
+    ]
 
 
 def test_blue_green_swap_by_codedeploy_is_not_drift(bg: Ctx) -> None:
@@ -432,24 +479,40 @@ def test_blue_green_swap_by_codedeploy_is_not_drift(bg: Ctx) -> None:
     assert prod["DefaultActions"][0]["TargetGroupArn"] == blue
     assert (test["Port"], test["DefaultActions"][0]["TargetGroupArn"]) == (8080, green)
     # CodeDeploy swapped production to green and test to blue: leave them.
-    elb.modify_listener(ListenerArn=prod["ListenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": green}])
-    elb.modify_listener(ListenerArn=test["ListenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}])
+    elb.modify_listener(
+        ListenerArn=prod["ListenerArn"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": green}],
+    )
+    elb.modify_listener(
+        ListenerArn=test["ListenerArn"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
+    )
     before = ctx.aws.stats.mutating_total
     assert ensure(ctx, "listener.http").action == "unchanged"
     assert ensure(ctx, "listener.test").action == "unchanged"
     # mid-deployment weights across both are CodeDeploy's too
     weighted = {
         "Type": "forward",
-        "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue, "Weight": 90}, {"TargetGroupArn": green, "Weight": 10}]},
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"TargetGroupArn": blue, "Weight": 90},
+                {"TargetGroupArn": green, "Weight": 10},
+            ]
+        },
     }
     elb.modify_listener(ListenerArn=prod["ListenerArn"], DefaultActions=[weighted])
     before = ctx.aws.stats.mutating_total
     assert ensure(ctx, "listener.http").action == "unchanged"
     assert ctx.aws.stats.mutating_total == before
     # a target group that is neither blue nor green is drift
-    stray = elb.create_target_group(Name="stray", Protocol="HTTP", Port=80, VpcId=ctx.out("vpc"), TargetType="ip")
+    stray = elb.create_target_group(
+        Name="stray", Protocol="HTTP", Port=80, VpcId=ctx.out("vpc"), TargetType="ip"
+    )
     stray_arn = stray["TargetGroups"][0]["TargetGroupArn"]
-    elb.modify_listener(ListenerArn=prod["ListenerArn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": stray_arn}])
+    elb.modify_listener(
+        ListenerArn=prod["ListenerArn"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": stray_arn}],
+    )
     assert ensure(ctx, "listener.http").action == "update"
     li = elb.describe_listeners(ListenerArns=[prod["ListenerArn"]])["Listeners"][0]
     assert li["DefaultActions"][0]["TargetGroupArn"] == blue

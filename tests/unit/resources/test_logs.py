@@ -38,13 +38,20 @@ def dry(ctx: Ctx) -> Ctx:
 
 
 def groups(ctx: Ctx, prefix: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = ctx.client("logs").describe_log_groups(logGroupNamePrefix=prefix)["logGroups"]
+    found: list[dict[str, Any]] = ctx.client("logs").describe_log_groups(logGroupNamePrefix=prefix)[
+        "logGroups"
+    ]
     return found
 
 
 def aborted() -> ClientError:
     return ClientError(
-        {"Error": {"Code": "OperationAbortedException", "Message": "A conflicting operation is currently in progress"}},
+        {
+            "Error": {
+                "Code": "OperationAbortedException",
+                "Message": "A conflicting operation is currently in progress",
+            }
+        },
         "PutRetentionPolicy",
     )
 
@@ -132,7 +139,9 @@ def test_retention_other_errors_fail_at_once(ctx: Ctx, monkeypatch: pytest.Monke
 
     def put(**_kw: Any) -> Any:
         calls.append(1)
-        raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "bad"}}, "PutRetentionPolicy")
+        raise ClientError(
+            {"Error": {"Code": "InvalidParameterException", "Message": "bad"}}, "PutRetentionPolicy"
+        )
 
     monkeypatch.setattr(ctx.client("logs"), "put_retention_policy", put)
     with pytest.raises(AwsError, match="InvalidParameterException"):

@@ -65,7 +65,10 @@ def group(ctx: Ctx, lid: str) -> dict[str, Any]:
 
 
 def ingress(sg: dict[str, Any]) -> set[tuple[Any, ...]]:
-    return {(r.protocol, r.from_port, r.to_port, r.source) for r in security.rules_of(sg["IpPermissions"])}
+    return {
+        (r.protocol, r.from_port, r.to_port, r.source)
+        for r in security.rules_of(sg["IpPermissions"])
+    }
 
 
 def client_error(code: str, message: str, op: str) -> ClientError:
@@ -161,11 +164,25 @@ def test_hand_opened_port_is_reported_then_revoked(ctx: Ctx, vpc: str) -> None:
     gid = ctx.out("sg.alb")
     ec2.authorize_security_group_ingress(
         GroupId=gid,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
     )
     ec2.revoke_security_group_ingress(
         GroupId=gid,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
     )
     ec2.revoke_security_group_egress(
         GroupId=gid, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
@@ -196,7 +213,14 @@ def test_tasks_group_drops_a_cidr_rule_added_by_hand(ctx: Ctx, vpc: str) -> None
     ensure(ctx, "sg.tasks")
     ctx.client("ec2").authorize_security_group_ingress(
         GroupId=ctx.out("sg.tasks"),
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
     )
     out = ensure(ctx, "sg.tasks")
     assert out.changes == ["revoke ingress tcp/80 from 0.0.0.0/0"]
@@ -233,7 +257,11 @@ def test_delete_revokes_own_rules_naming_other_groups(
     original = ec2.delete_security_group
 
     def spy(**kw: Any) -> Any:
-        seen.append(ec2.describe_security_groups(GroupIds=[kw["GroupId"]])["SecurityGroups"][0]["IpPermissions"])
+        seen.append(
+            ec2.describe_security_groups(GroupIds=[kw["GroupId"]])["SecurityGroups"][0][
+                "IpPermissions"
+            ]
+        )
         return original(**kw)
 
     monkeypatch.setattr(ec2, "delete_security_group", spy)
@@ -241,7 +269,9 @@ def test_delete_revokes_own_rules_naming_other_groups(
     assert seen == [[]]  # the rule naming sg.alb was revoked before DeleteSecurityGroup
 
 
-def _fail_then(monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]) -> list[int]:
+def _fail_then(
+    monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]
+) -> list[int]:
     original = getattr(client, method)
     calls: list[int] = []
 
@@ -255,19 +285,26 @@ def _fail_then(monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors
     return calls
 
 
-def test_dependency_violation_is_retried_until_released(ctx: Ctx, vpc: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dependency_violation_is_retried_until_released(
+    ctx: Ctx, vpc: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ensure(ctx, "sg.alb")
     gid = ctx.out("sg.alb")
     errors = [
-        client_error("DependencyViolation", f"resource {gid} has a dependent object", "DeleteSecurityGroup"),
+        client_error(
+            "DependencyViolation", f"resource {gid} has a dependent object", "DeleteSecurityGroup"
+        ),
         client_error("InvalidGroup.InUse", "Group is in use", "DeleteSecurityGroup"),
     ]
     calls = _fail_then(monkeypatch, ctx.client("ec2"), "delete_security_group", errors)
     assert delete(ctx, "sg.alb").action == "delete"
     assert len(calls) == 3
-    assert ctx.client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-id", "Values": [gid]}]
-    )["SecurityGroups"] == []
+    assert (
+        ctx.client("ec2").describe_security_groups(Filters=[{"Name": "group-id", "Values": [gid]}])[
+            "SecurityGroups"
+        ]
+        == []
+    )
 
 
 def test_dependency_violation_past_the_deadline_names_the_enis(
@@ -285,7 +322,9 @@ def test_dependency_violation_past_the_deadline_names_the_enis(
 
     def always(**_kw: Any) -> Any:
         calls.append(1)
-        raise client_error("DependencyViolation", f"resource {gid} has a dependent object", "DeleteSecurityGroup")
+        raise client_error(
+            "DependencyViolation", f"resource {gid} has a dependent object", "DeleteSecurityGroup"
+        )
 
     monkeypatch.setattr(ec2, "delete_security_group", always)
     with pytest.raises(AwsError) as err:
@@ -298,9 +337,13 @@ def test_dependency_violation_past_the_deadline_names_the_enis(
     assert len(calls) >= 2  # retried until the deadline, not given up at once
 
 
-def test_other_delete_errors_fail_at_once(ctx: Ctx, vpc: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_delete_errors_fail_at_once(
+    ctx: Ctx, vpc: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ensure(ctx, "sg.alb")
-    errors = [client_error("UnauthorizedOperation", "You are not authorized", "DeleteSecurityGroup")] * 5
+    errors = [
+        client_error("UnauthorizedOperation", "You are not authorized", "DeleteSecurityGroup")
+    ] * 5
     calls = _fail_then(monkeypatch, ctx.client("ec2"), "delete_security_group", list(errors))
     with pytest.raises(AwsError, match="UnauthorizedOperation"):
         delete(ctx, "sg.alb")
