@@ -591,6 +591,9 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
             field=f"{prefix}",
             hint="add build: {context: ., dockerfile: Dockerfile} to the container(s) the pipeline builds",
         )
+    from ecs_cicd.resources.policies import validate_task_role_statements
+
+    validate_task_role_statements(cfg.task.task_role_statements)
     bg = cfg.pipeline.deploy.blue_green
     if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port in cfg.load_balancer.ports():
         raise ConfigError(

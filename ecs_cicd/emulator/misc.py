@@ -36,7 +36,6 @@ from moto.s3.models import FakeBucket
 
 from ecs_cicd.emulator._util import replace
 
-
 MANAGED_POLICIES_ENV = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
 

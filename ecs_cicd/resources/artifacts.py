@@ -84,8 +84,8 @@ def _create_configuration(ctx: Ctx, tags: dict[str, str]) -> dict[str, Any]:
         conf["LocationConstraint"] = ctx.region
     model = ctx.client("s3").meta.service_model.operation_model("CreateBucket")
     members = model.input_shape.members["CreateBucketConfiguration"].members
-    # Tags at creation (CreateBucketConfiguration.Tags, in botocore since 2025). With an older
-    # botocore the tags are converged right after the create instead (see _converge).
+    # Tags at creation: CreateBucketConfiguration.Tags (in current botocore; needs s3:TagResource).
+    # A botocore without it gets the tags from _converge right after the create instead.
     if "Tags" in members:
         conf["Tags"] = tags_list(tags)
     return conf

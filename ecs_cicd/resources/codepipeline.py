@@ -22,6 +22,7 @@ from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_lis
 from ecs_cicd.config import CodeCommitSource, Config, ConnectionSource, GitHubSource, S3Source
 from ecs_cicd.engine import Action, Ctx, Outcome, Spec
 from ecs_cicd.errors import ConfigError, EcsCicdError
+from ecs_cicd.render.deploy import APPSPEC_FILE, IMAGE1_PLACEHOLDER, TASKDEF_FILE
 from ecs_cicd.state import Record
 
 # A new service role is not yet assumable by CodePipeline for up to ~2 minutes (AWS-BEHAVIOUR.md).
@@ -34,8 +35,6 @@ BUILD_STAGE = BUILD_ACTION = "Build"
 DEPLOY_STAGE = DEPLOY_ACTION = "Deploy"
 SOURCE_OUTPUT = "SourceOutput"
 BUILD_OUTPUT = "BuildOutput"
-# The placeholder the blue/green taskdef.json puts where the built image goes (FORMATS.md).
-IMAGE1_PLACEHOLDER = "IMAGE1_NAME"
 
 # V1, not V2. V1 costs $1 per active pipeline-month (nothing in its first 30 days or in a month
 # without a new change); V2 costs $0.002 per action-execution minute after 100 free minutes a
@@ -117,15 +116,16 @@ def source_action(cfg: Config, oauth_token: str | None) -> dict[str, Any]:
 
 
 def deploy_action(cfg: Config) -> dict[str, Any]:
+    """ECS rolling, or CodeDeploy blue/green reading the files render/deploy.py names."""
     deploy = cfg.pipeline.deploy
     if deploy.strategy == "blue_green":
         conf = {
             "ApplicationName": names.codedeploy_app(cfg),
             "DeploymentGroupName": names.deployment_group(cfg),
             "TaskDefinitionTemplateArtifact": BUILD_OUTPUT,
-            "TaskDefinitionTemplatePath": "taskdef.json",
+            "TaskDefinitionTemplatePath": TASKDEF_FILE,
             "AppSpecTemplateArtifact": BUILD_OUTPUT,
-            "AppSpecTemplatePath": "appspec.yaml",
+            "AppSpecTemplatePath": APPSPEC_FILE,
             "Image1ArtifactName": BUILD_OUTPUT,
             "Image1ContainerName": IMAGE1_PLACEHOLDER,
         }

@@ -383,30 +383,28 @@ class ListenerHandler:
         arn = li["ListenerArn"]
         ctx.record(Record(spec.logical_id, spec.kind, arn, arn=arn, outputs={"port": port}))
 
+        # Only what differs is sent: a certificate fix must not undo CodeDeploy's blue/green swap.
         changes: list[str] = []
+        update: dict[str, Any] = {}
         if li.get("Port") != port:
             changes.append(f"port {li.get('Port')} -> {port}")
+            update["Port"] = port
         if li.get("Protocol") != protocol:
             changes.append(f"protocol {li.get('Protocol')} -> {protocol}")
+            update["Protocol"] = protocol
         if not _action_matches(li.get("DefaultActions", []), want_action, accept):
             changes.append(f"default action -> {_describe_action(want_action, tg_id)}")
+            update["DefaultActions"] = [want_action]
         if https:
             certs = [c["CertificateArn"] for c in li.get("Certificates", [])]
             if certs != [lbc.certificate_arn]:
                 changes.append(f"certificate {certs} -> {lbc.certificate_arn}")
+                update["Certificates"] = extra["Certificates"]
             if li.get("SslPolicy") != lbc.ssl_policy:
                 changes.append(f"ssl policy {li.get('SslPolicy')} -> {lbc.ssl_policy}")
-        if changes and not ctx.dry_run:
-            _mutate(
-                what,
-                lambda: elb.modify_listener(
-                    ListenerArn=arn,
-                    Port=port,
-                    Protocol=protocol,
-                    DefaultActions=[want_action],
-                    **extra,
-                ),
-            )
+                update["SslPolicy"] = lbc.ssl_policy
+        if update and not ctx.dry_run:
+            _mutate(what, lambda: elb.modify_listener(ListenerArn=arn, **update))
         if action == "create":
             changes = []
         elif changes and action == "unchanged":

@@ -33,5 +33,3 @@ def aws() -> Iterator[Clients]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         yield lambda name: session.client(name)  # type: ignore[call-overload]
-
-

@@ -62,9 +62,7 @@ def test_environment_types_come_from_the_service_model(cb: Any, role: str) -> No
 
 
 @pytest.mark.parametrize("trusted", ["codepipeline.amazonaws.com", None])
-def test_a_role_codebuild_cannot_assume_is_refused(
-    aws: Any, cb: Any, trusted: str | None
-) -> None:
+def test_a_role_codebuild_cannot_assume_is_refused(aws: Any, cb: Any, trusted: str | None) -> None:
     if trusted:
         role = make_role(aws("iam"), "other", trusted)
     else:

@@ -100,9 +100,15 @@ def test_update_deployment_group_changes_and_renames(cd: Any, role: str) -> None
 
 def test_deletes_succeed_and_are_tolerant_like_aws(cd: Any, role: str) -> None:
     cd.create_deployment_group(serviceRoleArn=role, **GROUP)
-    assert call_checked(
-        cd, "delete_deployment_group", applicationName="shop-dev", deploymentGroupName="shop-dev"
-    )["hooksNotCleanedUp"] == []
+    assert (
+        call_checked(
+            cd,
+            "delete_deployment_group",
+            applicationName="shop-dev",
+            deploymentGroupName="shop-dev",
+        )["hooksNotCleanedUp"]
+        == []
+    )
     assert cd.list_deployment_groups(applicationName="shop-dev")["deploymentGroups"] == []
     cd.delete_deployment_group(applicationName="shop-dev", deploymentGroupName="shop-dev")
     cd.create_deployment_group(serviceRoleArn=role, **GROUP)
@@ -156,7 +162,10 @@ def test_ecs_deployment_succeeds_and_switches_the_service(aws: Any, cd: Any, rol
     deployment_id = cd.create_deployment(
         applicationName="shop-dev",
         deploymentGroupName="shop-dev",
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
+        revision={
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": json.dumps(appspec)},
+        },
     )["deploymentId"]
     info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     assert info["status"] == "Succeeded"

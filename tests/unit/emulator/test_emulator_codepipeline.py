@@ -1,4 +1,4 @@
-"""CodePipeline: executions started by CreatePipeline, pipeline state, action executions, webhooks."""
+"""CodePipeline: executions CreatePipeline starts, pipeline state, action executions, webhooks."""
 
 from __future__ import annotations
 
@@ -115,10 +115,12 @@ def test_update_pipeline_starts_no_execution_start_pipeline_execution_does(
     cp: Any, pipeline: dict[str, Any]
 ) -> None:
     cp.update_pipeline(pipeline=pipeline)
-    assert len(cp.list_pipeline_executions(pipelineName="shop-dev")["pipelineExecutionSummaries"]) == 1
+    assert (
+        len(cp.list_pipeline_executions(pipelineName="shop-dev")["pipelineExecutionSummaries"]) == 1
+    )
     started = call_checked(cp, "start_pipeline_execution", name="shop-dev")["pipelineExecutionId"]
     summaries = cp.list_pipeline_executions(pipelineName="shop-dev")["pipelineExecutionSummaries"]
-    assert [s["pipelineExecutionId"] for s in summaries][0] == started  # newest first
+    assert summaries[0]["pipelineExecutionId"] == started  # newest first
     assert len(summaries) == 2
     assert summaries[0]["trigger"]["triggerType"] == "StartPipelineExecution"
 
@@ -189,7 +191,10 @@ def test_failed_execution_is_reported_with_aws_error_details(
     stages = {s["stageName"]: s for s in cp.get_pipeline_state(name="shop-dev")["stageStates"]}
     assert stages["Build"]["latestExecution"]["status"] == "Failed"
     build_action = stages["Build"]["actionStates"][0]["latestExecution"]
-    assert build_action["errorDetails"] == {"code": "JobFailed", "message": "Build failed: exit status 1"}
+    assert build_action["errorDetails"] == {
+        "code": "JobFailed",
+        "message": "Build failed: exit status 1",
+    }
     # Deploy never ran in the failed execution: its latest is still the first (successful) one.
     assert stages["Deploy"]["latestExecution"]["pipelineExecutionId"] != execution_id
 

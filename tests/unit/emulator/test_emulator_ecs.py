@@ -169,10 +169,12 @@ def test_target_group_without_a_load_balancer_is_refused(
     ec2 = aws("ec2")
     subnet = network["awsvpcConfiguration"]["subnets"][0]
     vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
-    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="ap-northeast-1c")
-    tg = elb.create_target_group(
-        Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip"
-    )["TargetGroups"][0]["TargetGroupArn"]
+    other = ec2.create_subnet(
+        VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="ap-northeast-1c"
+    )
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
     balancers = [{"targetGroupArn": tg, "containerName": "app", "containerPort": 80}]
     with pytest.raises(ClientError) as err:
         _create(ecs, network, loadBalancers=balancers)
@@ -189,7 +191,9 @@ def test_target_group_without_a_load_balancer_is_refused(
     assert _create(ecs, network, loadBalancers=balancers)["loadBalancers"] == balancers
 
 
-def test_code_deploy_services_have_no_deployments_but_run(ecs: Any, network: dict[str, Any]) -> None:
+def test_code_deploy_services_have_no_deployments_but_run(
+    ecs: Any, network: dict[str, Any]
+) -> None:
     created = _create(ecs, network, deploymentController={"type": "CODE_DEPLOY"})
     assert created["deployments"] == []
     assert created["runningCount"] == created["desiredCount"] == 2

@@ -92,7 +92,9 @@ def test_tagging_api_finds_every_kind_the_tool_tags(aws: Any) -> None:
     codedeploy = aws("codedeploy")
     codedeploy.create_application(applicationName="shop-dev", computePlatform="ECS", tags=STACK)
     ecs = aws("ecs")
-    ecs.create_cluster(clusterName="shop-dev", tags=[{"key": "ecs-cicd:stack", "value": "shop-dev"}])
+    ecs.create_cluster(
+        clusterName="shop-dev", tags=[{"key": "ecs-cicd:stack", "value": "shop-dev"}]
+    )
     ecs.create_cluster(clusterName="other", tags=[{"key": "ecs-cicd:stack", "value": "other"}])
     tagging = aws("resourcegroupstaggingapi")
 

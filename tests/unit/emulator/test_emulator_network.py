@@ -3,6 +3,7 @@ idempotent creates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,16 +15,23 @@ def net(aws: Any) -> dict[str, Any]:
     ec2 = aws("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
         for i, zone in enumerate(["ap-northeast-1a", "ap-northeast-1c"])
     ]
     alb_sg = ec2.create_security_group(GroupName="alb", Description="a", VpcId=vpc)["GroupId"]
     task_sg = ec2.create_security_group(GroupName="task", Description="t", VpcId=vpc)["GroupId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
-    return {"ec2": ec2, "vpc": vpc, "subnets": subnets, "alb_sg": alb_sg, "task_sg": task_sg, "igw": igw}
+    return {
+        "ec2": ec2,
+        "vpc": vpc,
+        "subnets": subnets,
+        "alb_sg": alb_sg,
+        "task_sg": task_sg,
+        "igw": igw,
+    }
 
 
 def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
@@ -70,7 +78,7 @@ def test_load_balancer_holds_its_subnets_groups_and_public_addresses(
     arn = elb.create_load_balancer(
         Name="web", Subnets=net["subnets"], SecurityGroups=[net["alb_sg"]]
     )["LoadBalancers"][0]["LoadBalancerArn"]
-    refusals = [
+    refusals: list[Callable[[], Any]] = [
         lambda: ec2.delete_security_group(GroupId=net["alb_sg"]),
         lambda: ec2.delete_subnet(SubnetId=net["subnets"][0]),
         lambda: ec2.detach_internet_gateway(InternetGatewayId=net["igw"], VpcId=net["vpc"]),
@@ -109,11 +117,12 @@ def test_running_service_holds_its_subnets_and_groups(aws: Any, net: dict[str, A
             }
         },
     )
-    for refused in (
+    refusals: list[Callable[[], Any]] = [
         lambda: ec2.delete_subnet(SubnetId=net["subnets"][1]),
         lambda: ec2.delete_security_group(GroupId=net["task_sg"]),
         lambda: ec2.detach_internet_gateway(InternetGatewayId=net["igw"], VpcId=net["vpc"]),
-    ):
+    ]
+    for refused in refusals:
         with pytest.raises(ClientError) as err:
             refused()
         assert _code(err) == "DependencyViolation"

@@ -11,13 +11,13 @@ import yaml
 from botocore.exceptions import ClientError
 
 from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.engine import Ctx, Handler, Outcome, Spec
 from ecs_cicd.errors import AwsError, WaitTimeout
 from ecs_cicd.resources import loadbalancer, network, security
 from ecs_cicd.stack import build_specs
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
-HANDLERS: dict[str, Any] = {
+HANDLERS: dict[str, Handler] = {
     "vpc": network.VpcHandler(),
     "subnet": network.SubnetHandler(),
     "igw": network.InternetGatewayHandler(),
@@ -532,3 +532,26 @@ def test_alb_delete_after_listeners(lb: Ctx) -> None:
     assert delete(lb, "listener.http").action == "delete"
     assert delete(lb, "alb").action == "delete"
     assert lb.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
+
+
+def test_blue_green_certificate_fix_keeps_codedeploys_target_group(net: Ctx) -> None:
+    acm = net.client("acm")
+    cert, other = (
+        acm.request_certificate(DomainName=d)["CertificateArn"] for d in ("a.example", "b.example")
+    )
+    ctx = with_config(net, load_balancer__certificate_arn=cert, pipeline__deploy=BLUE_GREEN)
+    for lid in ("sg.alb", "alb", "tg.blue", "tg.green", "listener.https"):
+        ensure(ctx, lid)
+    elb = ctx.client("elbv2")
+    arn = ctx.out("listener.https")
+    green = ctx.out("tg.green")
+    elb.modify_listener(
+        ListenerArn=arn,
+        Certificates=[{"CertificateArn": other}],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": green}],
+    )
+    out = ensure(ctx, "listener.https")
+    assert out.action == "update" and out.changes == [f"certificate [{other!r}] -> {cert}"]
+    li = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
+    assert li["Certificates"][0]["CertificateArn"] == cert
+    assert li["DefaultActions"][0]["TargetGroupArn"] == green

@@ -11,13 +11,13 @@ import yaml
 from botocore.exceptions import ClientError
 
 from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.engine import Ctx, Handler, Outcome, Spec
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import network, security
 from ecs_cicd.stack import build_specs
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
-HANDLERS: dict[str, Any] = {
+HANDLERS: dict[str, Handler] = {
     "vpc": network.VpcHandler(),
     "security_group": security.SecurityGroupHandler(),
 }

@@ -1,0 +1,212 @@
+"""The WSGI middleware on its own (no sockets): classification, control plane, hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from botocore.model import ServiceModel
+from botocore.parsers import create_parser
+from botocore.session import get_session
+from werkzeug.test import Client
+
+from ecs_cicd.emulator import middleware as mw
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/ap-northeast-1/{service}/aws4_request, "
+    "SignedHeaders=host, Signature=abc"
+)
+
+
+def _downstream(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"echo": body.decode()}).encode()]
+
+
+@pytest.fixture
+def app() -> mw.EmulatorMiddleware:
+    return mw.EmulatorMiddleware(_downstream)
+
+
+def _json_call(client: Client, service: str, target: str, body: str = "{}") -> Any:
+    return client.post(
+        "/",
+        data=body,
+        headers={
+            "Authorization": AUTH.format(service=service),
+            "X-Amz-Target": target,
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+
+
+def test_requests_are_classified_and_logged(app: mw.EmulatorMiddleware) -> None:
+    client = Client(app)
+    _json_call(client, "ecs", "AmazonEC2ContainerServiceV20141113.DescribeServices")
+    _json_call(client, "codepipeline", "CodePipeline_20150709.CreatePipeline")
+    query = client.post(
+        "/",
+        data="Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16",
+        headers={
+            "Authorization": AUTH.format(service="ec2"),
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        },
+    )
+    # The form body still reaches moto after the middleware read it.
+    assert "CidrBlock" in query.get_json()["echo"]
+    client.post(
+        "/",
+        data="Action=DescribeLoadBalancers&Version=2015-12-01",
+        headers={
+            "Authorization": AUTH.format(service="elasticloadbalancing"),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    client.put("/bucket?versioning", headers={"Authorization": AUTH.format(service="s3")})
+    client.get("/bucket?versioning", headers={"Authorization": AUTH.format(service="s3")})
+    client.head("/bucket", headers={"Authorization": AUTH.format(service="s3")})
+    calls = Client(app).get("/_ecs_cicd/calls").get_json()
+    assert [(c["service"], c["action"], c["mutating"]) for c in calls] == [
+        ("ecs", "DescribeServices", False),
+        ("codepipeline", "CreatePipeline", True),
+        ("ec2", "CreateVpc", True),
+        ("elbv2", "DescribeLoadBalancers", False),
+        ("s3", "PUT /bucket?versioning", True),
+        ("s3", "GET /bucket?versioning", False),
+        ("s3", "HEAD /bucket", False),
+    ]
+    assert [c["seq"] for c in calls] == list(range(1, 8))
+    assert all(c["status"] == 200 for c in calls)
+    assert client.post("/_ecs_cicd/calls/reset").status_code == 200
+    assert client.get("/_ecs_cicd/calls").get_json() == []
+
+
+def test_control_plane_errors(app: mw.EmulatorMiddleware) -> None:
+    client = Client(app)
+    assert client.get("/_ecs_cicd/nope").status_code == 404
+    assert client.post("/_ecs_cicd/faults", data="{}").status_code == 400  # rate missing
+    assert client.post("/_ecs_cicd/faults", data="not json").status_code == 400
+    assert client.get("/_ecs_cicd/health").get_json() == {"ok": True}
+    # Control-plane requests are not AWS calls.
+    assert client.get("/_ecs_cicd/calls").get_json() == []
+
+
+def _parse(service: str, reply: mw.Reply) -> dict[str, Any]:
+    """Parse an error reply the way botocore does for that service."""
+    model = ServiceModel(get_session().get_service_data(service), service)
+    parser = create_parser(model.metadata["protocol"])
+    operation = next(
+        model.operation_model(name)
+        for name in model.operation_names
+        if model.operation_model(name).output_shape is not None
+    )
+    assert operation.output_shape is not None
+    parsed: dict[str, Any] = parser.parse(
+        {"status_code": reply.status, "headers": dict(reply.headers), "body": reply.body},
+        operation.output_shape,
+    )
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("service", "protocol", "code", "status"),
+    [
+        ("codebuild", "json", "ThrottlingException", 400),
+        ("iam", "query", "Throttling", 400),
+        ("elbv2", "query", "Throttling", 400),
+        ("ec2", "ec2", "RequestLimitExceeded", 503),
+        ("s3", "s3", "SlowDown", 503),
+    ],
+)
+def test_throttling_replies_parse_as_that_code(
+    service: str, protocol: str, code: str, status: int
+) -> None:
+    reply = mw.fault_reply(protocol, "ThrottlingException")
+    assert reply.status == status
+    assert _parse(service, reply)["Error"]["Code"] == code
+
+
+@pytest.mark.parametrize(
+    ("service", "protocol", "code"),
+    [
+        ("ecs", "json", "InternalFailure"),
+        ("sts", "query", "InternalFailure"),
+        ("ec2", "ec2", "InternalError"),
+    ],
+)
+def test_server_error_replies(service: str, protocol: str, code: str) -> None:
+    reply = mw.fault_reply(protocol, "InternalError")
+    assert reply.status == 500
+    assert _parse(service, reply)["Error"]["Code"] == code
+    unavailable = mw.fault_reply(protocol, "ServiceUnavailable")
+    assert unavailable.status == 503
+
+
+def test_injection_answers_the_next_n_matching_calls(app: mw.EmulatorMiddleware) -> None:
+    client = Client(app)
+    client.post(
+        "/_ecs_cicd/inject",
+        json={
+            "service": "codebuild",
+            "action": "CreateProject",
+            "code": "InvalidInputException",
+            "message": "CodeBuild is not authorized to perform: sts:AssumeRole on x",
+            "times": 2,
+        },
+    )
+    statuses = []
+    for _ in range(3):
+        reply = _json_call(client, "codebuild", "CodeBuild_20161006.CreateProject")
+        statuses.append(reply.status_code)
+        _json_call(client, "codebuild", "CodeBuild_20161006.BatchGetProjects")  # not matched
+    assert statuses == [400, 400, 200]
+    calls = client.get("/_ecs_cicd/calls").get_json()
+    assert [c["error"] for c in calls if c["action"] == "CreateProject"] == [
+        "InvalidInputException",
+        "InvalidInputException",
+        None,
+    ]
+
+
+def test_faults_are_deterministic_per_seed_and_limited_to_services(
+    app: mw.EmulatorMiddleware,
+) -> None:
+    client = Client(app)
+
+    def run() -> list[int]:
+        client.post("/_ecs_cicd/faults", json={"rate": 0.5, "seed": 7, "services": ["ecs"]})
+        return [
+            _json_call(client, "ecs", "AmazonEC2ContainerServiceV20141113.ListClusters").status_code
+            for _ in range(20)
+        ]
+
+    first, second = run(), run()
+    assert first == second
+    assert 0 < first.count(400) < 20
+    assert _json_call(client, "logs", "Logs_20140328.DescribeLogGroups").status_code == 200
+    client.delete("/_ecs_cicd/faults")
+    assert (
+        _json_call(client, "ecs", "AmazonEC2ContainerServiceV20141113.ListClusters").status_code
+        == 200
+    )
+
+
+def test_crash_kills_after_the_kth_mutating_call(
+    app: mw.EmulatorMiddleware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    client = Client(app)
+    client.post("/_ecs_cicd/crash", json={"after_mutating": 2, "pid": 4242})
+    _json_call(client, "logs", "Logs_20140328.CreateLogGroup")
+    _json_call(client, "logs", "Logs_20140328.DescribeLogGroups")  # reads do not count
+    assert killed == []
+    _json_call(client, "logs", "Logs_20140328.PutRetentionPolicy")
+    assert killed == [(4242, signal.SIGKILL)]
+    _json_call(client, "logs", "Logs_20140328.DeleteLogGroup")
+    assert len(killed) == 1  # once only
