@@ -46,6 +46,8 @@ def main() -> int:
         "GITHUB_TOKEN": os.environ.get("GITHUB_TOKEN", "demo-token-for-the-emulator"),
     }
     env.pop("AWS_PROFILE", None)
+    os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")})
+    os.environ.pop("AWS_PROFILE", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "ecs_cicd", "emulator", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

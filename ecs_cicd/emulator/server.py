@@ -103,9 +103,10 @@ class EmulatorServer:
 
 def serve(host: str = DEFAULT_HOST, port: int = 5000) -> None:
     """Serve the emulator in the foreground until KeyboardInterrupt."""
-    server = EmulatorServer(host, port).start()
-    print(f"ecs_cicd emulator listening on {server.endpoint_url} (Ctrl-C to stop)", flush=True)
+    server = EmulatorServer(host, port)
     try:
+        server.start()
+        print(f"ecs_cicd emulator listening on {server.endpoint_url} (Ctrl-C to stop)", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

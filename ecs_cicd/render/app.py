@@ -277,7 +277,8 @@ def _describe(path: str, cfg: Config, roles: Roles) -> str:
         ".gitignore": "what git leaves out",
         "nginx.conf": f"nginx: port {cfg.task.endpoint.port} -> the app on localhost:"
         f"{roles.app_port}; forwarding headers; health checks passed through",
-        TASKDEF_FILE: "the task definition CodeDeploy registers for each deployment (see below)",
+        TASKDEF_FILE: "the task definition CodeDeploy registers for each deployment "
+        '(see "Blue/green" above)',
         APPSPEC_FILE: "tells CodeDeploy which container and port take the traffic",
     }
     if path == buildspec:
@@ -338,7 +339,9 @@ def _readme(cfg: Config, roles: Roles, paths: list[str]) -> str:
     ]
     if proxy is not None:
         out.append(
-            f"The load balancer sends traffic to `{proxy.name}` (nginx) on port "
+            f"The load balancer sends traffic to `{proxy.name}`"
+            + ("" if proxy.name == "nginx" else " (nginx)")
+            + " on port "
             f"{cfg.task.endpoint.port}; it proxies to `{app.name}` (the Flask app, gunicorn) on "
             f"localhost:{roles.app_port}: the containers of one Fargate task share one network "
             f"namespace. `{cfg.load_balancer.health_check.path}` goes through nginx to the app, so "
@@ -372,7 +375,8 @@ def _readme(cfg: Config, roles: Roles, paths: list[str]) -> str:
             "artifact, so the buildspec pins the others itself: "
             + (
                 ", ".join(f"`{n}`" for n in others)
-                + f" name their ECR repository with the tag `{TAG_PLACEHOLDER}`, which post_build "
+                + (" names its" if len(others) == 1 else " name their")
+                + f" ECR repository with the tag `{TAG_PLACEHOLDER}`, which post_build "
                 "replaces with this build's tag. Each deployment, and a rollback, thus runs "
                 "exactly the images built together. "
                 if others

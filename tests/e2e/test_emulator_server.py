@@ -261,7 +261,7 @@ def test_serve_blocks_until_interrupted() -> None:
                 assert time.monotonic() < deadline, "serve() never answered"
                 time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=60) == 0
         assert f"http://127.0.0.1:{port}" in (process.stdout.read() if process.stdout else "")
     finally:
         if process.poll() is None:
