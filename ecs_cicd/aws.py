@@ -162,7 +162,9 @@ class Aws:
         self.region = region or self.session.region_name
         if not self.region:
             raise ConfigError(
-                "no AWS region", field="region", hint="set region in the config, --region or AWS_REGION"
+                "no AWS region",
+                field="region",
+                hint="set region in the config, --region or AWS_REGION",
             )
         self.endpoint_url = endpoint_url
         self.sleep = sleep
@@ -208,7 +210,9 @@ class Aws:
             except NoRegionError:
                 raise ConfigError("no AWS region", field="region") from None
             except ClientError as e:
-                raise aws_error("Reading", "the caller identity (sts:GetCallerIdentity)", e) from None
+                raise aws_error(
+                    "Reading", "the caller identity (sts:GetCallerIdentity)", e
+                ) from None
         return self._account_id
 
     @property
@@ -256,5 +260,7 @@ def tags_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> l
     return [{key: k, value: v} for k, v in sorted(tags.items())]
 
 
-def tags_dict(tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+def tags_dict(
+    tags: list[dict[str, str]] | None, key: str = "Key", value: str = "Value"
+) -> dict[str, str]:
     return {t[key]: t[value] for t in tags or []}

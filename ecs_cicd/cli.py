@@ -23,15 +23,23 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("-c", "--config", default="ecs_cicd.yaml", help="config file (default: ecs_cicd.yaml)")
+    p.add_argument(
+        "-c", "--config", default="ecs_cicd.yaml", help="config file (default: ecs_cicd.yaml)"
+    )
     p.add_argument("--state", help="state file (default: .ecs_cicd/<project>-<env>-<region>.json)")
     p.add_argument("--region", help="AWS region (default: the config's, then AWS_REGION)")
     p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default chain)")
-    p.add_argument("--endpoint-url", help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)")
-    p.add_argument("--emulator", action="store_true", help="run against an embedded emulator for this command")
+    p.add_argument(
+        "--endpoint-url", help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)"
+    )
+    p.add_argument(
+        "--emulator", action="store_true", help="run against an embedded emulator for this command"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and every API call count")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks and every API call count"
+    )
     return p
 
 
@@ -42,19 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stand up and tear down an ECS Fargate service and its CI/CD pipeline from one YAML file.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = sub.add_parser("up", parents=[common], help="create or converge the stack, then wait until it serves")
-    p.add_argument("--no-wait", action="store_true", help="do not wait for the pipeline's execution")
-    p.add_argument("--replace-service", action="store_true",
-                   help="allow deleting and recreating the service when the deployment controller changes")
+    p = sub.add_parser(
+        "up", parents=[common], help="create or converge the stack, then wait until it serves"
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="do not wait for the pipeline's execution"
+    )
+    p.add_argument(
+        "--replace-service",
+        action="store_true",
+        help="allow deleting and recreating the service when the deployment controller changes",
+    )
     sub.add_parser("down", parents=[common], help="delete everything the stack created")
     sub.add_parser("plan", parents=[common], help="show what `up` would change (read-only)")
     sub.add_parser("status", parents=[common], help="live state of every recorded resource")
-    sub.add_parser("outputs", parents=[common], help="URL, repository URIs, cluster, service, pipeline")
+    sub.add_parser(
+        "outputs", parents=[common], help="URL, repository URIs, cluster, service, pipeline"
+    )
     sub.add_parser("validate", parents=[common], help="check the config offline")
     st = sub.add_parser("state", help="state file commands")
     st_sub = st.add_subparsers(dest="state_verb", required=True, metavar="VERB")
-    st_sub.add_parser("recover", parents=[common], help="rebuild the state file from the stack's tags")
-    em = sub.add_parser("emulator", help="serve the embedded AWS emulator on 127.0.0.1 until interrupted")
+    st_sub.add_parser(
+        "recover", parents=[common], help="rebuild the state file from the stack's tags"
+    )
+    em = sub.add_parser(
+        "emulator", help="serve the embedded AWS emulator on 127.0.0.1 until interrupted"
+    )
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=5000)
     em.add_argument("-v", "--verbose", action="store_true")
@@ -79,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args))
         return _dispatch(args)
     except KeyboardInterrupt:
-        ui.err("interrupted; the state file records everything created so far — run the command again to continue")
+        ui.err(
+            "interrupted; the state file records everything created so far — run the command again to continue"
+        )
         return EXIT_INTERRUPTED
     except EcsCicdError as e:
         if verbose:
@@ -119,8 +142,11 @@ def _session(args: argparse.Namespace) -> Any:
 
     if args.emulator:
         # The embedded emulator takes any credentials; never use the user's real ones with it.
-        return boto3.Session(aws_access_key_id="emulator", aws_secret_access_key="emulator",
-                             region_name=args.region or None)
+        return boto3.Session(
+            aws_access_key_id="emulator",
+            aws_secret_access_key="emulator",
+            region_name=args.region or None,
+        )
     return new_session(args.profile, args.region or None)
 
 
@@ -140,8 +166,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ecs_cicd.stack import build_specs
 
         specs = build_specs(cfg)
-        _emit(args, {"valid": True, "stack": cfg.stack, "resources": len(specs)},
-              f"{args.config}: valid — stack {cfg.stack}, {len(specs)} resources")
+        _emit(
+            args,
+            {"valid": True, "stack": cfg.stack, "resources": len(specs)},
+            f"{args.config}: valid — stack {cfg.stack}, {len(specs)} resources",
+        )
         return EXIT_OK
     if verb == "outputs":
         out = ops.outputs(cfg, state_path=args.state, region=args.region)
@@ -157,7 +186,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             "endpoint_url": endpoint,
         }
         if verb == "up":
-            result = ops.up(cfg, wait_pipeline=not args.no_wait, replace_service=args.replace_service, log=log, **common)
+            result = ops.up(
+                cfg,
+                wait_pipeline=not args.no_wait,
+                replace_service=args.replace_service,
+                log=log,
+                **common,
+            )
         elif verb == "plan":
             result = ops.plan(cfg, log=lambda _m: None, **common)
         elif verb == "status":
@@ -183,7 +218,10 @@ def _confirm(args: argparse.Namespace, stack: str) -> Any:
             raise UsageError("down deletes the whole stack; pass --yes when not on a terminal")
         ui.err(f"This deletes {len(records)} resource(s) of stack {stack}:")
         for r in records:
-            ui.err(f"  {r.logical_id:<22} {r.kind:<18} {r.physical_id}" + ("" if r.owned else "  (referenced; kept)"))
+            ui.err(
+                f"  {r.logical_id:<22} {r.kind:<18} {r.physical_id}"
+                + ("" if r.owned else "  (referenced; kept)")
+            )
         answer = input(f"Type the stack name ({stack}) to delete it: ")
         return answer.strip() == stack
 
@@ -201,4 +239,3 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

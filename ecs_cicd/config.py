@@ -82,7 +82,9 @@ class Network(Model):
             if not (self.vpc_id and self.subnet_ids):
                 raise ValueError("an existing network needs both vpc_id and subnet_ids")
             if len(self.subnet_ids) < 2:
-                raise ValueError("subnet_ids: an ALB needs subnets in at least two availability zones")
+                raise ValueError(
+                    "subnet_ids: an ALB needs subnets in at least two availability zones"
+                )
             azs = self.subnet_availability_zones
             if azs is not None and len(set(azs)) < 2:
                 raise ValueError(
@@ -94,7 +96,9 @@ class Network(Model):
         cidrs = self.public_subnet_cidrs
         if cidrs is not None:
             if len(cidrs) < 2:
-                raise ValueError("public_subnet_cidrs: give at least two (one per availability zone)")
+                raise ValueError(
+                    "public_subnet_cidrs: give at least two (one per availability zone)"
+                )
             for c in cidrs:
                 net = ipaddress.ip_network(c)
                 if not net.subnet_of(vpc):  # type: ignore[arg-type]
@@ -112,7 +116,9 @@ class Network(Model):
             return list(self.public_subnet_cidrs)
         vpc = ipaddress.ip_network(self.vpc_cidr)
         new_prefix = min(vpc.prefixlen + 8, 28)
-        return [str(s) for _, s in zip(range(count), vpc.subnets(new_prefix=new_prefix), strict=False)]
+        return [
+            str(s) for _, s in zip(range(count), vpc.subnets(new_prefix=new_prefix), strict=False)
+        ]
 
 
 def _check_cidr(v: str) -> None:
@@ -156,7 +162,9 @@ class ContainerHealthCheck(Model):
     @classmethod
     def _form(cls, v: list[str]) -> list[str]:
         if not v or v[0] not in ("CMD", "CMD-SHELL"):
-            raise ValueError('must start with "CMD" or "CMD-SHELL", e.g. ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]')
+            raise ValueError(
+                'must start with "CMD" or "CMD-SHELL", e.g. ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]'
+            )
         return v
 
 
@@ -180,14 +188,18 @@ class Build(Model):
 
 class Container(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
-    image: str = Field(description="initial image: must exist, so the service is healthy before the first pipeline run")
+    image: str = Field(
+        description="initial image: must exist, so the service is healthy before the first pipeline run"
+    )
     build: Build | None = None
     essential: bool = True
     port_mappings: list[PortMapping] = []
     depends_on: list[DependsOn] = []
     health_check: ContainerHealthCheck | None = None
     environment: dict[str, str] = {}
-    secrets: dict[str, str] = Field(default_factory=dict, description="NAME -> SSM parameter or Secrets Manager ARN")
+    secrets: dict[str, str] = Field(
+        default_factory=dict, description="NAME -> SSM parameter or Secrets Manager ARN"
+    )
     command: list[str] | None = None
     entry_point: list[str] | None = None
     working_directory: str | None = None
@@ -228,7 +240,8 @@ class Task(Model):
     endpoint: Endpoint
     containers: list[Container] | None = None
     definition_file: str | None = Field(
-        None, description="JSON file: a bare array of container definitions, or a full task definition"
+        None,
+        description="JSON file: a bare array of container definitions, or a full task definition",
     )
     builds: dict[str, Build] = Field(
         default_factory=dict,
@@ -278,8 +291,28 @@ class Ecr(Model):
 
 class Logs(Model):
     retention_days: Literal[
-        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-        2922, 3288, 3653,
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
     ] = 30
 
 
@@ -338,7 +371,9 @@ class Deploy(Model):
 
 
 class Pipeline(Model):
-    source: GitHubSource | ConnectionSource | CodeCommitSource | S3Source = Field(discriminator="type")
+    source: GitHubSource | ConnectionSource | CodeCommitSource | S3Source = Field(
+        discriminator="type"
+    )
     build: BuildConfig = BuildConfig()
     deploy: Deploy = Deploy()
 
@@ -595,7 +630,10 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
 
     validate_task_role_statements(cfg.task.task_role_statements)
     bg = cfg.pipeline.deploy.blue_green
-    if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port in cfg.load_balancer.ports():
+    if (
+        cfg.pipeline.deploy.strategy == "blue_green"
+        and bg.test_listener_port in cfg.load_balancer.ports()
+    ):
         raise ConfigError(
             f"test listener port {bg.test_listener_port} is already a production listener port",
             field="pipeline.deploy.blue_green.test_listener_port",
@@ -608,7 +646,7 @@ def _check_cycles(containers: list[Container], prefix: str) -> None:
 
     def visit(n: str, trail: list[str]) -> None:
         if state.get(n) == 1:
-            cycle = " -> ".join([*trail[trail.index(n):], n])
+            cycle = " -> ".join([*trail[trail.index(n) :], n])
             raise ConfigError(f"depends_on forms a cycle: {cycle}", field=prefix)
         if state.get(n) == 2:
             return

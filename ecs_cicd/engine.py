@@ -190,7 +190,7 @@ def run_concurrently(
                 try:
                     outcomes.append(fut.result())
                     done.add(spec.logical_id)
-                except BaseException as e:  # noqa: BLE001 - re-raised below, after the others end
+                except BaseException as e:
                     alt = tolerate(spec, e) if tolerate else None
                     if alt is not None:
                         outcomes.append(alt)

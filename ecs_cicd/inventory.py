@@ -24,7 +24,9 @@ def inventory(aws: Aws, prefix: str = "") -> dict[str, list[str]]:
     vpcs = [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
     vpc_ids = {v["VpcId"] for v in vpcs}
     out["vpc"] = sorted(vpc_ids)
-    out["subnet"] = sorted(s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s["VpcId"] in vpc_ids)
+    out["subnet"] = sorted(
+        s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s["VpcId"] in vpc_ids
+    )
     out["internet_gateway"] = sorted(
         g["InternetGatewayId"]
         for g in ec2.describe_internet_gateways()["InternetGateways"]
@@ -37,20 +39,33 @@ def inventory(aws: Aws, prefix: str = "") -> dict[str, list[str]]:
         if r["VpcId"] in vpc_ids and not any(a.get("Main") for a in r.get("Associations", []))
     )
     out["security_group"] = sorted(
-        g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"
+        g["GroupId"]
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"] != "default"
     )
-    out["load_balancer"] = named([lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancers"]])
-    out["target_group"] = named([t["TargetGroupName"] for t in elb.describe_target_groups()["TargetGroups"]])
+    out["load_balancer"] = named(
+        [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancers"]]
+    )
+    out["target_group"] = named(
+        [t["TargetGroupName"] for t in elb.describe_target_groups()["TargetGroups"]]
+    )
     out["ecr_repository"] = named(
         [r["repositoryName"] for r in aws.client("ecr").describe_repositories()["repositories"]]
     )
-    out["log_group"] = named([g["logGroupName"] for g in aws.client("logs").describe_log_groups()["logGroups"]])
-    out["s3_bucket"] = named([b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", [])])
+    out["log_group"] = named(
+        [g["logGroupName"] for g in aws.client("logs").describe_log_groups()["logGroups"]]
+    )
+    out["s3_bucket"] = named(
+        [b["Name"] for b in aws.client("s3").list_buckets().get("Buckets", [])]
+    )
     roles = aws.client("iam").list_roles()["Roles"]
-    out["iam_role"] = named([r["RoleName"] for r in roles if not r["Path"].startswith("/aws-service-role/")])
+    out["iam_role"] = named(
+        [r["RoleName"] for r in roles if not r["Path"].startswith("/aws-service-role/")]
+    )
     clusters = ecs.list_clusters()["clusterArns"]
     live_clusters = [
-        c["clusterName"] for c in (ecs.describe_clusters(clusters=clusters)["clusters"] if clusters else [])
+        c["clusterName"]
+        for c in (ecs.describe_clusters(clusters=clusters)["clusters"] if clusters else [])
         if c["status"] == "ACTIVE"
     ]
     out["ecs_cluster"] = named(live_clusters)
@@ -59,13 +74,12 @@ def inventory(aws: Aws, prefix: str = "") -> dict[str, list[str]]:
         arns = ecs.list_services(cluster=name)["serviceArns"]
         if arns:
             services += [
-                s["serviceName"] for s in ecs.describe_services(cluster=name, services=arns)["services"]
+                s["serviceName"]
+                for s in ecs.describe_services(cluster=name, services=arns)["services"]
                 if s["status"] != "INACTIVE"
             ]
     out["ecs_service"] = named(services)
-    out["task_definition"] = named(
-        ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
-    )
+    out["task_definition"] = named(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"])
     out["codebuild_project"] = named(aws.client("codebuild").list_projects()["projects"])
     cp = aws.client("codepipeline")
     out["pipeline"] = named([p["name"] for p in cp.list_pipelines()["pipelines"]])
@@ -78,7 +92,7 @@ def inventory(aws: Aws, prefix: str = "") -> dict[str, list[str]]:
 def _webhooks(cp: Any) -> list[dict[str, Any]]:
     try:
         return list(cp.list_webhooks().get("webhooks", []))
-    except Exception:  # noqa: BLE001 - an endpoint without the API has no webhooks to leak
+    except Exception:
         return []
 
 

@@ -50,7 +50,13 @@ class Result:
         return {
             "command": self.command,
             "resources": [
-                {"id": o.logical_id, "kind": o.kind, "action": o.action, "physical_id": o.physical_id, "changes": o.changes}
+                {
+                    "id": o.logical_id,
+                    "kind": o.kind,
+                    "action": o.action,
+                    "physical_id": o.physical_id,
+                    "changes": o.changes,
+                }
                 for o in self.outcomes
             ],
             "outputs": self.outputs,
@@ -82,7 +88,12 @@ def runtime(
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Runtime:
-    region = region or cfg.region or (session.region_name if session else None) or boto3.Session().region_name
+    region = (
+        region
+        or cfg.region
+        or (session.region_name if session else None)
+        or boto3.Session().region_name
+    )
     cancel = cancel or threading.Event()
     if sleep is time.sleep:
         # Waits sleep on the cancel event, so Ctrl-C ends a long backoff at once.
@@ -90,7 +101,11 @@ def runtime(
             cancel.wait(seconds)
 
     aws = Aws(session, region=region, endpoint_url=endpoint_url, sleep=sleep)
-    path = Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, aws.region)
+    path = (
+        Path(state_path)
+        if state_path
+        else default_state_path(cfg.project, cfg.environment, aws.region)
+    )
     return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel)
 
 
@@ -107,7 +122,16 @@ def _load_state(rt: Runtime) -> State:
 
 
 def _ctx(rt: Runtime, state: State, *, dry_run: bool = False, replace_service: bool = False) -> Ctx:
-    return Ctx(rt.cfg, rt.aws, state, dry_run=dry_run, log=rt.log, sleep=rt.sleep, cancel=rt.cancel, replace_service=replace_service)
+    return Ctx(
+        rt.cfg,
+        rt.aws,
+        state,
+        dry_run=dry_run,
+        log=rt.log,
+        sleep=rt.sleep,
+        cancel=rt.cancel,
+        replace_service=replace_service,
+    )
 
 
 def _ensure_all(ctx: Ctx, specs: list[Spec], *, tolerate_missing: bool) -> list[Outcome]:
@@ -159,7 +183,16 @@ def up(
     cancel: threading.Event | None = None,
 ) -> Result:
     """Create or converge every resource of the stack, then wait until it is serving."""
-    rt = runtime(cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path, log=log, sleep=sleep, cancel=cancel)
+    rt = runtime(
+        cfg,
+        session=session,
+        region=region,
+        endpoint_url=endpoint_url,
+        state_path=state_path,
+        log=log,
+        sleep=sleep,
+        cancel=cancel,
+    )
     t0 = time.monotonic()
     with stack_lock(rt.state_path, "up"):
         state = _load_state(rt)
@@ -170,8 +203,15 @@ def up(
         details: dict[str, Any] = {}
         if wait:
             details = _wait_all(ctx, wait_pipeline=wait_pipeline)
-        result = Result("up", _order(outcomes, specs), stack_outputs(cfg, state), rt.aws.stats.as_dict(),
-                        time.monotonic() - t0, str(rt.state_path), details)
+        result = Result(
+            "up",
+            _order(outcomes, specs),
+            stack_outputs(cfg, state),
+            rt.aws.stats.as_dict(),
+            time.monotonic() - t0,
+            str(rt.state_path),
+            details,
+        )
     return result
 
 
@@ -190,7 +230,9 @@ def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
 
             jobs["service"] = lambda: codedeploy.wait_for_deployment_group(ctx)
         else:
-            jobs["service"] = lambda: wait_for_service(ctx, names.cluster(cfg), svc.physical_id, svc.outputs.get("deployment"))
+            jobs["service"] = lambda: wait_for_service(
+                ctx, names.cluster(cfg), svc.physical_id, svc.outputs.get("deployment")
+            )
     if wait_pipeline and state.get("pipeline"):
         jobs["pipeline"] = lambda: wait_for_pipeline(ctx, names.pipeline(cfg))
     details: dict[str, Any] = {}
@@ -205,7 +247,7 @@ def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
             except KeyboardInterrupt:
                 ctx.cancel.set()
                 raise
-            except BaseException as e:  # noqa: BLE001 - all waits finish, then the first error is raised
+            except BaseException as e:
                 errors.append(e)
             _ = t0
         if errors:
@@ -224,12 +266,26 @@ def plan(
     log: Log | None = None,
 ) -> Result:
     """Read-only: what `up` would create, update, adopt or leave unchanged."""
-    rt = runtime(cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path, log=log)
+    rt = runtime(
+        cfg,
+        session=session,
+        region=region,
+        endpoint_url=endpoint_url,
+        state_path=state_path,
+        log=log,
+    )
     t0 = time.monotonic()
     state = _load_state(rt).scratch_copy()
     specs = build_specs(cfg)
     outcomes = _ensure_all(_ctx(rt, state, dry_run=True), specs, tolerate_missing=True)
-    return Result("plan", _order(outcomes, specs), {}, rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path))
+    return Result(
+        "plan",
+        _order(outcomes, specs),
+        {},
+        rt.aws.stats.as_dict(),
+        time.monotonic() - t0,
+        str(rt.state_path),
+    )
 
 
 # --- down ------------------------------------------------------------------------------------
@@ -237,7 +293,15 @@ def scan(ctx: Ctx, specs: list[Spec]) -> State:
     """Find the stack's resources by tags and deterministic names, without changing anything."""
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
-    scan_ctx = Ctx(ctx.cfg, ctx.aws, scratch, dry_run=True, log=lambda _m: None, sleep=ctx.sleep, cancel=ctx.cancel)
+    scan_ctx = Ctx(
+        ctx.cfg,
+        ctx.aws,
+        scratch,
+        dry_run=True,
+        log=lambda _m: None,
+        sleep=ctx.sleep,
+        cancel=ctx.cancel,
+    )
     _ensure_all(scan_ctx, specs, tolerate_missing=True)
     return scratch
 
@@ -259,7 +323,16 @@ def down(
     Without a state file, the stack's resources are found by tag and name first, and `confirm`
     is asked with that list.
     """
-    rt = runtime(cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path, log=log, sleep=sleep, cancel=cancel)
+    rt = runtime(
+        cfg,
+        session=session,
+        region=region,
+        endpoint_url=endpoint_url,
+        state_path=state_path,
+        log=log,
+        sleep=sleep,
+        cancel=cancel,
+    )
     t0 = time.monotonic()
     with stack_lock(rt.state_path, "down"):
         state = _load_state(rt)
@@ -270,8 +343,15 @@ def down(
             rt.log("no state file records: finding the stack's resources by tag and name")
             to_delete = scan(ctx, specs).records
         if to_delete and confirm is not None and not confirm(list(to_delete.values())):
-            return Result("down", [], {}, rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path),
-                          {"aborted": True})
+            return Result(
+                "down",
+                [],
+                {},
+                rt.aws.stats.as_dict(),
+                time.monotonic() - t0,
+                str(rt.state_path),
+                {"aborted": True},
+            )
         if to_delete is not state.records:
             state.records = dict(to_delete)
             if state.records:
@@ -287,7 +367,9 @@ def down(
             if not rec.owned:
                 state.remove(rec.logical_id)
         state.delete_file()
-        return Result("down", outcomes, {}, rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path))
+        return Result(
+            "down", outcomes, {}, rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path)
+        )
 
 
 def _delete_all(ctx: Ctx, specs: list[Spec]) -> list[Outcome]:
@@ -330,7 +412,9 @@ def status(
 ) -> Result:
     """Each recorded resource with its live state, the service's deployments, the pipeline's
     latest execution. Read-only."""
-    rt = runtime(cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path)
+    rt = runtime(
+        cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path
+    )
     t0 = time.monotonic()
     state = _load_state(rt)
     recorded = set(state.records)
@@ -344,7 +428,9 @@ def status(
     ecs = rt.aws.client("ecs")
     svc_rec = state.get("service")
     if svc_rec:
-        svcs = ecs.describe_services(cluster=names.cluster(cfg), services=[svc_rec.physical_id]).get("services", [])
+        svcs = ecs.describe_services(
+            cluster=names.cluster(cfg), services=[svc_rec.physical_id]
+        ).get("services", [])
         if svcs:
             s = svcs[0]
             details["service"] = {
@@ -354,13 +440,25 @@ def status(
                 "pending": s.get("pendingCount"),
                 "task_definition": s.get("taskDefinition"),
                 "deployments": [
-                    {k: d.get(k) for k in ("id", "status", "rolloutState", "desiredCount", "runningCount", "taskDefinition")}
+                    {
+                        k: d.get(k)
+                        for k in (
+                            "id",
+                            "status",
+                            "rolloutState",
+                            "desiredCount",
+                            "runningCount",
+                            "taskDefinition",
+                        )
+                    }
                     for d in s.get("deployments", [])
                 ],
             }
     if state.get("pipeline"):
         cp = rt.aws.client("codepipeline")
-        execs = cp.list_pipeline_executions(pipelineName=names.pipeline(cfg), maxResults=1).get("pipelineExecutionSummaries", [])
+        execs = cp.list_pipeline_executions(pipelineName=names.pipeline(cfg), maxResults=1).get(
+            "pipelineExecutionSummaries", []
+        )
         if execs:
             e = execs[0]
             details["pipeline"] = {
@@ -368,8 +466,15 @@ def status(
                 "status": e["status"],
                 "started": str(e.get("startTime", "")),
             }
-    return Result("status", _order(outcomes, specs), stack_outputs(cfg, state), rt.aws.stats.as_dict(),
-                  time.monotonic() - t0, str(rt.state_path), details)
+    return Result(
+        "status",
+        _order(outcomes, specs),
+        stack_outputs(cfg, state),
+        rt.aws.stats.as_dict(),
+        time.monotonic() - t0,
+        str(rt.state_path),
+        details,
+    )
 
 
 def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
@@ -378,7 +483,11 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
     alb = state.get("alb")
     if alb and alb.outputs.get("dns_name"):
         scheme = "https" if cfg.load_balancer.certificate_arn else "http"
-        port = cfg.load_balancer.https_port if cfg.load_balancer.certificate_arn else cfg.load_balancer.listener_port
+        port = (
+            cfg.load_balancer.https_port
+            if cfg.load_balancer.certificate_arn
+            else cfg.load_balancer.listener_port
+        )
         suffix = "" if (scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
         out["url"] = f"{scheme}://{alb.outputs['dns_name']}{suffix}"
     repos = {c.name: state.get(f"ecr.{c.name}") for c in cfg.built_containers()}
@@ -394,13 +503,19 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
     return out
 
 
-def outputs(cfg: Config, *, state_path: str | Path | None = None, region: str | None = None) -> dict[str, Any]:
+def outputs(
+    cfg: Config, *, state_path: str | Path | None = None, region: str | None = None
+) -> dict[str, Any]:
     """The stack's outputs from the state file (no AWS call)."""
     region = region or cfg.region or boto3.Session().region_name or ""
-    path = Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
+    path = (
+        Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
+    )
     state = State.load(path, stack=cfg.stack, region=region)
     if not state.records:
-        raise StateError(f"no state for stack {cfg.stack} in {region} ({path})", hint="run `up` first")
+        raise StateError(
+            f"no state for stack {cfg.stack} in {region} ({path})", hint="run `up` first"
+        )
     return stack_outputs(cfg, state)
 
 
@@ -414,7 +529,14 @@ def recover(
     log: Log | None = None,
 ) -> Result:
     """Rebuild the state file from the stack's tags and deterministic names."""
-    rt = runtime(cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path, log=log)
+    rt = runtime(
+        cfg,
+        session=session,
+        region=region,
+        endpoint_url=endpoint_url,
+        state_path=state_path,
+        log=log,
+    )
     t0 = time.monotonic()
     with stack_lock(rt.state_path, "state recover"):
         if rt.state_path.exists():
@@ -424,10 +546,22 @@ def recover(
                 backup = rt.state_path.with_name(rt.state_path.name + f".bad-{int(time.time())}")
                 rt.state_path.rename(backup)
                 rt.log(f"moved the unreadable state file aside to {backup}")
-        state = State(rt.state_path, stack=cfg.stack, region=rt.aws.region, account=rt.aws.account_id())
+        state = State(
+            rt.state_path, stack=cfg.stack, region=rt.aws.region, account=rt.aws.account_id()
+        )
         ctx = _ctx(rt, state)
         found = scan(ctx, build_specs(cfg))
         state.records = found.records
         state.save()
-        outcomes = [Outcome(r.logical_id, r.kind, "adopt", [], r.physical_id) for r in found.records.values()]
-    return Result("state recover", outcomes, stack_outputs(cfg, state), rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path))
+        outcomes = [
+            Outcome(r.logical_id, r.kind, "adopt", [], r.physical_id)
+            for r in found.records.values()
+        ]
+    return Result(
+        "state recover",
+        outcomes,
+        stack_outputs(cfg, state),
+        rt.aws.stats.as_dict(),
+        time.monotonic() - t0,
+        str(rt.state_path),
+    )

@@ -28,7 +28,10 @@ def listener_ids(cfg: Config) -> list[str]:
     ids = ["listener.http"]
     if cfg.load_balancer.certificate_arn:
         ids.append("listener.https")
-    if cfg.pipeline.deploy.strategy == "blue_green" and cfg.pipeline.deploy.blue_green.test_listener_port:
+    if (
+        cfg.pipeline.deploy.strategy == "blue_green"
+        and cfg.pipeline.deploy.blue_green.test_listener_port
+    ):
         ids.append("listener.test")
     return ids
 
@@ -53,7 +56,14 @@ def build_specs(cfg: Config) -> list[Spec]:
         add(Spec("igw", "igw", ("vpc",)))
         for i, sid in enumerate(subnets):
             add(Spec(sid, "subnet", ("vpc",), (("index", i), ("count", len(subnets)))))
-        add(Spec("rtb.public", "route_table", ("vpc", "igw", *subnets), (("subnets", tuple(subnets)),)))
+        add(
+            Spec(
+                "rtb.public",
+                "route_table",
+                ("vpc", "igw", *subnets),
+                (("subnets", tuple(subnets)),),
+            )
+        )
 
     add(Spec("sg.alb", "security_group", ("vpc",), (("purpose", "alb"),)))
     add(Spec("sg.tasks", "security_group", ("vpc", "sg.alb"), (("purpose", "tasks"),)))
@@ -91,7 +101,16 @@ def build_specs(cfg: Config) -> list[Spec]:
         Spec(
             "service",
             "service",
-            ("cluster", "taskdef", "sg.tasks", *subnets, *tgs, *listeners, "logs.app", *network_ready),
+            (
+                "cluster",
+                "taskdef",
+                "sg.tasks",
+                *subnets,
+                *tgs,
+                *listeners,
+                "logs.app",
+                *network_ready,
+            ),
         )
     )
     deploy_target = "service"

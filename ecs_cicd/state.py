@@ -53,7 +53,13 @@ class State:
     """The records of one stack, persisted to `path` after every change (thread-safe)."""
 
     def __init__(
-        self, path: Path, *, stack: str, region: str, account: str | None = None, persist: bool = True
+        self,
+        path: Path,
+        *,
+        stack: str,
+        region: str,
+        account: str | None = None,
+        persist: bool = True,
     ) -> None:
         self.path = path
         self.persist = persist
@@ -78,7 +84,9 @@ class State:
                 hint="move it aside and run `python -m ecs_cicd state recover` to rebuild it from tags",
             ) from None
         if not isinstance(doc, dict) or "schema_version" not in doc:
-            raise StateError(f"state file {path} is not an ecs_cicd state file; it was left untouched")
+            raise StateError(
+                f"state file {path} is not an ecs_cicd state file; it was left untouched"
+            )
         if doc["schema_version"] != SCHEMA_VERSION:
             raise StateError(
                 f"state file {path} has schema_version {doc['schema_version']!r}; this ecs_cicd "
@@ -95,7 +103,9 @@ class State:
         try:
             state.records = {k: Record.from_dict(v) for k, v in doc.get("resources", {}).items()}
         except (KeyError, TypeError, AttributeError) as e:
-            raise StateError(f"state file {path} is corrupt (bad record: {e}); it was left untouched") from None
+            raise StateError(
+                f"state file {path} is corrupt (bad record: {e}); it was left untouched"
+            ) from None
         return state
 
     # -- access ------------------------------------------------------------------------------
@@ -129,7 +139,9 @@ class State:
 
     def scratch_copy(self) -> State:
         """An in-memory copy that never touches the file (plan, status, recovery scans)."""
-        copy = State(self.path, stack=self.stack, region=self.region, account=self.account, persist=False)
+        copy = State(
+            self.path, stack=self.stack, region=self.region, account=self.account, persist=False
+        )
         copy.records = dict(self.records)
         return copy
 

@@ -35,21 +35,31 @@ def log_configuration(cfg: Config, region: str, stream_prefix: str) -> dict[str,
     }
 
 
-def container_to_ecs(c: Container, cfg: Config, region: str, image: str | None = None) -> dict[str, Any]:
+def container_to_ecs(
+    c: Container, cfg: Config, region: str, image: str | None = None
+) -> dict[str, Any]:
     """One container definition in RegisterTaskDefinition shape."""
     if c.ecs_definition is not None:
         passed = dict(c.ecs_definition)
         passed["image"] = image or passed["image"]
-        passed.setdefault("logConfiguration", log_configuration(cfg, region, c.log_stream_prefix or c.name))
+        passed.setdefault(
+            "logConfiguration", log_configuration(cfg, region, c.log_stream_prefix or c.name)
+        )
         return passed
     d: dict[str, Any] = {"name": c.name, "image": image or c.image, "essential": c.essential}
     if c.port_mappings:
         d["portMappings"] = [
-            {"containerPort": p.container_port, "hostPort": p.container_port, "protocol": p.protocol}
+            {
+                "containerPort": p.container_port,
+                "hostPort": p.container_port,
+                "protocol": p.protocol,
+            }
             for p in c.port_mappings
         ]
     if c.depends_on:
-        d["dependsOn"] = [{"containerName": x.container, "condition": x.condition} for x in c.depends_on]
+        d["dependsOn"] = [
+            {"containerName": x.container, "condition": x.condition} for x in c.depends_on
+        ]
     if c.health_check:
         h = c.health_check
         d["healthCheck"] = {
@@ -110,13 +120,16 @@ def build_task_definition(
         or f"arn:aws:iam::{account_id}:role/{names.role(cfg, 'execution')}",
         "taskRoleArn": task_role_arn or f"arn:aws:iam::{account_id}:role/{names.role(cfg, 'task')}",
         "containerDefinitions": [
-            container_to_ecs(c, cfg, region, images.get(c.name)) for c in cfg.container_definitions()
+            container_to_ecs(c, cfg, region, images.get(c.name))
+            for c in cfg.container_definitions()
         ],
     }
     if cfg.task.definition_file is not None:
         from ecs_cicd.taskdef_file import load_task_definition_file
 
-        volumes = load_task_definition_file(Path(cfg.base_dir) / cfg.task.definition_file).get("volumes")
+        volumes = load_task_definition_file(Path(cfg.base_dir) / cfg.task.definition_file).get(
+            "volumes"
+        )
         if volumes:
             td["volumes"] = volumes
     return td
@@ -187,7 +200,8 @@ def containers_from_file(cfg: Config) -> list[Container]:
     unknown = set(cfg.task.builds) - {c.name for c in out}
     if unknown:
         raise ConfigError(
-            f"names containers not in {path.name}: {', '.join(sorted(unknown))}", field="task.builds"
+            f"names containers not in {path.name}: {', '.join(sorted(unknown))}",
+            field="task.builds",
         )
     return out
 
@@ -196,4 +210,10 @@ def image_uri(cfg: Config, account_id: str, region: str, container: str, tag: st
     return f"{account_id}.dkr.ecr.{region}.amazonaws.com/{names.repository(cfg, container)}:{tag}"
 
 
-__all__ = ["Build", "build_task_definition", "container_to_ecs", "containers_from_file", "image_uri"]
+__all__ = [
+    "Build",
+    "build_task_definition",
+    "container_to_ecs",
+    "containers_from_file",
+    "image_uri",
+]

@@ -30,8 +30,12 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
     if result.command in ("plan", "status"):
         for o in result.outcomes:
             changes = f"  {'; '.join(o.changes)}" if o.changes else ""
-            label = {"unchanged": "ok" if result.command == "status" else "unchanged"}.get(o.action, o.action)
-            lines.append(f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip())
+            label = {"unchanged": "ok" if result.command == "status" else "unchanged"}.get(
+                o.action, o.action
+            )
+            lines.append(
+                f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip()
+            )
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
     calls = result.calls
     lines.append(
@@ -45,8 +49,10 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if k != "deployments")
             lines.append(f"{key}: {inner}")
             for d in value.get("deployments", []) or []:
-                lines.append(f"  deployment {d.get('id')}: {d.get('status')} {d.get('rolloutState')} "
-                             f"{d.get('runningCount')}/{d.get('desiredCount')}")
+                lines.append(
+                    f"  deployment {d.get('id')}: {d.get('status')} {d.get('rolloutState')} "
+                    f"{d.get('runningCount')}/{d.get('desiredCount')}"
+                )
     if result.outputs and result.command in ("up", "status", "state recover"):
         lines.append(format_outputs(result.outputs))
     return "\n".join(lines)

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential_jitter
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from ecs_cicd.engine import Cancelled, Ctx
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
@@ -67,10 +73,18 @@ def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
         if state == "active":
             return True
         if state == "failed":
-            raise DeploymentFailed(f"load balancer {arn}: provisioning failed: {lb['State'].get('Reason', '')}")
+            raise DeploymentFailed(
+                f"load balancer {arn}: provisioning failed: {lb['State'].get('Reason', '')}"
+            )
         return None
 
-    poll(ctx, "the load balancer to become active", check, deadline=ctx.cfg.waits.load_balancer, last_seen=lambda: seen["state"])
+    poll(
+        ctx,
+        "the load balancer to become active",
+        check,
+        deadline=ctx.cfg.waits.load_balancer,
+        last_seen=lambda: seen["state"],
+    )
 
 
 # --- ECS service -----------------------------------------------------------------------------
@@ -82,7 +96,9 @@ def _service(ctx: Ctx, cluster: str, service: str) -> dict[str, Any] | None:
 
 def stopped_task_reasons(ctx: Ctx, cluster: str, service: str, limit: int = 3) -> list[str]:
     ecs = ctx.client("ecs")
-    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])[:limit]
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
+        "taskArns", []
+    )[:limit]
     if not arns:
         return []
     tasks = ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
@@ -96,7 +112,9 @@ def stopped_task_reasons(ctx: Ctx, cluster: str, service: str, limit: int = 3) -
     return out
 
 
-def wait_for_service(ctx: Ctx, cluster: str, service: str, deployment_id: str | None) -> dict[str, Any]:
+def wait_for_service(
+    ctx: Ctx, cluster: str, service: str, deployment_id: str | None
+) -> dict[str, Any]:
     """Until the deployment we started is COMPLETED, alone, with running == desired.
 
     Not botocore's services_stable: it reports success when the circuit breaker rolls back
@@ -111,18 +129,28 @@ def wait_for_service(ctx: Ctx, cluster: str, service: str, deployment_id: str | 
         svc = _service(ctx, cluster, service)
         if svc is None:
             if (datetime.now(UTC) - started).total_seconds() > 120:
-                raise DeploymentFailed(f"ECS service {service}: DescribeServices still says MISSING after 2 minutes")
+                raise DeploymentFailed(
+                    f"ECS service {service}: DescribeServices still says MISSING after 2 minutes"
+                )
             return None
         events = [e for e in svc.get("events", []) if e.get("id") not in seen_events]
         for e in reversed(events[:5]):
             ctx.log(f"service event: {e.get('message', '')}")
         seen_events.update(e.get("id", "") for e in svc.get("events", []))
         deps = svc.get("deployments", [])
-        ours = next((d for d in deps if d.get("id") == deployment_id), None) if deployment_id else None
+        ours = (
+            next((d for d in deps if d.get("id") == deployment_id), None) if deployment_id else None
+        )
         if ours is None:
             ours = next((d for d in deps if d.get("status") == "PRIMARY"), None)
             if deployment_id and ours is not None and ours.get("id") != deployment_id:
-                raise _failed(ctx, svc, cluster, service, "the deployment was replaced (rolled back or superseded)")
+                raise _failed(
+                    ctx,
+                    svc,
+                    cluster,
+                    service,
+                    "the deployment was replaced (rolled back or superseded)",
+                )
         if ours is None:
             return None
         summary = (
@@ -133,7 +161,9 @@ def wait_for_service(ctx: Ctx, cluster: str, service: str, deployment_id: str | 
             ctx.log(f"service: {summary}")
             last["summary"] = summary
         if ours.get("rolloutState") == "FAILED":
-            raise _failed(ctx, svc, cluster, service, ours.get("rolloutStateReason", "rollout FAILED"))
+            raise _failed(
+                ctx, svc, cluster, service, ours.get("rolloutStateReason", "rollout FAILED")
+            )
         done = ours.get("rolloutState", "COMPLETED") == "COMPLETED" and len(deps) == 1
         if done and ours.get("runningCount") == ours.get("desiredCount") == svc.get("desiredCount"):
             return svc
@@ -148,7 +178,9 @@ def wait_for_service(ctx: Ctx, cluster: str, service: str, deployment_id: str | 
     )
 
 
-def _failed(ctx: Ctx, svc: dict[str, Any], cluster: str, service: str, reason: str) -> DeploymentFailed:
+def _failed(
+    ctx: Ctx, svc: dict[str, Any], cluster: str, service: str, reason: str
+) -> DeploymentFailed:
     events = [e.get("message", "") for e in svc.get("events", [])[:3]]
     stopped = stopped_task_reasons(ctx, cluster, service)
     parts = [f"ECS service {service}: deployment failed: {reason}"]
@@ -171,7 +203,14 @@ def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:
             last["status"] = status
         return True if status == "INACTIVE" else None
 
-    poll(ctx, f"ECS service {service} to drain", check, deadline=ctx.cfg.waits.delete, cap=15, last_seen=lambda: last["status"])
+    poll(
+        ctx,
+        f"ECS service {service} to drain",
+        check,
+        deadline=ctx.cfg.waits.delete,
+        cap=15,
+        last_seen=lambda: last["status"],
+    )
 
 
 # --- CodePipeline ----------------------------------------------------------------------------
@@ -181,7 +220,9 @@ def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
     last = {"summary": ""}
 
     def check() -> dict[str, Any] | None:
-        execs = cp.list_pipeline_executions(pipelineName=name, maxResults=1).get("pipelineExecutionSummaries", [])
+        execs = cp.list_pipeline_executions(pipelineName=name, maxResults=1).get(
+            "pipelineExecutionSummaries", []
+        )
         if not execs:
             return None  # the creation-time execution has not been started yet
         ex = execs[0]
@@ -203,7 +244,14 @@ def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
             raise pipeline_failure(ctx, name, ex)
         return None
 
-    return poll(ctx, f"pipeline {name} to finish its execution", check, deadline=ctx.cfg.waits.pipeline, cap=15, last_seen=lambda: last["summary"])
+    return poll(
+        ctx,
+        f"pipeline {name} to finish its execution",
+        check,
+        deadline=ctx.cfg.waits.pipeline,
+        cap=15,
+        last_seen=lambda: last["summary"],
+    )
 
 
 def pipeline_failure(ctx: Ctx, name: str, execution: dict[str, Any]) -> DeploymentFailed:
@@ -236,7 +284,7 @@ def pipeline_failure(ctx: Ctx, name: str, execution: dict[str, Any]) -> Deployme
 def build_log_hint(ctx: Ctx, build_id: str) -> str:
     try:
         builds = ctx.client("codebuild").batch_get_builds(ids=[build_id]).get("builds", [])
-    except Exception:  # noqa: BLE001 - the failure report must not fail on a best-effort detail
+    except Exception:
         return f" (build {build_id})"
     if not builds:
         return f" (build {build_id})"

@@ -46,16 +46,20 @@ def main() -> int:
         "GITHUB_TOKEN": os.environ.get("GITHUB_TOKEN", "demo-token-for-the-emulator"),
     }
     env.pop("AWS_PROFILE", None)
-    os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")})
+    os.environ.update(
+        {k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    )
     os.environ.pop("AWS_PROFILE", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "ecs_cicd", "emulator", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
             try:
-                urllib.request.urlopen(f"{endpoint}/_ecs_cicd/calls", timeout=1)  # noqa: S310 - loopback
+                urllib.request.urlopen(f"{endpoint}/_ecs_cicd/calls", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
@@ -71,8 +75,10 @@ def main() -> int:
             again = cli("up", *state, "--output", "json", env=env, capture=True)
             second = json.loads(again.stdout)
             changed = [r for r in second["resources"] if r["action"] != "unchanged"]
-            print(f"second up: {len(second['resources'])} resources, {len(changed)} changed, "
-                  f"{second['calls']['mutating']} mutating API calls")
+            print(
+                f"second up: {len(second['resources'])} resources, {len(changed)} changed, "
+                f"{second['calls']['mutating']} mutating API calls"
+            )
             if changed or second["calls"]["mutating"]:
                 sys.exit(f"demo: the second up changed something: {changed or second['calls']}")
             t0 = time.monotonic()
@@ -81,10 +87,16 @@ def main() -> int:
         from ecs_cicd.aws import Aws
         from ecs_cicd.inventory import inventory, non_empty
 
-        left = non_empty(inventory(Aws(region="ap-northeast-1", endpoint_url=endpoint), prefix="test-codepipeline"))
+        left = non_empty(
+            inventory(
+                Aws(region="ap-northeast-1", endpoint_url=endpoint), prefix="test-codepipeline"
+            )
+        )
         if left:
             sys.exit(f"demo: down left resources behind: {left}")
-        print(f"\ndemo ok: up {t_up:.1f}s, down {t_down:.1f}s; nothing of the stack is left in the emulator")
+        print(
+            f"\ndemo ok: up {t_up:.1f}s, down {t_down:.1f}s; nothing of the stack is left in the emulator"
+        )
         return 0
     finally:
         server.terminate()

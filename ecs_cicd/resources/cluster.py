@@ -34,7 +34,9 @@ class ClusterHandler:
         cluster = describe_cluster(ctx, name)
         if cluster is None:
             if ctx.dry_run:
-                return Outcome(spec.logical_id, spec.kind, "create", [f"container insights {insights}"])
+                return Outcome(
+                    spec.logical_id, spec.kind, "create", [f"container insights {insights}"]
+                )
             try:
                 cluster = retry_on(
                     lambda: ecs.create_cluster(
@@ -69,10 +71,14 @@ class ClusterHandler:
             for s in cluster.get("defaultCapacityProviderStrategy", [])
         ]
         if have != PROVIDERS or have_strategy != strategy:
-            changes.append(f"capacity providers: {have} -> {PROVIDERS} (default {strategy[0]['capacityProvider']})")
+            changes.append(
+                f"capacity providers: {have} -> {PROVIDERS} (default {strategy[0]['capacityProvider']})"
+            )
             if not ctx.dry_run:
                 ecs.put_cluster_capacity_providers(
-                    cluster=name, capacityProviders=PROVIDERS, defaultCapacityProviderStrategy=strategy
+                    cluster=name,
+                    capacityProviders=PROVIDERS,
+                    defaultCapacityProviderStrategy=strategy,
                 )
         if changes and action == "unchanged":
             action = "update"

@@ -44,7 +44,9 @@ def find_tagged(ctx: Ctx, describe: str, key: str, logical_id: str) -> dict[str,
     return items[0] if items else None
 
 
-def describe_one(ctx: Ctx, describe: str, key: str, id_param: str, rid: str) -> dict[str, Any] | None:
+def describe_one(
+    ctx: Ctx, describe: str, key: str, id_param: str, rid: str
+) -> dict[str, Any] | None:
     try:
         items = getattr(ctx.client("ec2"), describe)(**{id_param: [rid]})[key]
     except ClientError as e:
@@ -56,10 +58,14 @@ def describe_one(ctx: Ctx, describe: str, key: str, id_param: str, rid: str) -> 
 
 def ec2_after_create(ctx: Ctx, call: Any) -> Any:
     """A call on something just created: retry its NotFound while EC2 catches up, never recreate."""
-    return retry_on(call, codes=EC2_NOT_FOUND, fragment=None, deadline=EC2_READ_LAG, sleep=ctx.sleep)
+    return retry_on(
+        call, codes=EC2_NOT_FOUND, fragment=None, deadline=EC2_READ_LAG, sleep=ctx.sleep
+    )
 
 
-def delete_ec2(ctx: Ctx, what: str, call: Any, *, codes: tuple[str, ...] = ("DependencyViolation",)) -> bool:
+def delete_ec2(
+    ctx: Ctx, what: str, call: Any, *, codes: tuple[str, ...] = ("DependencyViolation",)
+) -> bool:
     """Run an EC2 delete; NotFound is done; dependency violations are retried until the deadline."""
     try:
         retry_on(call, codes=codes, fragment=None, deadline=DEPENDENCY_DEADLINE, sleep=ctx.sleep)
@@ -104,7 +110,9 @@ class VpcHandler:
                 if not ctx.dry_run:
                     ec2_after_create(
                         ctx,
-                        lambda a=attr: ec2.modify_vpc_attribute(VpcId=vpc_id, **{a: {"Value": True}}),
+                        lambda a=attr: ec2.modify_vpc_attribute(
+                            VpcId=vpc_id, **{a: {"Value": True}}
+                        ),
                     )
         if changes and action == "unchanged":
             action = "update"
@@ -112,8 +120,12 @@ class VpcHandler:
 
     def delete(self, ctx: Ctx, record: Record) -> Outcome:
         ec2 = ctx.client("ec2")
-        deleted = delete_ec2(ctx, f"VPC {record.physical_id}", lambda: ec2.delete_vpc(VpcId=record.physical_id))
-        return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id)
+        deleted = delete_ec2(
+            ctx, f"VPC {record.physical_id}", lambda: ec2.delete_vpc(VpcId=record.physical_id)
+        )
+        return Outcome(
+            record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id
+        )
 
 
 def _vpc_attribute(ctx: Ctx, vpc_id: str, attr: str) -> bool:
@@ -127,7 +139,10 @@ def availability_zones(ctx: Ctx) -> list[str]:
     if ctx.cfg.network.availability_zones:
         return list(ctx.cfg.network.availability_zones)
     zones = ctx.client("ec2").describe_availability_zones(
-        Filters=[{"Name": "state", "Values": ["available"]}, {"Name": "zone-type", "Values": ["availability-zone"]}]
+        Filters=[
+            {"Name": "state", "Values": ["available"]},
+            {"Name": "zone-type", "Values": ["availability-zone"]},
+        ]
     )["AvailabilityZones"]
     return sorted(z["ZoneName"] for z in zones)
 
@@ -138,7 +153,11 @@ class SubnetHandler:
         index, count = spec.param("index"), spec.param("count")
         cidr = ctx.cfg.network.subnet_cidrs(count)[index]
         rec = ctx.state.get(spec.logical_id)
-        sub = describe_one(ctx, "describe_subnets", "Subnets", "SubnetIds", rec.physical_id) if rec else None
+        sub = (
+            describe_one(ctx, "describe_subnets", "Subnets", "SubnetIds", rec.physical_id)
+            if rec
+            else None
+        )
         sub = sub or find_tagged(ctx, "describe_subnets", "Subnets", spec.logical_id)
         if sub is None:
             vpc_id = ctx.out("vpc")
@@ -168,7 +187,12 @@ class SubnetHandler:
             action = "adopt" if rec is None else "unchanged"
         sid = sub["SubnetId"]
         ctx.record(
-            Record(spec.logical_id, spec.kind, sid, outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]})
+            Record(
+                spec.logical_id,
+                spec.kind,
+                sid,
+                outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]},
+            )
         )
         changes = []
         if not sub.get("MapPublicIpOnLaunch"):
@@ -176,7 +200,10 @@ class SubnetHandler:
                 changes.append("MapPublicIpOnLaunch: false -> true")
             if not ctx.dry_run:
                 ec2_after_create(
-                    ctx, lambda: ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
+                    ctx,
+                    lambda: ec2.modify_subnet_attribute(
+                        SubnetId=sid, MapPublicIpOnLaunch={"Value": True}
+                    ),
                 )
         if changes and action == "unchanged":
             action = "update"
@@ -185,9 +212,13 @@ class SubnetHandler:
     def delete(self, ctx: Ctx, record: Record) -> Outcome:
         ec2 = ctx.client("ec2")
         deleted = delete_ec2(
-            ctx, f"subnet {record.physical_id}", lambda: ec2.delete_subnet(SubnetId=record.physical_id)
+            ctx,
+            f"subnet {record.physical_id}",
+            lambda: ec2.delete_subnet(SubnetId=record.physical_id),
         )
-        return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id)
+        return Outcome(
+            record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id
+        )
 
 
 # --- Internet gateway ------------------------------------------------------------------------
@@ -196,11 +227,19 @@ class InternetGatewayHandler:
         ec2 = ctx.client("ec2")
         rec = ctx.state.get(spec.logical_id)
         igw = (
-            describe_one(ctx, "describe_internet_gateways", "InternetGateways", "InternetGatewayIds", rec.physical_id)
+            describe_one(
+                ctx,
+                "describe_internet_gateways",
+                "InternetGateways",
+                "InternetGatewayIds",
+                rec.physical_id,
+            )
             if rec
             else None
         )
-        igw = igw or find_tagged(ctx, "describe_internet_gateways", "InternetGateways", spec.logical_id)
+        igw = igw or find_tagged(
+            ctx, "describe_internet_gateways", "InternetGateways", spec.logical_id
+        )
         vpc_id = ctx.out("vpc")
         if igw is None:
             if ctx.dry_run:
@@ -217,12 +256,18 @@ class InternetGatewayHandler:
         gid = igw["InternetGatewayId"]
         ctx.record(Record(spec.logical_id, spec.kind, gid, outputs={"vpc_id": vpc_id}))
         changes = []
-        attached = [a["VpcId"] for a in igw.get("Attachments", []) if a.get("State") in ("available", "attached", "attaching")]
+        attached = [
+            a["VpcId"]
+            for a in igw.get("Attachments", [])
+            if a.get("State") in ("available", "attached", "attaching")
+        ]
         if vpc_id not in attached:
             if action != "create":
                 changes.append(f"attach to {vpc_id}")
             if not ctx.dry_run:
-                ec2_after_create(ctx, lambda: ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id))
+                ec2_after_create(
+                    ctx, lambda: ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id)
+                )
         if changes and action == "unchanged":
             action = "update"
         return _outcome(spec, action, gid, changes)
@@ -230,7 +275,9 @@ class InternetGatewayHandler:
     def delete(self, ctx: Ctx, record: Record) -> Outcome:
         ec2 = ctx.client("ec2")
         gid = record.physical_id
-        igw = describe_one(ctx, "describe_internet_gateways", "InternetGateways", "InternetGatewayIds", gid)
+        igw = describe_one(
+            ctx, "describe_internet_gateways", "InternetGateways", "InternetGatewayIds", gid
+        )
         if igw is None:
             return Outcome(record.logical_id, record.kind, "gone", [], gid)
         for att in igw.get("Attachments", []):
@@ -238,7 +285,7 @@ class InternetGatewayHandler:
             try:
                 # "Network vpc-... has some mapped public address(es)": task/ALB IPs still mapped.
                 retry_on(
-                    lambda: ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id),
+                    lambda v=vpc_id: ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=v),  # type: ignore[misc]
                     codes=("DependencyViolation",),
                     fragment="mapped public address",
                     deadline=DEPENDENCY_DEADLINE,
@@ -247,7 +294,11 @@ class InternetGatewayHandler:
             except ClientError as e:
                 if error_code(e) != "Gateway.NotAttached" and not is_not_found(e):
                     raise aws_error("Detaching", f"internet gateway {gid}", e) from None
-        deleted = delete_ec2(ctx, f"internet gateway {gid}", lambda: ec2.delete_internet_gateway(InternetGatewayId=gid))
+        deleted = delete_ec2(
+            ctx,
+            f"internet gateway {gid}",
+            lambda: ec2.delete_internet_gateway(InternetGatewayId=gid),
+        )
         return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], gid)
 
 
@@ -256,7 +307,13 @@ class RouteTableHandler:
     def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
         ec2 = ctx.client("ec2")
         rec = ctx.state.get(spec.logical_id)
-        rtb = describe_one(ctx, "describe_route_tables", "RouteTables", "RouteTableIds", rec.physical_id) if rec else None
+        rtb = (
+            describe_one(
+                ctx, "describe_route_tables", "RouteTables", "RouteTableIds", rec.physical_id
+            )
+            if rec
+            else None
+        )
         rtb = rtb or find_tagged(ctx, "describe_route_tables", "RouteTables", spec.logical_id)
         vpc_id, igw_id = ctx.out("vpc"), ctx.out("igw")
         subnet_ids = [ctx.out(s) for s in spec.param("subnets")]
@@ -282,7 +339,10 @@ class RouteTableHandler:
             if not ctx.dry_run:
                 call: Any = ec2.replace_route if default else ec2.create_route
                 ec2_after_create(
-                    ctx, lambda: call(RouteTableId=rid, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+                    ctx,
+                    lambda: call(
+                        RouteTableId=rid, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+                    ),
                 )
         associated = {a.get("SubnetId") for a in rtb.get("Associations", [])}
         for sid in subnet_ids:
@@ -290,7 +350,9 @@ class RouteTableHandler:
                 if action != "create":
                     changes.append(f"associate {sid}")
                 if not ctx.dry_run:
-                    ec2_after_create(ctx, lambda s=sid: ec2.associate_route_table(RouteTableId=rid, SubnetId=s))
+                    ec2_after_create(
+                        ctx, lambda s=sid: ec2.associate_route_table(RouteTableId=rid, SubnetId=s)
+                    )
         if changes and action == "unchanged":
             action = "update"
         return _outcome(spec, action, rid, changes)
@@ -308,7 +370,9 @@ class RouteTableHandler:
                 except ClientError as e:
                     if not is_not_found(e):
                         raise aws_error("Disassociating", f"route table {rid}", e) from None
-        deleted = delete_ec2(ctx, f"route table {rid}", lambda: ec2.delete_route_table(RouteTableId=rid))
+        deleted = delete_ec2(
+            ctx, f"route table {rid}", lambda: ec2.delete_route_table(RouteTableId=rid)
+        )
         return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], rid)
 
 
@@ -319,8 +383,14 @@ class ExistingVpcHandler:
         assert vpc_id is not None
         vpc = describe_one(ctx, "describe_vpcs", "Vpcs", "VpcIds", vpc_id)
         if vpc is None:
-            raise ConfigError(f"VPC {vpc_id} does not exist in {ctx.region}", field="network.vpc_id")
-        ctx.record(Record(spec.logical_id, spec.kind, vpc_id, owned=False, outputs={"cidr": vpc["CidrBlock"]}))
+            raise ConfigError(
+                f"VPC {vpc_id} does not exist in {ctx.region}", field="network.vpc_id"
+            )
+        ctx.record(
+            Record(
+                spec.logical_id, spec.kind, vpc_id, owned=False, outputs={"cidr": vpc["CidrBlock"]}
+            )
+        )
         return _outcome(spec, "reference", vpc_id)
 
     def delete(self, ctx: Ctx, record: Record) -> Outcome:
@@ -333,10 +403,13 @@ class ExistingSubnetHandler:
         sid = ids[spec.param("index")]
         sub = describe_one(ctx, "describe_subnets", "Subnets", "SubnetIds", sid)
         if sub is None:
-            raise ConfigError(f"subnet {sid} does not exist in {ctx.region}", field="network.subnet_ids")
+            raise ConfigError(
+                f"subnet {sid} does not exist in {ctx.region}", field="network.subnet_ids"
+            )
         if sub["VpcId"] != ctx.cfg.network.vpc_id:
             raise ConfigError(
-                f"subnet {sid} is in {sub['VpcId']}, not {ctx.cfg.network.vpc_id}", field="network.subnet_ids"
+                f"subnet {sid} is in {sub['VpcId']}, not {ctx.cfg.network.vpc_id}",
+                field="network.subnet_ids",
             )
         if spec.param("index") == 0:
             subs = ctx.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"]
@@ -346,7 +419,13 @@ class ExistingSubnetHandler:
                     field="network.subnet_ids",
                 )
         ctx.record(
-            Record(spec.logical_id, spec.kind, sid, owned=False, outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]})
+            Record(
+                spec.logical_id,
+                spec.kind,
+                sid,
+                owned=False,
+                outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]},
+            )
         )
         return _outcome(spec, "reference", sid)
 

@@ -31,7 +31,9 @@ def controller(ctx: Ctx) -> str:
 
 def describe_service(ctx: Ctx, cluster: str, name: str) -> dict[str, Any] | None:
     try:
-        resp = ctx.client("ecs").describe_services(cluster=cluster, services=[name], include=["TAGS"])
+        resp = ctx.client("ecs").describe_services(
+            cluster=cluster, services=[name], include=["TAGS"]
+        )
     except ClientError as e:
         if is_not_found(e):
             return None
@@ -59,7 +61,12 @@ def desired_settings(ctx: Ctx, spec: Spec) -> dict[str, Any]:
             "maximumPercent": cfg.service.max_percent,
             "minimumHealthyPercent": cfg.service.min_healthy_percent,
             **(
-                {"deploymentCircuitBreaker": {"enable": cfg.service.circuit_breaker, "rollback": cfg.service.circuit_breaker}}
+                {
+                    "deploymentCircuitBreaker": {
+                        "enable": cfg.service.circuit_breaker,
+                        "rollback": cfg.service.circuit_breaker,
+                    }
+                }
                 if controller(ctx) == "ECS"
                 else {}
             ),
@@ -117,7 +124,9 @@ class ServiceHandler:
         svc = describe_service(ctx, cluster, name)
         if svc is not None and svc.get("status") == "DRAINING":
             if ctx.dry_run:
-                return Outcome(spec.logical_id, spec.kind, "create", ["(a previous service is still draining)"])
+                return Outcome(
+                    spec.logical_id, spec.kind, "create", ["(a previous service is still draining)"]
+                )
             # "Creation of service was not idempotent" until the old one is INACTIVE.
             wait_for_service_inactive(ctx, cluster, name)
             svc = None
@@ -134,16 +143,28 @@ class ServiceHandler:
                         hint="re-run with --replace-service to delete and recreate the service (downtime)",
                     )
                 if ctx.dry_run:
-                    return Outcome(spec.logical_id, spec.kind, "update", ["replace the service (deployment controller)"])
+                    return Outcome(
+                        spec.logical_id,
+                        spec.kind,
+                        "update",
+                        ["replace the service (deployment controller)"],
+                    )
                 self.delete(ctx, Record(spec.logical_id, spec.kind, name, arn=svc["serviceArn"]))
                 svc = None
         if svc is None:
             if ctx.dry_run:
-                return Outcome(spec.logical_id, spec.kind, "create", [f"desired {cfg.service.desired_count}"])
+                return Outcome(
+                    spec.logical_id, spec.kind, "create", [f"desired {cfg.service.desired_count}"]
+                )
             svc = self._create(ctx, spec, cluster, name, taskdef_arn, want)
             ctx.record(
-                Record(spec.logical_id, spec.kind, name, arn=svc["serviceArn"],
-                       outputs={"cluster": cluster, "deployment": primary_deployment(svc)})
+                Record(
+                    spec.logical_id,
+                    spec.kind,
+                    name,
+                    arn=svc["serviceArn"],
+                    outputs={"cluster": cluster, "deployment": primary_deployment(svc)},
+                )
             )
             return Outcome(spec.logical_id, spec.kind, "create", [], name)
         action = "adopt" if rec is None else "unchanged"
@@ -151,7 +172,9 @@ class ServiceHandler:
         if controller(ctx) == "CODE_DEPLOY":
             # Task definition and network changes of a CODE_DEPLOY service go through a
             # CodeDeploy deployment (resources/codedeploy.py), not UpdateService.
-            changes = [c for c in changes if not c.startswith(("taskDefinition", "networkConfiguration"))]
+            changes = [
+                c for c in changes if not c.startswith(("taskDefinition", "networkConfiguration"))
+            ]
         deployment = primary_deployment(svc)
         if changes and not ctx.dry_run:
             update: dict[str, Any] = {
@@ -171,20 +194,29 @@ class ServiceHandler:
                 raise aws_error("Updating", f"ECS service {name}", e) from None
             deployment = primary_deployment(svc)
         ctx.record(
-            Record(spec.logical_id, spec.kind, name, arn=svc["serviceArn"],
-                   outputs={"cluster": cluster, "deployment": deployment})
+            Record(
+                spec.logical_id,
+                spec.kind,
+                name,
+                arn=svc["serviceArn"],
+                outputs={"cluster": cluster, "deployment": deployment},
+            )
         )
         if changes and action == "unchanged":
             action = "update"
         return Outcome(spec.logical_id, spec.kind, action, changes, name)
 
-    def _create(self, ctx: Ctx, spec: Spec, cluster: str, name: str, taskdef_arn: str, want: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, ctx: Ctx, spec: Spec, cluster: str, name: str, taskdef_arn: str, want: dict[str, Any]
+    ) -> dict[str, Any]:
         ecs = ctx.client("ecs")
         kwargs: dict[str, Any] = {
             "cluster": cluster,
             "serviceName": name,
             "taskDefinition": taskdef_arn,
-            "capacityProviderStrategy": [{"capacityProvider": ctx.cfg.service.capacity_provider, "weight": 1}],
+            "capacityProviderStrategy": [
+                {"capacityProvider": ctx.cfg.service.capacity_provider, "weight": 1}
+            ],
             "platformVersion": "LATEST",
             "deploymentController": {"type": controller(ctx)},
             "propagateTags": "SERVICE",

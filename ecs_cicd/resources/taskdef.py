@@ -35,14 +35,27 @@ MANAGED_CONTAINER_KEYS = (
     "startTimeout",
     "readonlyRootFilesystem",
 )
-TASK_KEYS = ("cpu", "memory", "networkMode", "executionRoleArn", "taskRoleArn", "requiresCompatibilities", "runtimePlatform", "volumes")
+TASK_KEYS = (
+    "cpu",
+    "memory",
+    "networkMode",
+    "executionRoleArn",
+    "taskRoleArn",
+    "requiresCompatibilities",
+    "runtimePlatform",
+    "volumes",
+)
 
 
 def latest_revision(ctx: Ctx, family: str) -> dict[str, Any] | None:
     try:
         td = ctx.client("ecs").describe_task_definition(taskDefinition=family, include=["TAGS"])
     except ClientError as e:
-        if is_not_found(e) or "Unable to describe task definition" in str(e) or e.response["Error"]["Code"] == "ClientException":
+        if (
+            is_not_found(e)
+            or "Unable to describe task definition" in str(e)
+            or e.response["Error"]["Code"] == "ClientException"
+        ):
             return None
         raise
     out = dict(td["taskDefinition"])
@@ -59,7 +72,11 @@ def differences(desired: dict[str, Any], live: dict[str, Any]) -> list[str]:
     """Human-readable differences on the keys `up` manages (ECS adds defaults we ignore)."""
     out: list[str] = []
     for key in TASK_KEYS:
-        if key in desired and str(desired[key]) != str(live.get(key)) and not (_empty(desired[key]) and _empty(live.get(key))):
+        if (
+            key in desired
+            and str(desired[key]) != str(live.get(key))
+            and not (_empty(desired[key]) and _empty(live.get(key)))
+        ):
             out.append(f"{key}: {live.get(key)!r} -> {desired[key]!r}")
     live_c = {c["name"]: c for c in live.get("containerDefinitions", [])}
     want_c = {c["name"]: c for c in desired["containerDefinitions"]}
@@ -99,7 +116,11 @@ def desired_definition(ctx: Ctx, live: dict[str, Any] | None) -> dict[str, Any]:
     images: dict[str, str] = {}
     if live is not None:
         built = {c.name for c in ctx.cfg.built_containers()}
-        images = {c["name"]: c["image"] for c in live.get("containerDefinitions", []) if c["name"] in built}
+        images = {
+            c["name"]: c["image"]
+            for c in live.get("containerDefinitions", [])
+            if c["name"] in built
+        }
     return build_task_definition(
         ctx.cfg,
         region=ctx.region,
@@ -118,21 +139,44 @@ class TaskDefinitionHandler:
         if live is not None and rec is None:
             # Record what exists before reading dependencies, so a scan finds it even when the
             # roles are already gone.
-            ctx.record(Record(spec.logical_id, spec.kind, family, arn=live["taskDefinitionArn"],
-                              outputs={"revision": live["revision"]}))
+            ctx.record(
+                Record(
+                    spec.logical_id,
+                    spec.kind,
+                    family,
+                    arn=live["taskDefinitionArn"],
+                    outputs={"revision": live["revision"]},
+                )
+            )
         desired = desired_definition(ctx, live)
         if live is not None:
             changes = differences(desired, live)
             arn = live["taskDefinitionArn"]
             if not changes:
-                ctx.record(Record(spec.logical_id, spec.kind, family, arn=arn, outputs={"revision": live["revision"]}))
-                return Outcome(spec.logical_id, spec.kind, "adopt" if rec is None else "unchanged", [], arn)
+                ctx.record(
+                    Record(
+                        spec.logical_id,
+                        spec.kind,
+                        family,
+                        arn=arn,
+                        outputs={"revision": live["revision"]},
+                    )
+                )
+                return Outcome(
+                    spec.logical_id, spec.kind, "adopt" if rec is None else "unchanged", [], arn
+                )
             action = "update"
         else:
             changes = [f"{c['name']}: {c['image']}" for c in desired["containerDefinitions"]]
             action = "create"
         if ctx.dry_run:
-            return Outcome(spec.logical_id, spec.kind, action, changes, live["taskDefinitionArn"] if live else None)
+            return Outcome(
+                spec.logical_id,
+                spec.kind,
+                action,
+                changes,
+                live["taskDefinitionArn"] if live else None,
+            )
         try:
             td = ctx.client("ecs").register_task_definition(
                 **desired, tags=tags_list(ctx.tags(spec.logical_id), "key", "value")
@@ -140,7 +184,11 @@ class TaskDefinitionHandler:
         except ClientError as e:
             raise aws_error("Registering", f"task definition {family}", e) from None
         arn = td["taskDefinitionArn"]
-        ctx.record(Record(spec.logical_id, spec.kind, family, arn=arn, outputs={"revision": td["revision"]}))
+        ctx.record(
+            Record(
+                spec.logical_id, spec.kind, family, arn=arn, outputs={"revision": td["revision"]}
+            )
+        )
         return Outcome(spec.logical_id, spec.kind, action, changes, arn)
 
     def delete(self, ctx: Ctx, record: Record) -> Outcome:
@@ -150,7 +198,9 @@ class TaskDefinitionHandler:
         for status, bucket in found.items():
             token: dict[str, str] = {}
             while True:
-                page = ecs.list_task_definitions(familyPrefix=record.physical_id, status=status, **token)
+                page = ecs.list_task_definitions(
+                    familyPrefix=record.physical_id, status=status, **token
+                )
                 bucket += [
                     a
                     for a in page.get("taskDefinitionArns", [])
@@ -173,5 +223,13 @@ class TaskDefinitionHandler:
                 ecs.delete_task_definitions(taskDefinitions=arns[i : i + 10])
             except ClientError as e:
                 if not is_not_found(e):
-                    raise aws_error("Deleting", f"task definitions of {record.physical_id}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [f"{len(arns)} revision(s)"], record.physical_id)
+                    raise aws_error(
+                        "Deleting", f"task definitions of {record.physical_id}", e
+                    ) from None
+        return Outcome(
+            record.logical_id,
+            record.kind,
+            "delete",
+            [f"{len(arns)} revision(s)"],
+            record.physical_id,
+        )

@@ -34,7 +34,13 @@ class Cli:
         env.update(extra)
         return env
 
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "ecs_cicd", *args],
             cwd=self.workdir,
@@ -45,7 +51,9 @@ class Cli:
             check=False,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"`{' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            raise AssertionError(
+                f"`{' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def aws(self) -> Any:

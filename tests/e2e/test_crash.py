@@ -22,7 +22,6 @@ import pytest
 
 from ecs_cicd.emulator.client import clear_crash, crash_after, fetch_calls, reset_calls
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.conftest import ROOT
 from tests.e2e.conftest import Cli
 
@@ -33,7 +32,7 @@ REPORT = ROOT / ".pytest_cache" / "crash-report.json"
 
 def reset_emulator(endpoint: str) -> None:
     req = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
-    urllib.request.urlopen(req, timeout=30).read()  # noqa: S310 - loopback emulator
+    urllib.request.urlopen(req, timeout=30).read()
     reset_calls(endpoint)
 
 
@@ -45,8 +44,12 @@ def killed_at(cli: Cli, args: list[str], k: int) -> int | None:
     """Run the CLI, SIGKILLed by the emulator right after its k-th mutating call. Returns the
     exit code when it was not killed (it finished with fewer than k mutating calls)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ecs_cicd", *args], cwd=cli.workdir, env=cli.env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "ecs_cicd", *args],
+        cwd=cli.workdir,
+        env=cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     crash_after(cli.endpoint, k, proc.pid)
     try:
@@ -88,7 +91,9 @@ def test_kill_up_at_every_mutating_call(cli: Cli) -> None:
             continue
         rerun = cli.run("up", check=False)
         if rerun.returncode != 0:
-            failures.append(f"k={k}: rerun of up exited {rerun.returncode}: {rerun.stderr.strip().splitlines()[-1:]}")
+            failures.append(
+                f"k={k}: rerun of up exited {rerun.returncode}: {rerun.stderr.strip().splitlines()[-1:]}"
+            )
             continue
         now = counts(cli)
         if now != clean:
@@ -98,8 +103,16 @@ def test_kill_up_at_every_mutating_call(cli: Cli) -> None:
         left = non_empty(inventory(cli.aws(), prefix=STACK_PREFIX))
         if down.returncode != 0 or left:
             failures.append(f"k={k}: down exited {down.returncode}, left {left}")
-    record("up", {"mutating_calls": total, "crash_points": len(points), "converged": len(points) - len(failures),
-                  "failures": failures, "seconds": round(time.monotonic() - t0, 1)})
+    record(
+        "up",
+        {
+            "mutating_calls": total,
+            "crash_points": len(points),
+            "converged": len(points) - len(failures),
+            "failures": failures,
+            "seconds": round(time.monotonic() - t0, 1),
+        },
+    )
     assert not failures, "\n".join(failures)
 
 
@@ -122,9 +135,19 @@ def test_kill_down_at_every_mutating_call(cli: Cli) -> None:
         again = cli.run("down", "--yes", check=False)
         left = non_empty(inventory(cli.aws(), prefix=STACK_PREFIX))
         if again.returncode != 0 or left:
-            failures.append(f"k={k}: rerun of down exited {again.returncode}, left {left}: {again.stderr.strip().splitlines()[-1:]}")
-    record("down", {"mutating_calls": total, "crash_points": len(points), "converged": len(points) - len(failures),
-                    "failures": failures, "seconds": round(time.monotonic() - t0, 1)})
+            failures.append(
+                f"k={k}: rerun of down exited {again.returncode}, left {left}: {again.stderr.strip().splitlines()[-1:]}"
+            )
+    record(
+        "down",
+        {
+            "mutating_calls": total,
+            "crash_points": len(points),
+            "converged": len(points) - len(failures),
+            "failures": failures,
+            "seconds": round(time.monotonic() - t0, 1),
+        },
+    )
     assert not failures, "\n".join(failures)
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from ecs_cicd.emulator.client import fetch_calls, reset_calls
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.conftest import TOKEN
 from tests.e2e.conftest import Cli
 
@@ -38,7 +37,9 @@ def test_full_cycle(cli: Cli) -> None:
     assert len(actions) == 25
     assert result["outputs"]["url"].startswith("http://") and ".elb." in result["outputs"]["url"]
     assert set(result["outputs"]["repositories"]) == {"nginx", "app"}
-    assert result["calls"]["mutating"] == len(mutating(cli.endpoint))  # the tool counts what AWS saw
+    assert result["calls"]["mutating"] == len(
+        mutating(cli.endpoint)
+    )  # the tool counts what AWS saw
     assert_properties(cli)
 
     # Idempotent: a second up and a plan make no mutating call at all.
@@ -72,19 +73,35 @@ def assert_properties(cli: Cli) -> None:
     aws = cli.aws()
     elb = aws.client("elbv2")
     tg = elb.describe_target_groups(Names=[f"{STACK}-tg"])["TargetGroups"][0]
-    assert (tg["HealthCheckPath"], tg["HealthCheckIntervalSeconds"], tg["HealthyThresholdCount"],
-            tg["UnhealthyThresholdCount"], tg["HealthCheckTimeoutSeconds"], tg["Matcher"]["HttpCode"],
-            tg["TargetType"]) == ("/health", 10, 2, 3, 5, "200-399", "ip")
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
+    assert (
+        tg["HealthCheckPath"],
+        tg["HealthCheckIntervalSeconds"],
+        tg["HealthyThresholdCount"],
+        tg["UnhealthyThresholdCount"],
+        tg["HealthCheckTimeoutSeconds"],
+        tg["Matcher"]["HttpCode"],
+        tg["TargetType"],
+    ) == ("/health", 10, 2, 3, 5, "200-399", "ip")
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elb.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])[
+            "Attributes"
+        ]
+    }
     assert attrs["deregistration_delay.timeout_seconds"] == "30"
     lb = elb.describe_load_balancers(Names=[f"{STACK}-alb"])["LoadBalancers"][0]
     assert lb["Scheme"] == "internet-facing"
-    lb_tags = tags(elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"])
+    lb_tags = tags(
+        elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
+    )
     assert lb_tags["ecs-cicd:stack"] == STACK and lb_tags["ecs-cicd:id"] == "alb"
 
     ecs = aws.client("ecs")
     svc = ecs.describe_services(cluster=STACK, services=[STACK])["services"][0]
-    assert svc["loadBalancers"][0]["containerName"] == "nginx" and svc["loadBalancers"][0]["containerPort"] == 80
+    assert (
+        svc["loadBalancers"][0]["containerName"] == "nginx"
+        and svc["loadBalancers"][0]["containerPort"] == 80
+    )
     assert svc["runningCount"] == svc["desiredCount"] == 1
     td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
     nginx = next(c for c in td["containerDefinitions"] if c["name"] == "nginx")
@@ -96,14 +113,24 @@ def assert_properties(cli: Cli) -> None:
     stages = cp.get_pipeline(name=STACK)["pipeline"]["stages"]
     assert [s["name"] for s in stages] == ["Source", "Build", "Deploy"]
     source = stages[0]["actions"][0]
-    assert source["actionTypeId"] == {"category": "Source", "owner": "ThirdParty", "provider": "GitHub", "version": "1"}
+    assert source["actionTypeId"] == {
+        "category": "Source",
+        "owner": "ThirdParty",
+        "provider": "GitHub",
+        "version": "1",
+    }
     assert source["configuration"]["PollForSourceChanges"] == "false"
     assert source["configuration"]["Branch"] == "master"
     deploy = stages[2]["actions"][0]
     assert deploy["actionTypeId"]["provider"] == "ECS"
-    assert deploy["configuration"]["ClusterName"] == STACK and deploy["configuration"]["FileName"] == "imagedefinitions.json"
+    assert (
+        deploy["configuration"]["ClusterName"] == STACK
+        and deploy["configuration"]["FileName"] == "imagedefinitions.json"
+    )
     hooks = cp.list_webhooks()["webhooks"]
-    assert [h["definition"]["filters"] for h in hooks] == [[{"jsonPath": "$.ref", "matchEquals": "refs/heads/{Branch}"}]]
+    assert [h["definition"]["filters"] for h in hooks] == [
+        [{"jsonPath": "$.ref", "matchEquals": "refs/heads/{Branch}"}]
+    ]
     # AWS started one execution when the pipeline was created; up did not start a second.
     assert len(cp.list_pipeline_executions(pipelineName=STACK)["pipelineExecutionSummaries"]) == 1
 

@@ -18,7 +18,6 @@ from ecs_cicd.emulator.client import (
     set_faults,
 )
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.e2e.conftest import Cli
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +25,9 @@ PREFIX = "test-codepipeline"
 
 
 def calls_of(cli: Cli, service: str, action: str) -> int:
-    return sum(1 for c in fetch_calls(cli.endpoint) if c["service"] == service and c["action"] == action)
+    return sum(
+        1 for c in fetch_calls(cli.endpoint) if c["service"] == service and c["action"] == action
+    )
 
 
 def down_clean(cli: Cli) -> None:
@@ -37,7 +38,12 @@ def down_clean(cli: Cli) -> None:
 
 
 def test_fifteen_percent_throttling_and_5xx(cli: Cli) -> None:
-    set_faults(cli.endpoint, 0.15, seed=7, codes=["ThrottlingException", "ServiceUnavailable", "InternalError"])
+    set_faults(
+        cli.endpoint,
+        0.15,
+        seed=7,
+        codes=["ThrottlingException", "ServiceUnavailable", "InternalError"],
+    )
     try:
         reset_calls(cli.endpoint)
         cli.run("up", timeout=600)
@@ -52,19 +58,67 @@ def test_fifteen_percent_throttling_and_5xx(cli: Cli) -> None:
 
 # (service, action, code, message, times) — the creation-side rows of AWS-BEHAVIOUR.md.
 CREATE_CASES = [
-    ("iam", "CreateRole", "MalformedPolicyDocument", "Invalid principal in policy: \"SERVICE\":\"codebuild.amazonaws.com\"", 2),
-    ("codebuild", "CreateProject", "InvalidInputException", "CodeBuild is not authorized to perform: sts:AssumeRole on arn:aws:iam::123456789012:role/x", 2),
-    ("codepipeline", "CreatePipeline", "InvalidStructureException", "CodePipeline is not authorized to perform AssumeRole on role arn:aws:iam::123456789012:role/x", 2),
-    ("ecs", "CreateCluster", "InvalidParameterException", "Unable to assume the service linked role. Please verify that the ECS service linked role exists.", 2),
-    ("ecs", "CreateService", "InvalidParameterException", "The target group with targetGroupArn arn:aws:elasticloadbalancing:x does not have an associated load balancer.", 2),
+    (
+        "iam",
+        "CreateRole",
+        "MalformedPolicyDocument",
+        'Invalid principal in policy: "SERVICE":"codebuild.amazonaws.com"',
+        2,
+    ),
+    (
+        "codebuild",
+        "CreateProject",
+        "InvalidInputException",
+        "CodeBuild is not authorized to perform: sts:AssumeRole on arn:aws:iam::123456789012:role/x",
+        2,
+    ),
+    (
+        "codepipeline",
+        "CreatePipeline",
+        "InvalidStructureException",
+        "CodePipeline is not authorized to perform AssumeRole on role arn:aws:iam::123456789012:role/x",
+        2,
+    ),
+    (
+        "ecs",
+        "CreateCluster",
+        "InvalidParameterException",
+        "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+        2,
+    ),
+    (
+        "ecs",
+        "CreateService",
+        "InvalidParameterException",
+        "The target group with targetGroupArn arn:aws:elasticloadbalancing:x does not have an associated load balancer.",
+        2,
+    ),
     ("ecs", "CreateService", "ClusterNotFoundException", "Cluster not found.", 1),
-    ("s3", "CreateBucket", "OperationAborted", "A conflicting conditional operation is currently in progress against this resource.", 1),
-    ("logs", "PutRetentionPolicy", "OperationAbortedException", "A conflicting operation is currently in progress against this resource.", 1),
+    (
+        "s3",
+        "CreateBucket",
+        "OperationAborted",
+        "A conflicting conditional operation is currently in progress against this resource.",
+        1,
+    ),
+    (
+        "logs",
+        "PutRetentionPolicy",
+        "OperationAbortedException",
+        "A conflicting operation is currently in progress against this resource.",
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("service", "action", "code", "message", "times"), CREATE_CASES, ids=[f"{c[1]}-{c[2]}" for c in CREATE_CASES])
-def test_create_side_eventual_consistency(cli: Cli, service: str, action: str, code: str, message: str, times: int) -> None:
+@pytest.mark.parametrize(
+    ("service", "action", "code", "message", "times"),
+    CREATE_CASES,
+    ids=[f"{c[1]}-{c[2]}" for c in CREATE_CASES],
+)
+def test_create_side_eventual_consistency(
+    cli: Cli, service: str, action: str, code: str, message: str, times: int
+) -> None:
     reset_calls(cli.endpoint)
     inject_error(cli.endpoint, service, action, code, message, times=times)
     try:
@@ -75,17 +129,53 @@ def test_create_side_eventual_consistency(cli: Cli, service: str, action: str, c
 
 
 DELETE_CASES = [
-    ("ec2", "DeleteSecurityGroup", "DependencyViolation", "resource sg-0123 has a dependent object", 2),
-    ("ec2", "DeleteSubnet", "DependencyViolation", "The subnet 'subnet-1' has dependencies and cannot be deleted.", 2),
-    ("ec2", "DetachInternetGateway", "DependencyViolation", "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.", 2),
-    ("elasticloadbalancing", "DeleteTargetGroup", "ResourceInUse", "Target group 'arn:x' is currently in use by a listener or a rule", 2),
-    ("ecs", "DeleteCluster", "ClusterContainsServicesException", "The Cluster cannot be deleted while Services are active.", 2),
+    (
+        "ec2",
+        "DeleteSecurityGroup",
+        "DependencyViolation",
+        "resource sg-0123 has a dependent object",
+        2,
+    ),
+    (
+        "ec2",
+        "DeleteSubnet",
+        "DependencyViolation",
+        "The subnet 'subnet-1' has dependencies and cannot be deleted.",
+        2,
+    ),
+    (
+        "ec2",
+        "DetachInternetGateway",
+        "DependencyViolation",
+        "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.",
+        2,
+    ),
+    (
+        "elasticloadbalancing",
+        "DeleteTargetGroup",
+        "ResourceInUse",
+        "Target group 'arn:x' is currently in use by a listener or a rule",
+        2,
+    ),
+    (
+        "ecs",
+        "DeleteCluster",
+        "ClusterContainsServicesException",
+        "The Cluster cannot be deleted while Services are active.",
+        2,
+    ),
     ("iam", "DeleteRole", "DeleteConflict", "Cannot delete entity, must delete policies first.", 1),
 ]
 
 
-@pytest.mark.parametrize(("service", "action", "code", "message", "times"), DELETE_CASES, ids=[f"{c[1]}-{c[2]}" for c in DELETE_CASES])
-def test_delete_side_dependency_lag(cli: Cli, service: str, action: str, code: str, message: str, times: int) -> None:
+@pytest.mark.parametrize(
+    ("service", "action", "code", "message", "times"),
+    DELETE_CASES,
+    ids=[f"{c[1]}-{c[2]}" for c in DELETE_CASES],
+)
+def test_delete_side_dependency_lag(
+    cli: Cli, service: str, action: str, code: str, message: str, times: int
+) -> None:
     cli.run("up")
     reset_calls(cli.endpoint)
     inject_error(cli.endpoint, service, action, code, message, times=times)
@@ -101,12 +191,23 @@ def test_delete_side_dependency_lag(cli: Cli, service: str, action: str, code: s
 
 def test_same_code_other_message_fails_at_once(cli: Cli) -> None:
     reset_calls(cli.endpoint)
-    inject_error(cli.endpoint, "codebuild", "CreateProject", "InvalidInputException", "Invalid buildspec: unknown phase", times=5)
+    inject_error(
+        cli.endpoint,
+        "codebuild",
+        "CreateProject",
+        "InvalidInputException",
+        "Invalid buildspec: unknown phase",
+        times=5,
+    )
     try:
         proc = cli.run("up", check=False)
         assert proc.returncode == 1
         last = proc.stderr.strip().splitlines()[-1]
-        assert "CodeBuild project" in last and "InvalidInputException" in last and "Invalid buildspec" in last
+        assert (
+            "CodeBuild project" in last
+            and "InvalidInputException" in last
+            and "Invalid buildspec" in last
+        )
         assert calls_of(cli, "codebuild", "CreateProject") == 1
     finally:
         down_clean(cli)

@@ -13,7 +13,6 @@ import pytest
 
 from ecs_cicd.emulator.client import fetch_calls, reset_calls
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.conftest import TOKEN
 from tests.e2e.conftest import Cli
 
@@ -40,16 +39,33 @@ def test_drift_is_planned_and_put_back(cli: Cli) -> None:
         tg = elb.describe_target_groups(Names=[f"{STACK}-tg"])["TargetGroups"][0]["TargetGroupArn"]
         elb.modify_target_group(TargetGroupArn=tg, HealthCheckPath="/changed")
         iam = aws.client("iam")
-        iam.put_role_policy(RoleName=f"{STACK}-codebuild", PolicyName="ecs-cicd",
-                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other/*"}]}))
+        iam.put_role_policy(
+            RoleName=f"{STACK}-codebuild",
+            PolicyName="ecs-cicd",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:GetObject",
+                            "Resource": "arn:aws:s3:::other/*",
+                        }
+                    ],
+                }
+            ),
+        )
         aws.client("logs").delete_log_group(logGroupName=f"/ecs/{STACK}")
 
         reset_calls(cli.endpoint)
         planned = plan(cli)
         assert not [c for c in fetch_calls(cli.endpoint) if c["mutating"]]
-        assert planned["service"]["action"] == "update" and any("desiredCount" in c for c in planned["service"]["changes"])  # type: ignore[union-attr]
-        assert planned["tg.main"]["action"] == "update" and "/changed" in json.dumps(planned["tg.main"]["changes"])
+        assert planned["service"]["action"] == "update" and any(
+            "desiredCount" in c for c in planned["service"]["changes"]
+        )  # type: ignore[union-attr]
+        assert planned["tg.main"]["action"] == "update" and "/changed" in json.dumps(
+            planned["tg.main"]["changes"]
+        )
         assert planned["role.codebuild"]["action"] == "update"
         assert planned["logs.app"]["action"] == "create"
         status = json.loads(cli.run("status", "--output", "json").stdout)
@@ -71,7 +87,9 @@ def test_lost_state_is_recovered_from_tags(cli: Cli) -> None:
     cli.run("state", "recover")
     after = json.loads(state_file(cli).read_text())["resources"]
     assert set(after) == set(before)
-    assert {k: v["physical_id"] for k, v in after.items()} == {k: v["physical_id"] for k, v in before.items()}
+    assert {k: v["physical_id"] for k, v in after.items()} == {
+        k: v["physical_id"] for k, v in before.items()
+    }
     reset_calls(cli.endpoint)
     cli.run("up")
     assert not [c for c in fetch_calls(cli.endpoint) if c["mutating"]]
@@ -110,7 +128,13 @@ def test_second_concurrent_run_exits_3_naming_the_holder(cli: Cli) -> None:
         "import time; from pathlib import Path; from ecs_cicd.state import stack_lock\n"
         f"with stack_lock(Path({str(path)!r}), 'up'):\n    print('held', flush=True); time.sleep(60)\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=cli.workdir, env=cli.env())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=cli.workdir,
+        env=cli.env(),
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         t0 = time.monotonic()
@@ -124,10 +148,19 @@ def test_second_concurrent_run_exits_3_naming_the_holder(cli: Cli) -> None:
 
 def test_ctrl_c_exits_130_with_a_consistent_state(cli: Cli) -> None:
     reset_calls(cli.endpoint)
-    proc = subprocess.Popen([sys.executable, "-m", "ecs_cicd", "up"], cwd=cli.workdir, env=cli.env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecs_cicd", "up"],
+        cwd=cli.workdir,
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"]) < 10:
+    while (
+        time.monotonic() < deadline
+        and sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"]) < 10
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -142,8 +175,14 @@ def test_ctrl_c_exits_130_with_a_consistent_state(cli: Cli) -> None:
 
 def test_secrets_never_reach_output_or_state(cli: Cli) -> None:
     outputs = []
-    for args in (["up", "-v"], ["plan", "--output", "json"], ["status"], ["status", "--output", "json"],
-                 ["outputs"], ["outputs", "--output", "json"]):
+    for args in (
+        ["up", "-v"],
+        ["plan", "--output", "json"],
+        ["status"],
+        ["status", "--output", "json"],
+        ["outputs"],
+        ["outputs", "--output", "json"],
+    ):
         proc = cli.run(*args)
         outputs += [proc.stdout, proc.stderr]
     outputs.append(state_file(cli).read_text())

@@ -18,7 +18,10 @@ from tests.conftest import EXAMPLE
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(os.environ.get("ECS_CICD_LIVE") != "1", reason="live AWS test: set ECS_CICD_LIVE=1 and credentials"),
+    pytest.mark.skipif(
+        os.environ.get("ECS_CICD_LIVE") != "1",
+        reason="live AWS test: set ECS_CICD_LIVE=1 and credentials",
+    ),
 ]
 
 

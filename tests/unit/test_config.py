@@ -11,7 +11,6 @@ import yaml
 
 from ecs_cicd.config import load_config, parse_config
 from ecs_cicd.errors import ConfigError
-
 from tests.conftest import EXAMPLE
 
 
@@ -34,9 +33,14 @@ def test_example_loads_with_documented_defaults() -> None:
     assert cfg.stack == "test-codepipeline-dev"
     assert cfg.region == "ap-northeast-1"
     hc = cfg.load_balancer.health_check
-    assert (hc.path, hc.interval, hc.healthy_threshold, hc.unhealthy_threshold, hc.timeout, hc.matcher) == (
-        "/health", 10, 2, 3, 5, "200-399"
-    )
+    assert (
+        hc.path,
+        hc.interval,
+        hc.healthy_threshold,
+        hc.unhealthy_threshold,
+        hc.timeout,
+        hc.matcher,
+    ) == ("/health", 10, 2, 3, 5, "200-399")
     assert cfg.load_balancer.deregistration_delay == 30
     assert cfg.logs.retention_days == 30
     assert cfg.ecr.keep_images == 30
@@ -92,7 +96,10 @@ def test_healthy_needs_a_health_check() -> None:
     refused(d, "depends_on[0].condition", "HEALTHY", "health_check")
 
 
-@pytest.mark.parametrize(("cpu", "memory", "fragment"), [(256, 4096, "not valid with cpu 256"), (300, 512, "not a Fargate size")])
+@pytest.mark.parametrize(
+    ("cpu", "memory", "fragment"),
+    [(256, 4096, "not valid with cpu 256"), (300, 512, "not a Fargate size")],
+)
 def test_fargate_sizes(cpu: int, memory: int, fragment: str) -> None:
     d = example()
     d["task"].update(cpu=cpu, memory=memory)
@@ -115,7 +122,11 @@ def test_subnets_in_fewer_than_two_azs() -> None:
     d = example()
     d["network"] = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-1"]}
     refused(d, "network", "two availability zones")
-    d["network"] = {"vpc_id": "vpc-1", "subnet_ids": ["subnet-1", "subnet-2"], "subnet_availability_zones": ["a", "a"]}
+    d["network"] = {
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-1", "subnet-2"],
+        "subnet_availability_zones": ["a", "a"],
+    }
     refused(d, "fewer than two availability zones")
 
 
@@ -165,7 +176,9 @@ def test_secrets_must_be_arns() -> None:
     d = example()
     d["task"]["containers"][1]["secrets"] = {"DB_PASSWORD": "hunter2"}
     msg = refused(d, "secrets", "ARN")
-    d["task"]["containers"][1]["secrets"] = {"DB_PASSWORD": "arn:aws:ssm:ap-northeast-1:123456789012:parameter/db"}
+    d["task"]["containers"][1]["secrets"] = {
+        "DB_PASSWORD": "arn:aws:ssm:ap-northeast-1:123456789012:parameter/db"
+    }
     assert parse_config(d)
     _ = msg
 
@@ -186,8 +199,13 @@ def test_bad_project_name() -> None:
 def test_definition_file_bare_array(tmp_path: Path) -> None:
     d = example()
     containers = [
-        {"name": "nginx", "image": "nginx", "portMappings": [{"containerPort": 80}],
-         "dependsOn": [{"containerName": "app", "condition": "HEALTHY"}], "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}]},
+        {
+            "name": "nginx",
+            "image": "nginx",
+            "portMappings": [{"containerPort": 80}],
+            "dependsOn": [{"containerName": "app", "condition": "HEALTHY"}],
+            "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}],
+        },
         {"name": "app", "image": "python", "healthCheck": {"command": ["CMD-SHELL", "true"]}},
     ]
     (tmp_path / "containers.json").write_text(__import__("json").dumps(containers))
@@ -202,4 +220,7 @@ def test_definition_file_bare_array(tmp_path: Path) -> None:
 
     td = build_task_definition(cfg, region="ap-northeast-1")
     assert td["containerDefinitions"][0]["ulimits"][0]["name"] == "nofile"  # passed through
-    assert td["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-group"] == "/ecs/test-codepipeline-dev"
+    assert (
+        td["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-group"]
+        == "/ecs/test-codepipeline-dev"
+    )

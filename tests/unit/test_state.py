@@ -21,7 +21,10 @@ def test_round_trip_and_mode(tmp_path: Path) -> None:
     s.put(Record("vpc", "vpc", "vpc-1", outputs={"cidr": "10.0.0.0/16"}))
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
     doc = json.loads(p.read_text())
-    assert doc["schema_version"] == SCHEMA_VERSION and doc["resources"]["vpc"]["physical_id"] == "vpc-1"
+    assert (
+        doc["schema_version"] == SCHEMA_VERSION
+        and doc["resources"]["vpc"]["physical_id"] == "vpc-1"
+    )
     again = State.load(p, stack="a-dev", region="eu-west-1")
     assert again.get("vpc") == s.get("vpc")
     assert [f.name for f in p.parent.iterdir()] == ["state.json"]  # no temp files left
@@ -66,7 +69,10 @@ def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StackLocked, match=rf"`up` \(pid {holder.pid}") as e, stack_lock(p, "down"):
+        with (
+            pytest.raises(StackLocked, match=rf"`up` \(pid {holder.pid}") as e,
+            stack_lock(p, "down"),
+        ):
             pass
         assert e.value.exit_code == 3
     finally:

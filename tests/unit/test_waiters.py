@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from ecs_cicd import waiters
 from ecs_cicd.engine import Ctx
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
-from ecs_cicd import waiters
 
 
 class FakeEcs:
@@ -28,18 +28,42 @@ class FakeEcs:
         return {"taskArns": ["arn:aws:ecs:r:1:task/c/abc"]}
 
     def describe_tasks(self, **_: Any) -> dict[str, Any]:
-        return {"tasks": [{"taskArn": "arn:aws:ecs:r:1:task/c/abc", "stoppedReason": "Essential container in task exited",
-                           "containers": [{"name": "app", "reason": "CannotPullContainerError: not found"}]}]}
+        return {
+            "tasks": [
+                {
+                    "taskArn": "arn:aws:ecs:r:1:task/c/abc",
+                    "stoppedReason": "Essential container in task exited",
+                    "containers": [
+                        {"name": "app", "reason": "CannotPullContainerError: not found"}
+                    ],
+                }
+            ]
+        }
 
 
 def svc(*deps: dict[str, Any], desired: int = 1, events: list[str] | None = None) -> dict[str, Any]:
-    return {"services": [{"desiredCount": desired, "deployments": list(deps),
-                          "events": [{"id": str(i), "message": m} for i, m in enumerate(events or [])]}]}
+    return {
+        "services": [
+            {
+                "desiredCount": desired,
+                "deployments": list(deps),
+                "events": [{"id": str(i), "message": m} for i, m in enumerate(events or [])],
+            }
+        ]
+    }
 
 
-def dep(id_: str, status: str, rollout: str, running: int = 1, desired: int = 1, reason: str = "") -> dict[str, Any]:
-    return {"id": id_, "status": status, "rolloutState": rollout, "runningCount": running,
-            "desiredCount": desired, "rolloutStateReason": reason}
+def dep(
+    id_: str, status: str, rollout: str, running: int = 1, desired: int = 1, reason: str = ""
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "status": status,
+        "rolloutState": rollout,
+        "runningCount": running,
+        "desiredCount": desired,
+        "rolloutStateReason": reason,
+    }
 
 
 @pytest.fixture
@@ -55,25 +79,48 @@ def use(ctx: Ctx, monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
 
 
 def test_succeeds_when_our_deployment_completes(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeEcs([
-        {"services": [], "failures": [{"reason": "MISSING"}]},
-        svc(dep("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 0), dep("ecs-svc/old", "ACTIVE", "COMPLETED")),
-        svc(dep("ecs-svc/new", "PRIMARY", "COMPLETED", 1)),
-    ])
+    fake = FakeEcs(
+        [
+            {"services": [], "failures": [{"reason": "MISSING"}]},
+            svc(
+                dep("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 0),
+                dep("ecs-svc/old", "ACTIVE", "COMPLETED"),
+            ),
+            svc(dep("ecs-svc/new", "PRIMARY", "COMPLETED", 1)),
+        ]
+    )
     use(wctx, monkeypatch, fake)
     waiters.wait_for_service(wctx, "c", "s", "ecs-svc/new")
     assert fake.calls == 3
     assert any("IN_PROGRESS" in line for line in wctx.logs)  # type: ignore[attr-defined]
 
 
-def test_failed_rollout_fails_at_once_with_reasons(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeEcs([svc(dep("ecs-svc/new", "PRIMARY", "FAILED", 0, reason="ECS deployment circuit breaker: tasks failed to start."),
-                        events=["(service s) has started 1 tasks", "(service s) deployment failed"])])
+def test_failed_rollout_fails_at_once_with_reasons(
+    wctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeEcs(
+        [
+            svc(
+                dep(
+                    "ecs-svc/new",
+                    "PRIMARY",
+                    "FAILED",
+                    0,
+                    reason="ECS deployment circuit breaker: tasks failed to start.",
+                ),
+                events=["(service s) has started 1 tasks", "(service s) deployment failed"],
+            )
+        ]
+    )
     use(wctx, monkeypatch, fake)
     with pytest.raises(DeploymentFailed) as e:
         waiters.wait_for_service(wctx, "c", "s", "ecs-svc/new")
     msg = str(e.value)
-    assert "circuit breaker" in msg and "deployment failed" in msg and "CannotPullContainerError" in msg
+    assert (
+        "circuit breaker" in msg
+        and "deployment failed" in msg
+        and "CannotPullContainerError" in msg
+    )
     assert fake.calls == 1
 
 
@@ -89,7 +136,9 @@ def test_rollback_is_a_failure_not_steady_state(wctx: Ctx, monkeypatch: pytest.M
 def test_deadline_gives_last_seen_state(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeEcs(itertools.repeat(svc(dep("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 0))))
     use(wctx, monkeypatch, fake)
-    wctx.cfg = wctx.cfg.model_copy(update={"waits": wctx.cfg.waits.model_copy(update={"service": 0.05})})
+    wctx.cfg = wctx.cfg.model_copy(
+        update={"waits": wctx.cfg.waits.model_copy(update={"service": 0.05})}
+    )
     with pytest.raises(WaitTimeout, match="IN_PROGRESS, running 0/1"):
         waiters.wait_for_service(wctx, "c", "s", "ecs-svc/new")
 
@@ -99,26 +148,54 @@ class FakePipeline:
         self.status = status
 
     def list_pipeline_executions(self, **_: Any) -> dict[str, Any]:
-        return {"pipelineExecutionSummaries": [{"pipelineExecutionId": "e-123456789", "status": self.status}]}
+        return {
+            "pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "e-123456789", "status": self.status}
+            ]
+        }
 
     def get_pipeline_state(self, **_: Any) -> dict[str, Any]:
-        return {"stageStates": [
-            {"stageName": "Source", "actionStates": [{"actionName": "Source", "latestExecution": {"status": "Succeeded"}}]},
-            {"stageName": "Build", "actionStates": [{"actionName": "Build", "latestExecution": {
-                "status": "Failed", "errorDetails": {"message": "Build terminated with state: FAILED"},
-                "externalExecutionId": "proj:build-1"}}]},
-        ]}
+        return {
+            "stageStates": [
+                {
+                    "stageName": "Source",
+                    "actionStates": [
+                        {"actionName": "Source", "latestExecution": {"status": "Succeeded"}}
+                    ],
+                },
+                {
+                    "stageName": "Build",
+                    "actionStates": [
+                        {
+                            "actionName": "Build",
+                            "latestExecution": {
+                                "status": "Failed",
+                                "errorDetails": {"message": "Build terminated with state: FAILED"},
+                                "externalExecutionId": "proj:build-1",
+                            },
+                        }
+                    ],
+                },
+            ]
+        }
 
     def batch_get_builds(self, **_: Any) -> dict[str, Any]:
         return {"builds": [{"logs": {"groupName": "/aws/codebuild/proj", "streamName": "build/1"}}]}
 
 
-def test_pipeline_failure_names_stage_action_build_and_log(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_failure_names_stage_action_build_and_log(
+    wctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use(wctx, monkeypatch, FakePipeline("Failed"))
     with pytest.raises(DeploymentFailed) as e:
         waiters.wait_for_pipeline(wctx, "p")
     msg = str(e.value)
-    assert "stage Build, action Build" in msg and "FAILED" in msg and "proj:build-1" in msg and "/aws/codebuild/proj" in msg
+    assert (
+        "stage Build, action Build" in msg
+        and "FAILED" in msg
+        and "proj:build-1" in msg
+        and "/aws/codebuild/proj" in msg
+    )
 
 
 def test_pipeline_success(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,7 @@ ROLE_LAG = "Cannot assume role provided."
 
 def client(service: str) -> Any:
     """A client outside the tool's (its calls are not counted); service models parsed once."""
-    return new_session(region=REGION).client(service)  # type: ignore[call-overload]
+    return new_session(region=REGION).client(service)
 
 
 def blue_green_config(**blue_green: Any) -> Config:
@@ -262,7 +262,7 @@ def test_deadline_adds_the_time_blue_green_waits_on_purpose() -> None:
 
 
 def test_group_summary_ignores_aws_defaults_and_order() -> None:
-    want = {
+    want: dict[str, Any] = {
         "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce",
         "blueGreenDeploymentConfiguration": {
             "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
@@ -272,7 +272,7 @@ def test_group_summary_ignores_aws_defaults_and_order() -> None:
             "targetGroupPairInfoList": [{"targetGroups": [{"name": "b"}, {"name": "g"}]}]
         },
     }
-    have = copy.deepcopy(want)
+    have: dict[str, Any] = copy.deepcopy(want)
     have["blueGreenDeploymentConfiguration"]["deploymentReadyOption"]["waitTimeInMinutes"] = 0
     have["autoRollbackConfiguration"]["events"] = ["B", "A"]
     have["loadBalancerInfo"]["targetGroupPairInfoList"][0]["targetGroups"].reverse()

@@ -16,7 +16,6 @@ from ecs_cicd.resources.service import ServiceHandler
 from ecs_cicd.resources.taskdef import TaskDefinitionHandler
 from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record
-
 from tests.conftest import EXAMPLE
 
 REGION = "ap-northeast-1"
@@ -33,18 +32,30 @@ def fake_dependencies(ctx: Ctx) -> None:
     elb = boto3.client("elbv2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")[
+            "Subnet"
+        ]["SubnetId"]
         for i, az in enumerate("ac")
     ]
     sg_alb = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
     sg = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
-    lb = elb.create_load_balancer(Name="lb", Subnets=subnets, SecurityGroups=[sg_alb])["LoadBalancers"][0]["LoadBalancerArn"]
-    tg = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
-    listener = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
-                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]["ListenerArn"]
+    lb = elb.create_load_balancer(Name="lb", Subnets=subnets, SecurityGroups=[sg_alb])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    tg = elb.create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    listener = elb.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )["Listeners"][0]["ListenerArn"]
     trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
     for purpose in ("execution", "task"):
-        arn = iam.create_role(RoleName=f"r-{purpose}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=f"r-{purpose}", AssumeRolePolicyDocument=trust)["Role"][
+            "Arn"
+        ]
         ctx.state.put(Record(f"role.{purpose}", "iam_role", f"r-{purpose}", arn=arn))
     ctx.state.put(Record("vpc", "vpc", vpc))
     for i, s in enumerate(subnets):
@@ -60,7 +71,11 @@ def stand_up(ctx: Ctx) -> dict[str, Any]:
     fake_dependencies(ctx)
     return {
         lid: h.ensure(ctx, spec(ctx, lid))
-        for lid, h in [("cluster", ClusterHandler()), ("taskdef", TaskDefinitionHandler()), ("service", ServiceHandler())]
+        for lid, h in [
+            ("cluster", ClusterHandler()),
+            ("taskdef", TaskDefinitionHandler()),
+            ("service", ServiceHandler()),
+        ]
     }
 
 
@@ -68,7 +83,9 @@ def test_cluster_task_definition_and_service_are_created(ctx: Ctx) -> None:
     out = stand_up(ctx)
     assert {o.action for o in out.values()} == {"create"}
     ecs = boto3.client("ecs", region_name=REGION)
-    cl = ecs.describe_clusters(clusters=["test-codepipeline-dev"], include=["SETTINGS", "TAGS"])["clusters"][0]
+    cl = ecs.describe_clusters(clusters=["test-codepipeline-dev"], include=["SETTINGS", "TAGS"])[
+        "clusters"
+    ][0]
     assert sorted(cl["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
     assert {t["key"]: t["value"] for t in cl["tags"]}["ecs-cicd:id"] == "cluster"
     td = ecs.describe_task_definition(taskDefinition="test-codepipeline-dev")["taskDefinition"]
@@ -78,12 +95,23 @@ def test_cluster_task_definition_and_service_are_created(ctx: Ctx) -> None:
     assert by_name["nginx"]["dependsOn"] == [{"containerName": "app", "condition": "HEALTHY"}]
     assert by_name["app"]["healthCheck"]["command"][0] == "CMD-SHELL"
     log = by_name["app"]["logConfiguration"]
-    assert log["logDriver"] == "awslogs" and log["options"]["awslogs-group"] == "/ecs/test-codepipeline-dev"
+    assert (
+        log["logDriver"] == "awslogs"
+        and log["options"]["awslogs-group"] == "/ecs/test-codepipeline-dev"
+    )
     assert log["options"]["awslogs-stream-prefix"] == "app"
-    svc = ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])["services"][0]
-    assert svc["loadBalancers"][0]["containerName"] == "nginx" and svc["loadBalancers"][0]["containerPort"] == 80
+    svc = ecs.describe_services(
+        cluster="test-codepipeline-dev", services=["test-codepipeline-dev"]
+    )["services"][0]
+    assert (
+        svc["loadBalancers"][0]["containerName"] == "nginx"
+        and svc["loadBalancers"][0]["containerPort"] == 80
+    )
     assert svc["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
-    assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert svc["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True,
+        "rollback": True,
+    }
     assert svc["healthCheckGracePeriodSeconds"] == 60
     assert svc["desiredCount"] == 1
     rec = ctx.state.get("service")
@@ -93,7 +121,11 @@ def test_cluster_task_definition_and_service_are_created(ctx: Ctx) -> None:
 def test_second_ensure_is_a_no_op(ctx: Ctx) -> None:
     stand_up(ctx)
     before = ctx.aws.stats.mutating_total
-    for lid, h in [("cluster", ClusterHandler()), ("taskdef", TaskDefinitionHandler()), ("service", ServiceHandler())]:
+    for lid, h in [
+        ("cluster", ClusterHandler()),
+        ("taskdef", TaskDefinitionHandler()),
+        ("service", ServiceHandler()),
+    ]:
         assert h.ensure(ctx, spec(ctx, lid)).action == "unchanged", lid
     assert ctx.aws.stats.mutating_total == before
 
@@ -101,10 +133,17 @@ def test_second_ensure_is_a_no_op(ctx: Ctx) -> None:
 def test_desired_count_drift_is_put_back(ctx: Ctx) -> None:
     stand_up(ctx)
     ecs = boto3.client("ecs", region_name=REGION)
-    ecs.update_service(cluster="test-codepipeline-dev", service="test-codepipeline-dev", desiredCount=3)
+    ecs.update_service(
+        cluster="test-codepipeline-dev", service="test-codepipeline-dev", desiredCount=3
+    )
     out = ServiceHandler().ensure(ctx, spec(ctx, "service"))
     assert out.action == "update" and any("desiredCount: 3 -> 1" in c for c in out.changes)
-    assert ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])["services"][0]["desiredCount"] == 1
+    assert (
+        ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])[
+            "services"
+        ][0]["desiredCount"]
+        == 1
+    )
 
 
 def test_config_change_registers_a_new_revision_keeping_pipeline_images(ctx: Ctx) -> None:
@@ -112,11 +151,25 @@ def test_config_change_registers_a_new_revision_keeping_pipeline_images(ctx: Ctx
     ecs = boto3.client("ecs", region_name=REGION)
     # The pipeline deploys a built image: a new revision with a new app image.
     td = ecs.describe_task_definition(taskDefinition="test-codepipeline-dev")["taskDefinition"]
-    keep = {k: td[k] for k in ("family", "networkMode", "cpu", "memory", "executionRoleArn", "taskRoleArn", "requiresCompatibilities", "runtimePlatform")}
+    keep = {
+        k: td[k]
+        for k in (
+            "family",
+            "networkMode",
+            "cpu",
+            "memory",
+            "executionRoleArn",
+            "taskRoleArn",
+            "requiresCompatibilities",
+            "runtimePlatform",
+        )
+    }
     containers = td["containerDefinitions"]
     for c in containers:
         if c["name"] == "app":
-            c["image"] = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/test-codepipeline-dev/app:abc1234"
+            c["image"] = (
+                "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/test-codepipeline-dev/app:abc1234"
+            )
     ecs.register_task_definition(**keep, containerDefinitions=containers)
     # Unchanged config: the pipeline's image is not rolled back.
     assert TaskDefinitionHandler().ensure(ctx, spec(ctx, "taskdef")).action == "unchanged"
@@ -148,11 +201,24 @@ def test_switching_to_blue_green_needs_the_flag(ctx: Ctx) -> None:
 
 def test_delete_scales_down_waits_and_is_tolerant(ctx: Ctx) -> None:
     stand_up(ctx)
-    for lid, h in [("service", ServiceHandler()), ("taskdef", TaskDefinitionHandler()), ("cluster", ClusterHandler())]:
+    for lid, h in [
+        ("service", ServiceHandler()),
+        ("taskdef", TaskDefinitionHandler()),
+        ("cluster", ClusterHandler()),
+    ]:
         rec = ctx.state.get(lid)
         assert rec is not None
         assert h.delete(ctx, rec).action == "delete", lid
         assert h.delete(ctx, rec).action == "gone", lid
     ecs = boto3.client("ecs", region_name=REGION)
-    assert ecs.list_task_definitions(familyPrefix="test-codepipeline-dev", status="ACTIVE")["taskDefinitionArns"] == []
-    assert [c for c in ecs.describe_clusters(clusters=["test-codepipeline-dev"])["clusters"] if c["status"] == "ACTIVE"] == []
+    assert (
+        ecs.list_task_definitions(familyPrefix="test-codepipeline-dev", status="ACTIVE")[
+            "taskDefinitionArns"
+        ]
+        == []
+    )
+    assert [
+        c
+        for c in ecs.describe_clusters(clusters=["test-codepipeline-dev"])["clusters"]
+        if c["status"] == "ACTIVE"
+    ] == []

@@ -42,15 +42,26 @@ def test_creates_a_tagged_public_network(ctx: Ctx) -> None:
     ec2 = boto3.client("ec2", region_name="ap-northeast-1")
     vpc = ec2.describe_vpcs(VpcIds=[out["vpc"].physical_id])["Vpcs"][0]
     assert vpc["CidrBlock"] == "10.0.0.0/16"
-    assert tags(vpc)["ecs-cicd:stack"] == "test-codepipeline-dev" and tags(vpc)["ecs-cicd:id"] == "vpc"
-    assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+    assert (
+        tags(vpc)["ecs-cicd:stack"] == "test-codepipeline-dev" and tags(vpc)["ecs-cicd:id"] == "vpc"
+    )
+    assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")[
+        "EnableDnsHostnames"
+    ]["Value"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+        "Subnets"
+    ]
     assert len({s["AvailabilityZone"] for s in subnets}) == 2
     assert all(s["MapPublicIpOnLaunch"] for s in subnets)
     rtb = ec2.describe_route_tables(RouteTableIds=[out["rtb.public"].physical_id])["RouteTables"][0]
-    assert any(r.get("GatewayId") == out["igw"].physical_id and r["DestinationCidrBlock"] == "0.0.0.0/0" for r in rtb["Routes"])
+    assert any(
+        r.get("GatewayId") == out["igw"].physical_id and r["DestinationCidrBlock"] == "0.0.0.0/0"
+        for r in rtb["Routes"]
+    )
     assert {a["SubnetId"] for a in rtb["Associations"]} == {s["SubnetId"] for s in subnets}
-    igw = ec2.describe_internet_gateways(InternetGatewayIds=[out["igw"].physical_id])["InternetGateways"][0]
+    igw = ec2.describe_internet_gateways(InternetGatewayIds=[out["igw"].physical_id])[
+        "InternetGateways"
+    ][0]
     assert igw["Attachments"][0]["VpcId"] == vpc["VpcId"]
 
 
@@ -90,8 +101,13 @@ def test_drift_is_reported_in_plan_and_fixed_by_up(ctx: Ctx) -> None:
 def test_delete_everything_and_again(ctx: Ctx) -> None:
     ensure_network(ctx)
     order = ["rtb.public", "subnet.public.0", "subnet.public.1", "igw", "vpc"]
-    handlers = {"rtb.public": network.RouteTableHandler(), "igw": network.InternetGatewayHandler(),
-                "vpc": network.VpcHandler(), "subnet.public.0": network.SubnetHandler(), "subnet.public.1": network.SubnetHandler()}
+    handlers = {
+        "rtb.public": network.RouteTableHandler(),
+        "igw": network.InternetGatewayHandler(),
+        "vpc": network.VpcHandler(),
+        "subnet.public.0": network.SubnetHandler(),
+        "subnet.public.1": network.SubnetHandler(),
+    }
     recs = {lid: ctx.state.get(lid) for lid in order}
     for lid in order:
         assert handlers[lid].delete(ctx, recs[lid]).action == "delete"  # type: ignore[arg-type]
@@ -105,7 +121,9 @@ def violation(message: str = "resource has a dependent object") -> ClientError:
     return ClientError({"Error": {"Code": "DependencyViolation", "Message": message}}, "Delete")
 
 
-def test_dependency_violation_is_retried_until_released(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dependency_violation_is_retried_until_released(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = ensure_network(ctx)
     ec2 = ctx.client("ec2")
     real = ec2.delete_subnet
@@ -124,18 +142,22 @@ def test_dependency_violation_is_retried_until_released(ctx: Ctx, monkeypatch: p
     _ = out
 
 
-def test_dependency_violation_past_deadline_fails_with_aws_code(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dependency_violation_past_deadline_fails_with_aws_code(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ensure_network(ctx)
     monkeypatch.setattr(network, "DEPENDENCY_DEADLINE", 0.01)
     ec2 = ctx.client("ec2")
     monkeypatch.setattr(ec2, "delete_vpc", lambda **kw: (_ for _ in ()).throw(violation()))
     from ecs_cicd.errors import AwsError
 
-    with pytest.raises(AwsError, match="Deleting VPC vpc-.*DependencyViolation"):
+    with pytest.raises(AwsError, match=r"Deleting VPC vpc-.*DependencyViolation"):
         network.VpcHandler().delete(ctx, ctx.state.get("vpc"))  # type: ignore[arg-type]
 
 
-def test_detach_retries_only_the_mapped_address_violation(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_detach_retries_only_the_mapped_address_violation(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ensure_network(ctx)
     ec2 = ctx.client("ec2")
     real = ec2.detach_internet_gateway
@@ -144,7 +166,9 @@ def test_detach_retries_only_the_mapped_address_violation(ctx: Ctx, monkeypatch:
     def mapped(**kw: Any) -> Any:
         seen["n"] += 1
         if seen["n"] == 1:
-            raise violation("Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.")
+            raise violation(
+                "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
+            )
         return real(**kw)
 
     monkeypatch.setattr(ec2, "detach_internet_gateway", mapped)
@@ -152,7 +176,11 @@ def test_detach_retries_only_the_mapped_address_violation(ctx: Ctx, monkeypatch:
     assert seen["n"] == 2
     # Another DependencyViolation on detach is not the lag AWS documents: it fails at once.
     ensure_network(ctx)
-    monkeypatch.setattr(ec2, "detach_internet_gateway", lambda **kw: (_ for _ in ()).throw(violation("something else")))
+    monkeypatch.setattr(
+        ec2,
+        "detach_internet_gateway",
+        lambda **kw: (_ for _ in ()).throw(violation("something else")),
+    )
     from ecs_cicd.errors import AwsError
 
     with pytest.raises(AwsError, match="Detaching"):
@@ -162,11 +190,15 @@ def test_detach_retries_only_the_mapped_address_violation(ctx: Ctx, monkeypatch:
 def test_existing_vpc_is_referenced_never_deleted(ctx: Ctx) -> None:
     ec2 = boto3.client("ec2", region_name="ap-northeast-1")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    s1 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24", AvailabilityZone="ap-northeast-1a")["Subnet"]["SubnetId"]
-    s2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="ap-northeast-1c")["Subnet"]["SubnetId"]
-    from ecs_cicd.config import parse_config
+    s1 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24", AvailabilityZone="ap-northeast-1a")[
+        "Subnet"
+    ]["SubnetId"]
+    s2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="ap-northeast-1c")[
+        "Subnet"
+    ]["SubnetId"]
     import yaml
 
+    from ecs_cicd.config import parse_config
     from tests.conftest import EXAMPLE
 
     d = yaml.safe_load(EXAMPLE.read_text())
