@@ -417,6 +417,10 @@ def _webhook_differences(desired: dict[str, Any], actual: dict[str, Any]) -> lis
     ]
 
 
+# Set on the webhook once GitHub has it, so a lost state file (or `state recover`) still knows.
+REGISTERED_TAG = "ecs-cicd:registered"
+
+
 class WebhookHandler:
     def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
         cfg = ctx.cfg
@@ -437,8 +441,11 @@ class WebhookHandler:
             return Outcome(spec.logical_id, spec.kind, "create", [], name)
         action = "adopt" if rec is None else "unchanged"
         changes = _webhook_differences(desired, current.get("definition", {}))
-        # Without our record we cannot know it was registered (a crash right after PutWebhook).
-        registered = bool(rec and rec.outputs.get("registered"))
+        # Without our record, the registration tag tells whether GitHub was given the hook (a
+        # crash between PutWebhook and RegisterWebhookWithThirdParty leaves it untagged).
+        registered = bool(rec.outputs.get("registered")) if rec else self._tagged_registered(ctx, current)
+        if rec is None:
+            self._record(ctx, spec, current, registered=registered)
         if not changes and registered:
             self._record(ctx, spec, current, registered=True)
             return Outcome(spec.logical_id, spec.kind, action, [], name)
@@ -486,8 +493,12 @@ class WebhookHandler:
         )
 
     def _register(self, ctx: Ctx, name: str) -> None:
+        cp = ctx.client("codepipeline")
         try:
-            ctx.client("codepipeline").register_webhook_with_third_party(webhookName=name)
+            cp.register_webhook_with_third_party(webhookName=name)
+            arn = (find_webhook(ctx, name) or {}).get("arn")
+            if arn:
+                cp.tag_resource(resourceArn=arn, tags=[{"key": REGISTERED_TAG, "value": "true"}])
         except ClientError as e:
             raise aws_error(
                 "Registering",
@@ -495,6 +506,18 @@ class WebhookHandler:
                 e,
                 hint="the token needs the admin:repo_hook scope on the repository",
             ) from None
+
+    def _tagged_registered(self, ctx: Ctx, item: dict[str, Any]) -> bool:
+        arn = item.get("arn")
+        if not arn:
+            return False
+        try:
+            tags = ctx.client("codepipeline").list_tags_for_resource(resourceArn=arn).get("tags", [])
+        except ClientError as e:
+            if is_not_found(e):
+                return False
+            raise
+        return any(t.get("key") == REGISTERED_TAG and t.get("value") == "true" for t in tags)
 
     def _deregister(self, ctx: Ctx, name: str) -> str | None:
         """Remove GitHub's hook; None when done (or nothing was registered), else AWS's error."""

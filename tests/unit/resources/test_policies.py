@@ -273,10 +273,11 @@ def test_task_role_statements_verbatim_plus_exec_channels() -> None:
     ],
 )
 def test_task_role_statements_are_validated(statement: dict[str, Any], message: str) -> None:
-    cfg = make(task={"task_role_statements": [USER_STATEMENT, statement]})
+    # Refused when the config is loaded, before any AWS call (exit 2).
     with pytest.raises(ConfigError, match=message) as err:
-        doc(cfg, "task")
+        make(task={"task_role_statements": [USER_STATEMENT, statement]})
     assert "task.task_role_statements[1]" in str(err.value)
+    assert err.value.exit_code == 2
 
 
 def test_a_deny_may_name_every_action() -> None:

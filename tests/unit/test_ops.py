@@ -1,0 +1,93 @@
+"""The library API in-process (moto): up, plan, status, outputs, recover, down with a Session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from ecs_cicd import ConfigError, down, load_config, parse_config, plan, recover, status, up
+from ecs_cicd import outputs as stack_outputs
+from ecs_cicd.aws import Aws
+from ecs_cicd.inventory import inventory, non_empty
+
+from tests.conftest import EXAMPLE
+
+
+def no_sleep(_s: float) -> None:
+    return None
+
+
+def test_library_cycle_with_a_session(mock: None, tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE)
+    session = boto3.Session(region_name="ap-northeast-1")
+    state = tmp_path / "dev.json"
+    lines: list[str] = []
+    result = up(cfg, session=session, state_path=state, log=lines.append, sleep=no_sleep)
+    assert result.outputs["url"].startswith("http://")
+    assert {o.action for o in result.outcomes} == {"create"}
+    assert result.calls["mutating"] > 40 and any("create" in line for line in lines)
+
+    again = up(cfg, session=session, state_path=state, sleep=no_sleep)
+    assert {o.action for o in again.outcomes} == {"unchanged"} and again.calls["mutating"] == 0
+    planned = plan(cfg, session=session, state_path=state)
+    assert {o.action for o in planned.outcomes} == {"unchanged"} and planned.calls["mutating"] == 0
+    st = status(cfg, session=session, state_path=state)
+    assert st.details["service"]["running"] == 1
+    assert stack_outputs(cfg, state_path=state)["service"] == "test-codepipeline-dev"
+
+    state.unlink()
+    recovered = recover(cfg, session=session, state_path=state)
+    assert {o.logical_id for o in recovered.outcomes} == {o.logical_id for o in result.outcomes}
+
+    gone = down(cfg, session=session, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+    assert {o.action for o in gone.outcomes} == {"delete"}
+    assert not state.exists()
+    assert non_empty(inventory(Aws(session, region="ap-northeast-1"), prefix="test-codepipeline")) == {}
+
+
+def test_plan_on_an_empty_account_creates_everything_and_mutates_nothing(mock: None, tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE)
+    result = plan(cfg, state_path=tmp_path / "s.json")
+    assert {o.action for o in result.outcomes} == {"create"}
+    assert result.calls["mutating"] == 0
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_config_changes_converge(mock: None, tmp_path: Path) -> None:
+    state = tmp_path / "s.json"
+    up(load_config(EXAMPLE), state_path=state, sleep=no_sleep)
+    d = yaml.safe_load(EXAMPLE.read_text())
+    d["service"]["desired_count"] = 2
+    d["task"]["memory"] = 1024
+    d["load_balancer"]["health_check"]["path"] = "/ready"
+    d["logs"] = {"retention_days": 7}
+    cfg = parse_config(d)
+    planned = {o.logical_id: o for o in plan(cfg, state_path=state).outcomes}
+    assert {k for k, o in planned.items() if o.action == "update"} == {"service", "taskdef", "tg.main", "logs.app", "logs.codebuild"}
+    up(cfg, state_path=state, sleep=no_sleep)
+    assert {o.action for o in plan(cfg, state_path=state).outcomes} == {"unchanged"}
+    ecs = boto3.client("ecs", region_name="ap-northeast-1")
+    svc = ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])["services"][0]
+    assert svc["desiredCount"] == 2 and svc["taskDefinition"].endswith(":2")
+    down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+
+
+def test_confirmation_refused_deletes_nothing(mock: None, tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE)
+    state = tmp_path / "s.json"
+    up(cfg, state_path=state, sleep=no_sleep)
+    result = down(cfg, state_path=state, confirm=lambda _r: False, sleep=no_sleep)
+    assert result.details == {"aborted": True} and result.outcomes == []
+    assert state.exists()
+    down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+
+
+def test_region_is_required(mock: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    d = yaml.safe_load(EXAMPLE.read_text())
+    del d["region"]
+    with pytest.raises(ConfigError, match="region"):
+        plan(parse_config(d))
