@@ -120,7 +120,7 @@ def build_specs(cfg: Config) -> list[Spec]:
             Spec(
                 "codedeploy.group",
                 "deployment_group",
-                ("codedeploy.app", "role.codedeploy", "service", *tgs, *listeners),
+                ("codedeploy.app", "role.codedeploy", "service", "taskdef", *tgs, *listeners),
             )
         )
         deploy_target = "codedeploy.group"

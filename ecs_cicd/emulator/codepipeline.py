@@ -12,7 +12,8 @@ moto stores pipelines but has no executions at all. Here:
 * GetPipelineExecution, ListPipelineExecutions, GetPipelineState, ListActionExecutions read
   those executions.
 * PutWebhook / ListWebhooks / DeleteWebhook / (De)RegisterWebhookWithThirdParty, stored per
-  account and region on the backend. As on AWS, the secret token is redacted in responses.
+  account and region on the backend, and Tag/Untag/ListTagsForResource on webhook ARNs. As on
+  AWS, the secret token is redacted in responses.
 * GetPipeline / CreatePipeline / UpdatePipeline return GitHub ``OAuthToken`` values masked.
 """
 
@@ -456,16 +457,48 @@ def _delete_pipeline(original: Any) -> Any:
 
 def _list_tags_for_resource(original: Any) -> Any:
     def list_tags_for_resource(self: CodePipelineResponse) -> Any:
-        arn = self._get_param("resourceArn")
-        if ":webhook:" in arn:
-            name = arn.split(":webhook:")[-1]
-            record = _webhooks(self.codepipeline_backend).get(name)
-            if record is None:
-                raise _Error("ResourceNotFoundException", f"Webhook {arn} not found")
-            return dumps({"tags": record.get("tags", [])})
-        return original(self)
+        record = _webhook_for(self)
+        if record is None:
+            return original(self)
+        return dumps({"tags": record.get("tags", [])})
 
     return list_tags_for_resource
+
+
+def _webhook_for(self: CodePipelineResponse) -> dict[str, Any] | None:
+    """The stored webhook when the request's resourceArn names one (else None: a pipeline)."""
+    arn = str(self._get_param("resourceArn"))
+    if ":webhook:" not in arn:
+        return None
+    record = _webhooks(self.codepipeline_backend).get(arn.split(":webhook:")[-1])
+    if record is None:
+        raise _Error("ResourceNotFoundException", f"Webhook {arn} not found")
+    return record
+
+
+def _tag_resource(original: Any) -> Any:
+    def tag_resource(self: CodePipelineResponse) -> Any:
+        record = _webhook_for(self)
+        if record is None:
+            return original(self)
+        merged = {t["key"]: t["value"] for t in record.get("tags", [])}
+        merged.update({t["key"]: t["value"] for t in self._get_param("tags") or []})
+        record["tags"] = [{"key": k, "value": v} for k, v in merged.items()]
+        return "{}"
+
+    return tag_resource
+
+
+def _untag_resource(original: Any) -> Any:
+    def untag_resource(self: CodePipelineResponse) -> Any:
+        record = _webhook_for(self)
+        if record is None:
+            return original(self)
+        gone = set(self._get_param("tagKeys") or [])
+        record["tags"] = [t for t in record.get("tags", []) if t["key"] not in gone]
+        return "{}"
+
+    return untag_resource
 
 
 def start_pipeline_execution(self: CodePipelineResponse) -> str:
@@ -579,6 +612,8 @@ def apply() -> None:
     replace(CodePipelineResponse, "update_pipeline", _masking)
     replace(CodePipelineResponse, "delete_pipeline", _delete_pipeline)
     replace(CodePipelineResponse, "list_tags_for_resource", _list_tags_for_resource)
+    replace(CodePipelineResponse, "tag_resource", _tag_resource)
+    replace(CodePipelineResponse, "untag_resource", _untag_resource)
     for fn in (
         start_pipeline_execution,
         get_pipeline_execution,

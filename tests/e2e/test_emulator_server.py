@@ -267,3 +267,377 @@ def test_serve_blocks_until_interrupted() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _trust(service: str) -> str:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_every_call_the_tool_makes_is_answered(endpoint: str) -> None:
+    """One pass over the calls the tool makes, up and down, through the HTTP server.
+
+    Guards against moto upgrades that drop or change something (moto 5.2.x changed how several
+    of these services serialize between patch releases).
+    """
+    c = {s: client(endpoint, s) for s in ("sts", "ec2", "elbv2", "ecr", "iam", "logs", "ecs")}
+    c |= {s: client(endpoint, s) for s in ("s3", "codebuild", "codepipeline", "codedeploy")}
+    c["tagging"] = client(endpoint, "resourcegroupstaggingapi")
+    tags = [{"Key": "ecs-cicd:stack", "Value": "shop-dev"}]
+    lower = [{"key": "ecs-cicd:stack", "value": "shop-dev"}]
+    ec2, elb, ecs, s3, iam = c["ec2"], c["elbv2"], c["ecs"], c["s3"], c["iam"]
+
+    def spec(kind: str) -> list[dict[str, Any]]:
+        return [{"ResourceType": kind, "Tags": tags}]
+
+    assert c["sts"].get_caller_identity()["Account"] == "123456789012"
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=spec("vpc"))["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc,
+            CidrBlock=f"10.0.{i}.0/24",
+            AvailabilityZone=zone,
+            TagSpecifications=spec("subnet"),
+        )["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    ec2.modify_subnet_attribute(SubnetId=subnets[0], MapPublicIpOnLaunch={"Value": True})
+    igw = ec2.create_internet_gateway(TagSpecifications=spec("internet-gateway"))[
+        "InternetGateway"
+    ]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    table = ec2.create_route_table(VpcId=vpc, TagSpecifications=spec("route-table"))["RouteTable"][
+        "RouteTableId"
+    ]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    association = ec2.associate_route_table(RouteTableId=table, SubnetId=subnets[0])[
+        "AssociationId"
+    ]
+    alb_sg, task_sg = (
+        ec2.create_security_group(
+            GroupName=name, Description=name, VpcId=vpc, TagSpecifications=spec("security-group")
+        )["GroupId"]
+        for name in ("alb", "task")
+    )
+    http = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80}
+    ec2.authorize_security_group_ingress(
+        GroupId=alb_sg, IpPermissions=[dict(http, IpRanges=[{"CidrIp": "0.0.0.0/0"}])]
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=task_sg, IpPermissions=[dict(http, UserIdGroupPairs=[{"GroupId": alb_sg}])]
+    )
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [task_sg]}])
+    ingress = [r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+    assert (
+        ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [task_sg]}])[
+            "NetworkInterfaces"
+        ]
+        == []
+    )
+
+    lb = elb.create_load_balancer(
+        Name="shop-dev", Subnets=subnets, SecurityGroups=[alb_sg], Tags=tags
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    assert elb.describe_load_balancers(Names=["shop-dev"])["LoadBalancers"][0]["State"] == {
+        "Code": "active"
+    }
+    tg = elb.create_target_group(
+        Name="shop-dev-blue", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip", Tags=tags
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_target_group(TargetGroupArn=tg, HealthCheckPath="/health")
+    elb.modify_target_group_attributes(
+        TargetGroupArn=tg,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
+    )
+    assert {"Key": "deregistration_delay.timeout_seconds", "Value": "30"} in (
+        elb.describe_target_group_attributes(TargetGroupArn=tg)["Attributes"]
+    )
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    listener = elb.create_listener(
+        LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=forward
+    )["Listeners"][0]["ListenerArn"]
+    elb.modify_listener(ListenerArn=listener, DefaultActions=forward)
+    assert elb.describe_tags(ResourceArns=[lb, tg])["TagDescriptions"][1]["Tags"] == tags
+
+    repo = c["ecr"].create_repository(
+        repositoryName="shop", tags=tags, imageScanningConfiguration={"scanOnPush": True}
+    )["repository"]
+    lifecycle = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 10,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    c["ecr"].put_lifecycle_policy(repositoryName="shop", lifecyclePolicyText=json.dumps(lifecycle))
+    c["ecr"].get_lifecycle_policy(repositoryName="shop")
+    c["ecr"].put_image_scanning_configuration(
+        repositoryName="shop", imageScanningConfiguration={"scanOnPush": False}
+    )
+    assert c["ecr"].list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"] == tags
+
+    roles = {
+        name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(principal), Tags=tags)[
+            "Role"
+        ]["Arn"]
+        for name, principal in (
+            ("exec", "ecs-tasks.amazonaws.com"),
+            ("cb", "codebuild.amazonaws.com"),
+            ("cp", "codepipeline.amazonaws.com"),
+            ("cd", "codedeploy.amazonaws.com"),
+        )
+    }
+    iam.update_assume_role_policy(RoleName="exec", PolicyDocument=_trust("ecs-tasks.amazonaws.com"))
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="exec", PolicyName="inline", PolicyDocument=json.dumps(allow))
+    assert iam.get_role_policy(RoleName="exec", PolicyName="inline")["PolicyDocument"] == allow
+    assert iam.list_role_policies(RoleName="exec")["PolicyNames"] == ["inline"]
+    managed = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    iam.attach_role_policy(RoleName="exec", PolicyArn=managed)
+    assert iam.list_attached_role_policies(RoleName="exec")["AttachedPolicies"][0]["PolicyArn"] == (
+        managed
+    )
+    assert iam.list_instance_profiles_for_role(RoleName="exec")["InstanceProfiles"] == []
+
+    logs = c["logs"]
+    logs.create_log_group(logGroupName="/ecs/shop-dev", tags={"ecs-cicd:stack": "shop-dev"})
+    logs.put_retention_policy(logGroupName="/ecs/shop-dev", retentionInDays=14)
+    group_arn = logs.describe_log_groups(logGroupNamePrefix="/ecs/shop-dev")["logGroups"][0][
+        "logGroupArn"
+    ]
+    assert logs.list_tags_for_resource(resourceArn=group_arn)["tags"] == {
+        "ecs-cicd:stack": "shop-dev"
+    }
+
+    ecs.create_cluster(
+        clusterName="shop-dev",
+        capacityProviders=["FARGATE"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        settings=[{"name": "containerInsights", "value": "enabled"}],
+        tags=lower,
+    )
+    ecs.describe_clusters(clusters=["shop-dev"], include=["TAGS", "SETTINGS"])
+    ecs.update_cluster_settings(
+        cluster="shop-dev", settings=[{"name": "containerInsights", "value": "disabled"}]
+    )
+    ecs.put_cluster_capacity_providers(
+        cluster="shop-dev",
+        capacityProviders=["FARGATE"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+    )
+    container = {"name": "app", "image": "nginx", "portMappings": [{"containerPort": 80}]}
+    taskdef = ecs.register_task_definition(
+        family="shop-dev",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=roles["exec"],
+        containerDefinitions=[container],
+        tags=lower,
+    )["taskDefinition"]["taskDefinitionArn"]
+    assert (
+        ecs.describe_task_definition(taskDefinition="shop-dev", include=["TAGS"])["tags"] == lower
+    )
+    assert ecs.list_task_definitions(familyPrefix="shop-dev")["taskDefinitionArns"] == [taskdef]
+    service = ecs.create_service(
+        cluster="shop-dev",
+        serviceName="shop",
+        taskDefinition=taskdef,
+        desiredCount=2,
+        launchType="FARGATE",
+        loadBalancers=[{"targetGroupArn": tg, "containerName": "app", "containerPort": 80}],
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [task_sg]}
+        },
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+        healthCheckGracePeriodSeconds=60,
+        enableExecuteCommand=True,
+        deploymentController={"type": "ECS"},
+        propagateTags="SERVICE",
+        tags=lower,
+    )["service"]
+    assert service["runningCount"] == 2
+    ecs.update_service(cluster="shop-dev", service="shop", desiredCount=1)
+    [described] = ecs.describe_services(cluster="shop-dev", services=["shop"], include=["TAGS"])[
+        "services"
+    ]
+    assert (described["runningCount"], described["tags"]) == (1, lower)
+    tasks = ecs.list_tasks(cluster="shop-dev", serviceName="shop")["taskArns"]
+    if tasks:
+        ecs.describe_tasks(cluster="shop-dev", tasks=tasks)
+
+    bucket = "shop-dev-artifacts"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    deny_http = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny_http]})
+    )
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
+    for read in ("get_bucket_versioning", "get_bucket_encryption", "get_public_access_block"):
+        getattr(s3, read)(Bucket=bucket)
+    s3.get_bucket_policy(Bucket=bucket)
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags
+    s3.head_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="artifact.zip", Body=b"1")  # what the pipeline does
+
+    c["codebuild"].create_project(
+        name="shop-dev",
+        source={"type": "CODEPIPELINE", "buildspec": "version: 0.2"},
+        artifacts={"type": "CODEPIPELINE"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "privilegedMode": True,
+        },
+        serviceRole=roles["cb"],
+        tags=lower,
+    )
+    c["codebuild"].update_project(name="shop-dev", timeoutInMinutes=30)
+    assert (
+        c["codebuild"].batch_get_projects(names=["shop-dev"])["projects"][0]["timeoutInMinutes"]
+        == 30
+    )
+    source = {
+        "name": "Source",
+        "actionTypeId": {
+            "category": "Source",
+            "owner": "ThirdParty",
+            "provider": "GitHub",
+            "version": "1",
+        },
+        "configuration": {"Owner": "me", "Repo": "shop", "Branch": "main", "OAuthToken": "t0k"},
+        "outputArtifacts": [{"name": "src"}],
+    }
+    build = {
+        "name": "Build",
+        "actionTypeId": {
+            "category": "Build",
+            "owner": "AWS",
+            "provider": "CodeBuild",
+            "version": "1",
+        },
+        "configuration": {"ProjectName": "shop-dev"},
+        "inputArtifacts": [{"name": "src"}],
+    }
+    pipeline = {
+        "name": "shop-dev",
+        "roleArn": roles["cp"],
+        "artifactStore": {"type": "S3", "location": bucket},
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Build", "actions": [build]},
+        ],
+    }
+    cp = c["codepipeline"]
+    cp.create_pipeline(pipeline=pipeline, tags=lower)
+    cp.get_pipeline(name="shop-dev")
+    cp.update_pipeline(pipeline=pipeline)
+    [run] = cp.list_pipeline_executions(pipelineName="shop-dev")["pipelineExecutionSummaries"]
+    build_state = cp.get_pipeline_state(name="shop-dev")["stageStates"][1]["actionStates"][0]
+    builds = c["codebuild"].batch_get_builds(
+        ids=[build_state["latestExecution"]["externalExecutionId"]]
+    )
+    assert builds["builds"][0]["buildStatus"] == "SUCCEEDED"
+    cp.list_action_executions(
+        pipelineName="shop-dev", filter={"pipelineExecutionId": run["pipelineExecutionId"]}
+    )
+    pipeline_arn = f"arn:aws:codepipeline:{REGION}:123456789012:shop-dev"
+    assert cp.list_tags_for_resource(resourceArn=pipeline_arn)["tags"] == lower
+    webhook = {
+        "name": "shop-dev",
+        "targetPipeline": "shop-dev",
+        "targetAction": "Source",
+        "filters": [{"jsonPath": "$.ref", "matchEquals": "refs/heads/{Branch}"}],
+        "authentication": "GITHUB_HMAC",
+        "authenticationConfiguration": {"SecretToken": "s3cret"},
+    }
+    cp.put_webhook(webhook=webhook, tags=lower)
+    cp.register_webhook_with_third_party(webhookName="shop-dev")
+
+    found = c["tagging"].get_resources(
+        TagFilters=[{"Key": "ecs-cicd:stack", "Values": ["shop-dev"]}]
+    )["ResourceTagMappingList"]
+    kinds = {r["ResourceARN"].split(":")[2] for r in found}
+    assert {"ec2", "elasticloadbalancing", "ecr", "logs", "ecs", "s3", "codebuild"} <= kinds
+    assert "codepipeline" in kinds
+
+    # --- down, in the order the tool deletes ---
+    cp.deregister_webhook_with_third_party(webhookName="shop-dev")
+    cp.delete_webhook(name="shop-dev")
+    cp.delete_pipeline(name="shop-dev")
+    c["codebuild"].delete_project(name="shop-dev")
+    with pytest.raises(ClientError):
+        ecs.delete_service(cluster="shop-dev", service="shop")  # scaled above 0
+    ecs.delete_service(cluster="shop-dev", service="shop", force=True)
+    ecs.deregister_task_definition(taskDefinition=taskdef)
+    ecs.delete_task_definitions(taskDefinitions=[taskdef])
+    ecs.delete_cluster(cluster="shop-dev")
+    versions = s3.list_object_versions(Bucket=bucket)
+    doomed = [
+        {"Key": v["Key"], "VersionId": v["VersionId"]}
+        for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+    ]
+    assert "Errors" not in s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed})
+    s3.delete_bucket(Bucket=bucket)
+    logs.delete_log_group(logGroupName="/ecs/shop-dev")
+    c["ecr"].delete_repository(repositoryName="shop", force=True)
+    elb.delete_listener(ListenerArn=listener)
+    elb.delete_load_balancer(LoadBalancerArn=lb)
+    elb.delete_target_group(TargetGroupArn=tg)
+    ec2.revoke_security_group_ingress(GroupId=task_sg, SecurityGroupRuleIds=ingress)
+    for group in (task_sg, alb_sg):
+        ec2.delete_security_group(GroupId=group)
+    ec2.disassociate_route_table(AssociationId=association)
+    ec2.delete_route_table(RouteTableId=table)
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+    for subnet in subnets:
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+    for name in roles:
+        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        for inline in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=inline)
+        iam.delete_role(RoleName=name)
+    left = c["tagging"].get_resources(
+        TagFilters=[{"Key": "ecs-cicd:stack", "Values": ["shop-dev"]}]
+    )["ResourceTagMappingList"]
+    assert [r["ResourceARN"] for r in left] == []
+    errors = [call for call in fetch_calls(endpoint) if (call["status"] or 0) >= 500]
+    assert errors == []

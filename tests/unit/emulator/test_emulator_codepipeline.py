@@ -292,6 +292,14 @@ def test_webhook_round_trip(cp: Any, pipeline: dict[str, Any]) -> None:
     assert cp.list_tags_for_resource(resourceArn=put["arn"])["tags"] == [
         {"key": "ecs-cicd:stack", "value": "shop-dev"}
     ]
+    cp.tag_resource(resourceArn=put["arn"], tags=[{"key": "registered", "value": "true"}])
+    cp.untag_resource(resourceArn=put["arn"], tagKeys=["ecs-cicd:stack"])
+    assert cp.list_tags_for_resource(resourceArn=put["arn"])["tags"] == [
+        {"key": "registered", "value": "true"}
+    ]
+    with pytest.raises(ClientError) as err:
+        cp.tag_resource(resourceArn=put["arn"] + "x", tags=[{"key": "a", "value": "b"}])
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     cp.register_webhook_with_third_party(webhookName="shop-dev-github")
     records = cp_patch.webhook_records(_backend())
