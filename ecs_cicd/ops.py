@@ -23,6 +23,7 @@ from ecs_cicd.config import Config
 from ecs_cicd.engine import Ctx, MissingDependency, Outcome, Spec, run_concurrently
 from ecs_cicd.errors import StateError
 from ecs_cicd.resources import handlers
+from ecs_cicd.resources.service import check_controller
 from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record, State, default_state_path, stack_lock
 from ecs_cicd.waiters import wait_for_load_balancer, wait_for_pipeline, wait_for_service
@@ -199,6 +200,7 @@ def up(
         state.save()
         ctx = _ctx(rt, state, replace_service=replace_service)
         specs = build_specs(cfg)
+        check_controller(ctx)
         outcomes = _ensure_all(ctx, specs, tolerate_missing=False)
         details: dict[str, Any] = {}
         if wait:

@@ -106,6 +106,24 @@ def service_differences(want: dict[str, Any], svc: dict[str, Any], taskdef_arn: 
     return out
 
 
+def check_controller(ctx: Ctx) -> None:
+    """Before `up` changes anything: a service whose deployment controller differs from the
+    strategy cannot be switched in place; say so (exit 2) unless --replace-service."""
+    if ctx.replace_service or ctx.state.get("service") is None:
+        return
+    svc = describe_service(ctx, names.cluster(ctx.cfg), names.service(ctx.cfg))
+    if svc is None or svc.get("status") != "ACTIVE":
+        return
+    have = svc.get("deploymentController", {}).get("type", "ECS")
+    if have != controller(ctx):
+        raise ConfigError(
+            f"the service uses the {have} deployment controller, the config asks for "
+            f"{controller(ctx)}; AWS cannot switch it in place",
+            field="pipeline.deploy.strategy",
+            hint="re-run with --replace-service to delete and recreate the service (downtime)",
+        )
+
+
 def primary_deployment(svc: dict[str, Any]) -> str | None:
     for d in svc.get("deployments", []):
         if d.get("status") == "PRIMARY":
