@@ -1,6 +1,11 @@
 """The WSGI layer in front of moto: call log, fault injection, targeted errors, crash hook.
 
-Every AWS request is classified (service, action, mutating) and recorded. A reserved path prefix
+Every AWS request is classified (service, action, mutating) and recorded. The service comes
+from the SigV4 credential scope (boto3 client names: ``elbv2``, ``resourcegroupstaggingapi``);
+the action from X-Amz-Target (JSON protocols), ``Action=`` (query protocols), or for S3 the
+operation its method, path and query resolve to in the botocore model (``CreateBucket``,
+``PutBucketVersioning``; ``"METHOD /path"`` if none matches). Mutating means not
+Describe*/Get*/List*/Head*/BatchGet*, and for S3 anything but GET and HEAD. A reserved path prefix
 ``/_ecs_cicd/`` is the control plane; it cannot collide with AWS because no S3 bucket name (the
 only first path segment an AWS call here can carry) may start with an underscore.
 
@@ -36,8 +41,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 from urllib.parse import parse_qs
+
+from botocore.session import get_session
 
 from ecs_cicd.emulator import codepipeline
 
@@ -131,6 +139,59 @@ def _service(environ: dict[str, Any]) -> str:
     return host.split(".", 1)[0] if ".amazonaws.com" in host else "s3"
 
 
+@dataclass(frozen=True)
+class _S3Route:
+    name: str
+    method: str
+    segments: int  # 0: "/", 1: "/{Bucket}", 2: "/{Bucket}/{Key+}"
+    query: tuple[tuple[str, str | None], ...]  # required keys (and literal values)
+    headers: tuple[str, ...]  # required headers, as WSGI environ keys
+
+
+@cache
+def _s3_routes() -> list[_S3Route]:
+    """S3's REST routes from the botocore model, most specific first."""
+    model = get_session().get_service_model("s3")
+    routes = []
+    for name in model.operation_names:
+        operation = model.operation_model(name)
+        uri = operation.http["requestUri"]
+        path, _, literal = uri.partition("?")
+        query: list[tuple[str, str | None]] = []
+        for part in filter(None, literal.split("&")):
+            key, _, value = part.partition("=")
+            query.append((key, value or None))
+        headers = []
+        shape = operation.input_shape
+        members = shape.members if shape is not None else {}
+        for member in shape.required_members if shape is not None else []:
+            location = members[member].serialization
+            if location.get("location") == "querystring":
+                query.append((location["name"], None))
+            elif location.get("location") == "header":
+                headers.append("HTTP_" + location["name"].upper().replace("-", "_"))
+        segments = 0 if path == "/" else (2 if "{Key" in path else 1)
+        routes.append(
+            _S3Route(name, operation.http["method"], segments, tuple(query), tuple(headers))
+        )
+    return sorted(routes, key=lambda r: -(len(r.query) + len(r.headers)))
+
+
+def _s3_operation(environ: dict[str, Any], method: str, path: str, query: str) -> str | None:
+    """The S3 operation a path-style REST request is (CreateBucket, PutBucketVersioning, ...)."""
+    parts = path.lstrip("/").split("/", 1)
+    segments = 0 if not parts[0] else (2 if len(parts) > 1 and parts[1] else 1)
+    params = parse_qs(query, keep_blank_values=True)
+    for route in _s3_routes():
+        if route.method != method or route.segments != segments:
+            continue
+        if all(
+            key in params and (value is None or value in params[key]) for key, value in route.query
+        ) and all(header in environ for header in route.headers):
+            return route.name
+    return None
+
+
 def classify(environ: dict[str, Any], seq: int) -> Call:
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "/")
@@ -140,9 +201,8 @@ def classify(environ: dict[str, Any], seq: int) -> Call:
     if target:
         action, protocol = target.rsplit(".", 1)[-1], "json"
     elif service == "s3":
-        keys = "&".join(k for k in parse_qs(query, keep_blank_values=True) if k != "x-id")
-        action, protocol = f"{method} {path}" + (f"?{keys}" if keys else ""), "s3"
-        return Call(seq, service, action, method not in ("GET", "HEAD"), method, path, protocol)
+        action = _s3_operation(environ, method, path, query) or f"{method} {path}"
+        return Call(seq, service, action, method not in ("GET", "HEAD"), method, path, "s3")
     else:
         params = parse_qs(query)
         if "Action" not in params and "form-urlencoded" in environ.get("CONTENT_TYPE", ""):

@@ -100,14 +100,14 @@ def test_call_log_classifies_every_protocol(endpoint: str) -> None:
         ("ec2", "CreateVpc", True),
         ("ec2", "DescribeVpcs", False),
         ("ecs", "ListClusters", False),
-        ("s3", "PUT /art", True),
-        ("s3", "HEAD /art", False),
+        ("s3", "CreateBucket", True),
+        ("s3", "HeadBucket", False),
         ("elbv2", "DescribeLoadBalancers", False),
         ("logs", "CreateLogGroup", True),
     ]
     assert [c["action"] for c in mutating_calls(endpoint)] == [
         "CreateVpc",
-        "PUT /art",
+        "CreateBucket",
         "CreateLogGroup",
     ]
     reset_calls(endpoint)

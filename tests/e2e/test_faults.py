@@ -114,7 +114,7 @@ CREATE_CASES = [
 @pytest.mark.parametrize(
     ("service", "action", "code", "message", "times"),
     CREATE_CASES,
-    ids=[f"{c[1].split()[0]}-{c[2]}" for c in CREATE_CASES],
+    ids=[f"{c[1]}-{c[2]}" for c in CREATE_CASES],
 )
 def test_create_side_eventual_consistency(
     cli: Cli, service: str, action: str, code: str, message: str, times: int
@@ -151,7 +151,7 @@ DELETE_CASES = [
         2,
     ),
     (
-        "elasticloadbalancing",
+        "elbv2",
         "DeleteTargetGroup",
         "ResourceInUse",
         "Target group 'arn:x' is currently in use by a listener or a rule",

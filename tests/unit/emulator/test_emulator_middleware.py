@@ -76,9 +76,9 @@ def test_requests_are_classified_and_logged(app: mw.EmulatorMiddleware) -> None:
         ("codepipeline", "CreatePipeline", True),
         ("ec2", "CreateVpc", True),
         ("elbv2", "DescribeLoadBalancers", False),
-        ("s3", "PUT /bucket?versioning", True),
-        ("s3", "GET /bucket?versioning", False),
-        ("s3", "HEAD /bucket", False),
+        ("s3", "PutBucketVersioning", True),
+        ("s3", "GetBucketVersioning", False),
+        ("s3", "HeadBucket", False),
     ]
     assert [c["seq"] for c in calls] == list(range(1, 8))
     assert all(c["status"] == 200 for c in calls)
