@@ -7,6 +7,7 @@ through the `log` callback.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -89,9 +90,12 @@ def runtime(
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Runtime:
+    # --region, then the config's, then AWS_REGION (which botocore itself does not read), then
+    # the session's (AWS_DEFAULT_REGION or the profile).
     region = (
         region
         or cfg.region
+        or os.environ.get("AWS_REGION")
         or (session.region_name if session else None)
         or boto3.Session().region_name
     )
@@ -509,7 +513,9 @@ def outputs(
     cfg: Config, *, state_path: str | Path | None = None, region: str | None = None
 ) -> dict[str, Any]:
     """The stack's outputs from the state file (no AWS call)."""
-    region = region or cfg.region or boto3.Session().region_name or ""
+    region = (
+        region or cfg.region or os.environ.get("AWS_REGION") or boto3.Session().region_name or ""
+    )
     path = (
         Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
     )

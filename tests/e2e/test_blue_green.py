@@ -12,7 +12,6 @@ import yaml
 
 from ecs_cicd.emulator.client import fetch_calls, reset_calls
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.conftest import EXAMPLE
 from tests.e2e.conftest import Cli
 
@@ -30,7 +29,14 @@ def test_blue_green_cycle(cli: Cli) -> None:
     blue_green(cli)
     up = json.loads(cli.run("up", "--output", "json").stdout)
     ids = {r["id"] for r in up["resources"]}
-    assert {"tg.blue", "tg.green", "listener.test", "codedeploy.app", "codedeploy.group", "role.codedeploy"} <= ids
+    assert {
+        "tg.blue",
+        "tg.green",
+        "listener.test",
+        "codedeploy.app",
+        "codedeploy.group",
+        "role.codedeploy",
+    } <= ids
     assert "tg.main" not in ids
     aws = cli.aws()
     elb = aws.client("elbv2")
@@ -38,7 +44,10 @@ def test_blue_green_cycle(cli: Cli) -> None:
     blue, green = tgs[f"{STACK}-blue"], tgs[f"{STACK}-green"]
     assert blue["HealthCheckPath"] == green["HealthCheckPath"] == "/health"
     lb = elb.describe_load_balancers(Names=[f"{STACK}-alb"])["LoadBalancers"][0]
-    listeners = {l["Port"]: l for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+    listeners = {
+        lst["Port"]: lst
+        for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
     assert listeners[80]["DefaultActions"][0]["TargetGroupArn"] == blue["TargetGroupArn"]
     assert listeners[8080]["DefaultActions"][0]["TargetGroupArn"] == green["TargetGroupArn"]
 
@@ -46,20 +55,35 @@ def test_blue_green_cycle(cli: Cli) -> None:
     assert svc["deploymentController"]["type"] == "CODE_DEPLOY"
 
     cd = aws.client("codedeploy")
-    group = cd.get_deployment_group(applicationName=STACK, deploymentGroupName=STACK)["deploymentGroupInfo"]
-    assert group["deploymentStyle"] == {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
+    group = cd.get_deployment_group(applicationName=STACK, deploymentGroupName=STACK)[
+        "deploymentGroupInfo"
+    ]
+    assert group["deploymentStyle"] == {
+        "deploymentType": "BLUE_GREEN",
+        "deploymentOption": "WITH_TRAFFIC_CONTROL",
+    }
     pair = group["loadBalancerInfo"]["targetGroupPairInfoList"][0]
     assert [t["name"] for t in pair["targetGroups"]] == [f"{STACK}-blue", f"{STACK}-green"]
     assert pair["prodTrafficRoute"]["listenerArns"] == [listeners[80]["ListenerArn"]]
     assert pair["testTrafficRoute"]["listenerArns"] == [listeners[8080]["ListenerArn"]]
     assert group["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
-    assert group["blueGreenDeploymentConfiguration"]["terminateBlueInstancesOnDeploymentSuccess"]["terminationWaitTimeInMinutes"] == 5
+    assert (
+        group["blueGreenDeploymentConfiguration"]["terminateBlueInstancesOnDeploymentSuccess"][
+            "terminationWaitTimeInMinutes"
+        ]
+        == 5
+    )
     assert group["autoRollbackConfiguration"]["enabled"] is True
 
-    deploy = aws.client("codepipeline").get_pipeline(name=STACK)["pipeline"]["stages"][2]["actions"][0]
+    deploy = aws.client("codepipeline").get_pipeline(name=STACK)["pipeline"]["stages"][2][
+        "actions"
+    ][0]
     assert deploy["actionTypeId"]["provider"] == "CodeDeployToECS"
     conf = deploy["configuration"]
-    assert conf["TaskDefinitionTemplatePath"] == "taskdef.json" and conf["AppSpecTemplatePath"] == "appspec.yaml"
+    assert (
+        conf["TaskDefinitionTemplatePath"] == "taskdef.json"
+        and conf["AppSpecTemplatePath"] == "appspec.yaml"
+    )
     assert conf["Image1ContainerName"] == "IMAGE1_NAME"
     assert conf["ApplicationName"] == STACK and conf["DeploymentGroupName"] == STACK
 
@@ -75,7 +99,9 @@ def test_blue_green_cycle(cli: Cli) -> None:
     reset_calls(cli.endpoint)
     cli.run("up")
     assert any(c["action"] == "CreateDeployment" for c in fetch_calls(cli.endpoint))
-    assert not any(c["action"] == "UpdateService" and c["service"] == "ecs" for c in fetch_calls(cli.endpoint))
+    assert not any(
+        c["action"] == "UpdateService" and c["service"] == "ecs" for c in fetch_calls(cli.endpoint)
+    )
 
     cli.run("down", "--yes")
     assert non_empty(inventory(cli.aws(), prefix="test-codepipeline")) == {}

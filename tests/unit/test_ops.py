@@ -12,7 +12,6 @@ from ecs_cicd import ConfigError, down, load_config, parse_config, plan, recover
 from ecs_cicd import outputs as stack_outputs
 from ecs_cicd.aws import Aws
 from ecs_cicd.inventory import inventory, non_empty
-
 from tests.conftest import EXAMPLE
 
 
@@ -45,10 +44,15 @@ def test_library_cycle_with_a_session(mock: None, tmp_path: Path) -> None:
     gone = down(cfg, session=session, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
     assert {o.action for o in gone.outcomes} == {"delete"}
     assert not state.exists()
-    assert non_empty(inventory(Aws(session, region="ap-northeast-1"), prefix="test-codepipeline")) == {}
+    assert (
+        non_empty(inventory(Aws(session, region="ap-northeast-1"), prefix="test-codepipeline"))
+        == {}
+    )
 
 
-def test_plan_on_an_empty_account_creates_everything_and_mutates_nothing(mock: None, tmp_path: Path) -> None:
+def test_plan_on_an_empty_account_creates_everything_and_mutates_nothing(
+    mock: None, tmp_path: Path
+) -> None:
     cfg = load_config(EXAMPLE)
     result = plan(cfg, state_path=tmp_path / "s.json")
     assert {o.action for o in result.outcomes} == {"create"}
@@ -66,11 +70,19 @@ def test_config_changes_converge(mock: None, tmp_path: Path) -> None:
     d["logs"] = {"retention_days": 7}
     cfg = parse_config(d)
     planned = {o.logical_id: o for o in plan(cfg, state_path=state).outcomes}
-    assert {k for k, o in planned.items() if o.action == "update"} == {"service", "taskdef", "tg.main", "logs.app", "logs.codebuild"}
+    assert {k for k, o in planned.items() if o.action == "update"} == {
+        "service",
+        "taskdef",
+        "tg.main",
+        "logs.app",
+        "logs.codebuild",
+    }
     up(cfg, state_path=state, sleep=no_sleep)
     assert {o.action for o in plan(cfg, state_path=state).outcomes} == {"unchanged"}
     ecs = boto3.client("ecs", region_name="ap-northeast-1")
-    svc = ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])["services"][0]
+    svc = ecs.describe_services(
+        cluster="test-codepipeline-dev", services=["test-codepipeline-dev"]
+    )["services"][0]
     assert svc["desiredCount"] == 2 and svc["taskDefinition"].endswith(":2")
     down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
 
