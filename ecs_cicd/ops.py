@@ -77,6 +77,24 @@ class Runtime:
     log: Log
     sleep: Callable[[float], None]
     cancel: threading.Event
+    started: float = field(default_factory=time.monotonic)
+
+    def result(
+        self,
+        command: str,
+        outcomes: list[Outcome] | None = None,
+        outputs: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Result:
+        return Result(
+            command,
+            outcomes or [],
+            outputs or {},
+            self.aws.stats.as_dict(),
+            time.monotonic() - self.started,
+            str(self.state_path),
+            details or {},
+        )
 
 
 def runtime(
@@ -198,7 +216,6 @@ def up(
         sleep=sleep,
         cancel=cancel,
     )
-    t0 = time.monotonic()
     with stack_lock(rt.state_path, "up"):
         state = _load_state(rt)
         state.save()
@@ -209,16 +226,7 @@ def up(
         details: dict[str, Any] = {}
         if wait:
             details = _wait_all(ctx, wait_pipeline=wait_pipeline)
-        result = Result(
-            "up",
-            _order(outcomes, specs),
-            stack_outputs(cfg, state),
-            rt.aws.stats.as_dict(),
-            time.monotonic() - t0,
-            str(rt.state_path),
-            details,
-        )
-    return result
+        return rt.result("up", _order(outcomes, specs), stack_outputs(cfg, state), details)
 
 
 def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
@@ -246,7 +254,6 @@ def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
         futures = {k: pool.submit(fn) for k, fn in jobs.items()}
         errors = []
         for key, fut in futures.items():
-            t0 = time.monotonic()
             try:
                 fut.result()
                 details[f"wait_{key}"] = "ok"
@@ -255,7 +262,6 @@ def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
                 raise
             except BaseException as e:
                 errors.append(e)
-            _ = t0
         if errors:
             raise errors[0]
     return details
@@ -280,17 +286,13 @@ def plan(
         state_path=state_path,
         log=log,
     )
-    t0 = time.monotonic()
     state = _load_state(rt).scratch_copy()
     specs = build_specs(cfg)
     outcomes = _ensure_all(_ctx(rt, state, dry_run=True), specs, tolerate_missing=True)
-    return Result(
+    return rt.result(
         "plan",
         _order(outcomes, specs),
         {},
-        rt.aws.stats.as_dict(),
-        time.monotonic() - t0,
-        str(rt.state_path),
     )
 
 
@@ -339,7 +341,6 @@ def down(
         sleep=sleep,
         cancel=cancel,
     )
-    t0 = time.monotonic()
     with stack_lock(rt.state_path, "down"):
         state = _load_state(rt)
         ctx = _ctx(rt, state)
@@ -349,15 +350,7 @@ def down(
             rt.log("no state file records: finding the stack's resources by tag and name")
             to_delete = scan(ctx, specs).records
         if to_delete and confirm is not None and not confirm(list(to_delete.values())):
-            return Result(
-                "down",
-                [],
-                {},
-                rt.aws.stats.as_dict(),
-                time.monotonic() - t0,
-                str(rt.state_path),
-                {"aborted": True},
-            )
+            return rt.result("down", [], {}, {"aborted": True})
         if to_delete is not state.records:
             state.records = dict(to_delete)
             if state.records:
@@ -373,8 +366,10 @@ def down(
             if not rec.owned:
                 state.remove(rec.logical_id)
         state.delete_file()
-        return Result(
-            "down", outcomes, {}, rt.aws.stats.as_dict(), time.monotonic() - t0, str(rt.state_path)
+        return rt.result(
+            "down",
+            outcomes,
+            {},
         )
 
 
@@ -421,7 +416,6 @@ def status(
     rt = runtime(
         cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path
     )
-    t0 = time.monotonic()
     state = _load_state(rt)
     recorded = set(state.records)
     scratch = state.scratch_copy()
@@ -472,15 +466,7 @@ def status(
                 "status": e["status"],
                 "started": str(e.get("startTime", "")),
             }
-    return Result(
-        "status",
-        _order(outcomes, specs),
-        stack_outputs(cfg, state),
-        rt.aws.stats.as_dict(),
-        time.monotonic() - t0,
-        str(rt.state_path),
-        details,
-    )
+    return rt.result("status", _order(outcomes, specs), stack_outputs(cfg, state), details)
 
 
 def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
@@ -545,7 +531,6 @@ def recover(
         state_path=state_path,
         log=log,
     )
-    t0 = time.monotonic()
     with stack_lock(rt.state_path, "state recover"):
         if rt.state_path.exists():
             try:
@@ -565,11 +550,4 @@ def recover(
             Outcome(r.logical_id, r.kind, "adopt", [], r.physical_id)
             for r in found.records.values()
         ]
-    return Result(
-        "state recover",
-        outcomes,
-        stack_outputs(cfg, state),
-        rt.aws.stats.as_dict(),
-        time.monotonic() - t0,
-        str(rt.state_path),
-    )
+    return rt.result("state recover", outcomes, stack_outputs(cfg, state))

@@ -1,4 +1,4 @@
-"""CodePipeline: executions, pipeline state, webhooks, token masking.
+"""CodePipeline: executions, pipeline state, token masking.
 
 moto stores pipelines but has no executions at all. Here:
 
@@ -11,9 +11,7 @@ moto stores pipelines but has no executions at all. Here:
   their failed-execution report (ListActionExecutions carries the error details).
 * GetPipelineExecution, ListPipelineExecutions, GetPipelineState, ListActionExecutions read
   those executions.
-* PutWebhook / ListWebhooks / DeleteWebhook / (De)RegisterWebhookWithThirdParty, stored per
-  account and region on the backend, and Tag/Untag/ListTagsForResource on webhook ARNs. As on
-  AWS, the secret token is redacted in responses.
+* Webhooks are in ``webhooks.py``.
 * GetPipeline / CreatePipeline / UpdatePipeline return GitHub ``OAuthToken`` values masked.
 """
 
@@ -39,7 +37,9 @@ MASK = "****"
 _SECRET_KEYS = ("OAuthToken",)
 
 
-class _Error(JsonRESTError):
+class CodePipelineError(JsonRESTError):
+    """A CodePipeline error moto has no class for (JSON body {__type, message})."""
+
     code = 400
 
     def __init__(self, error_type: str, message: str) -> None:
@@ -189,10 +189,6 @@ def _executions(backend: CodePipelineBackend) -> dict[str, list[Execution]]:
     return state(backend, "executions", dict)
 
 
-def _webhooks(backend: CodePipelineBackend) -> dict[str, dict[str, Any]]:
-    return state(backend, "webhooks", dict)
-
-
 def _mask(pipeline: dict[str, Any]) -> dict[str, Any]:
     masked = copy.deepcopy(pipeline)
     for stage in masked.get("stages", []):
@@ -204,7 +200,7 @@ def _mask(pipeline: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
-def _require_pipeline(backend: CodePipelineBackend, name: str) -> dict[str, Any]:
+def require_pipeline(backend: CodePipelineBackend, name: str) -> dict[str, Any]:
     codepipeline = backend.pipelines.get(name)
     if codepipeline is None:
         raise PipelineNotFoundException(
@@ -215,7 +211,7 @@ def _require_pipeline(backend: CodePipelineBackend, name: str) -> dict[str, Any]
 
 def start_execution(backend: CodePipelineBackend, name: str, trigger_type: str) -> Execution:
     """Start an execution of pipeline ``name`` (CreatePipeline, StartPipelineExecution)."""
-    pipeline = _require_pipeline(backend, name)
+    pipeline = require_pipeline(backend, name)
     stages = [
         (stage["name"], [_ActionRun(stage["name"], action) for action in stage["actions"]])
         for stage in pipeline["stages"]
@@ -253,11 +249,11 @@ def _link_builds(backend: CodePipelineBackend, execution: Execution) -> None:
 
 
 def _find_execution(backend: CodePipelineBackend, name: str, execution_id: str) -> Execution:
-    _require_pipeline(backend, name)
+    require_pipeline(backend, name)
     for execution in _executions(backend).get(name, []):
         if execution.execution_id == execution_id:
             return execution
-    raise _Error(
+    raise CodePipelineError(
         "PipelineExecutionNotFoundException",
         f"Pipeline Execution ID {execution_id} does not exist in pipeline with name: {name}",
     )
@@ -287,7 +283,7 @@ def _action_result(
 
 
 def _pipeline_state(backend: CodePipelineBackend, name: str) -> dict[str, Any]:
-    pipeline = _require_pipeline(backend, name)
+    pipeline = require_pipeline(backend, name)
     metadata = backend.pipelines[name].metadata
     history = _executions(backend).get(name, [])
     at = now()
@@ -380,44 +376,6 @@ def _action_details(execution: Execution, at: float) -> list[dict[str, Any]]:
     return list(reversed(details))
 
 
-# --- webhooks ---------------------------------------------------------------------------
-
-
-def _validate_webhook(backend: CodePipelineBackend, definition: dict[str, Any]) -> None:
-    _require_pipeline(backend, definition["targetPipeline"])
-    auth = definition.get("authentication")
-    config = definition.get("authenticationConfiguration") or {}
-    if auth == "GITHUB_HMAC" and not config.get("SecretToken"):
-        raise _Error(
-            "InvalidWebhookAuthenticationParametersException",
-            "SecretToken is required for GITHUB_HMAC authentication",
-        )
-    if auth == "IP" and not config.get("AllowedIPRange"):
-        raise _Error(
-            "InvalidWebhookAuthenticationParametersException",
-            "AllowedIPRange is required for IP authentication",
-        )
-    for rule in definition.get("filters", []):
-        if not str(rule.get("jsonPath", "")).startswith("$"):
-            raise _Error(
-                "InvalidWebhookFilterPatternException",
-                f"Invalid JsonPath: {rule.get('jsonPath')}",
-            )
-
-
-def _webhook_item(record: dict[str, Any]) -> dict[str, Any]:
-    item = copy.deepcopy({k: v for k, v in record.items() if not k.startswith("_")})
-    config = item["definition"].get("authenticationConfiguration") or {}
-    if "SecretToken" in config:
-        config["SecretToken"] = MASK
-    return item
-
-
-def webhook_records(backend: CodePipelineBackend) -> dict[str, dict[str, Any]]:
-    """Stored webhooks by name, including ``_registered`` (for tests and the tagging API)."""
-    return _webhooks(backend)
-
-
 # --- response methods -------------------------------------------------------------------
 
 
@@ -455,52 +413,6 @@ def _delete_pipeline(original: Any) -> Any:
     return delete_pipeline
 
 
-def _list_tags_for_resource(original: Any) -> Any:
-    def list_tags_for_resource(self: CodePipelineResponse) -> Any:
-        record = _webhook_for(self)
-        if record is None:
-            return original(self)
-        return dumps({"tags": record.get("tags", [])})
-
-    return list_tags_for_resource
-
-
-def _webhook_for(self: CodePipelineResponse) -> dict[str, Any] | None:
-    """The stored webhook when the request's resourceArn names one (else None: a pipeline)."""
-    arn = str(self._get_param("resourceArn"))
-    if ":webhook:" not in arn:
-        return None
-    record = _webhooks(self.codepipeline_backend).get(arn.split(":webhook:")[-1])
-    if record is None:
-        raise _Error("ResourceNotFoundException", f"Webhook {arn} not found")
-    return record
-
-
-def _tag_resource(original: Any) -> Any:
-    def tag_resource(self: CodePipelineResponse) -> Any:
-        record = _webhook_for(self)
-        if record is None:
-            return original(self)
-        merged = {t["key"]: t["value"] for t in record.get("tags", [])}
-        merged.update({t["key"]: t["value"] for t in self._get_param("tags") or []})
-        record["tags"] = [{"key": k, "value": v} for k, v in merged.items()]
-        return "{}"
-
-    return tag_resource
-
-
-def _untag_resource(original: Any) -> Any:
-    def untag_resource(self: CodePipelineResponse) -> Any:
-        record = _webhook_for(self)
-        if record is None:
-            return original(self)
-        gone = set(self._get_param("tagKeys") or [])
-        record["tags"] = [t for t in record.get("tags", []) if t["key"] not in gone]
-        return "{}"
-
-    return untag_resource
-
-
 def start_pipeline_execution(self: CodePipelineResponse) -> str:
     execution = start_execution(
         self.codepipeline_backend, self._get_param("name"), "StartPipelineExecution"
@@ -520,7 +432,7 @@ def get_pipeline_execution(self: CodePipelineResponse) -> str:
 def list_pipeline_executions(self: CodePipelineResponse) -> str:
     backend = self.codepipeline_backend
     name = self._get_param("pipelineName")
-    _require_pipeline(backend, name)
+    require_pipeline(backend, name)
     at = now()
     summaries = [e.summary(at) for e in _executions(backend).get(name, [])]
     chunk, token = page(summaries, self._get_param("nextToken"), self._get_param("maxResults"))
@@ -537,7 +449,7 @@ def get_pipeline_state(self: CodePipelineResponse) -> str:
 def list_action_executions(self: CodePipelineResponse) -> str:
     backend = self.codepipeline_backend
     name = self._get_param("pipelineName")
-    _require_pipeline(backend, name)
+    require_pipeline(backend, name)
     wanted = (self._get_param("filter") or {}).get("pipelineExecutionId")
     executions = _executions(backend).get(name, [])
     if wanted:
@@ -551,90 +463,28 @@ def list_action_executions(self: CodePipelineResponse) -> str:
     return dumps(out)
 
 
-def put_webhook(self: CodePipelineResponse) -> str:
-    backend = self.codepipeline_backend
-    definition = self._get_param("webhook")
-    _validate_webhook(backend, definition)
-    hooks = _webhooks(backend)
-    name = definition["name"]
-    previous = hooks.get(name)
-    record: dict[str, Any] = {
-        "definition": definition,
-        "url": previous["url"]
-        if previous
-        else f"https://{backend.region_name}.webhooks.aws/trigger?t={uuid.uuid4().hex}&v=1",
-        "arn": f"arn:aws:codepipeline:{backend.region_name}:{backend.account_id}:webhook:{name}",
-        "tags": self._get_param("tags") or (previous or {}).get("tags", []),
-        "_registered": bool(previous and previous["_registered"]),
-    }
-    hooks[name] = record
-    return dumps({"webhook": _webhook_item(record)})
-
-
-def list_webhooks(self: CodePipelineResponse) -> str:
-    items = [_webhook_item(r) for r in _webhooks(self.codepipeline_backend).values()]
-    chunk, token = page(items, self._get_param("NextToken"), self._get_param("MaxResults"))
-    out: dict[str, Any] = {"webhooks": chunk}
-    if token:
-        out["NextToken"] = token
-    return dumps(out)
-
-
-def delete_webhook(self: CodePipelineResponse) -> str:
-    # AWS answers success for a name it does not know.
-    _webhooks(self.codepipeline_backend).pop(self._get_param("name"), None)
-    return "{}"
-
-
-def _set_registered(self: CodePipelineResponse, registered: bool) -> str:
-    name = self._get_param("webhookName")
-    record = _webhooks(self.codepipeline_backend).get(name)
-    if record is None:
-        raise _Error(
-            "WebhookNotFoundException",
-            "The specified webhook was entered in an invalid format or cannot be found.",
-        )
-    record["_registered"] = registered
-    return "{}"
-
-
-def register_webhook_with_third_party(self: CodePipelineResponse) -> str:
-    return _set_registered(self, True)
-
-
-def deregister_webhook_with_third_party(self: CodePipelineResponse) -> str:
-    return _set_registered(self, False)
-
-
 def apply() -> None:
     replace(CodePipelineResponse, "create_pipeline", _create_pipeline)
     replace(CodePipelineResponse, "get_pipeline", _masking)
     replace(CodePipelineResponse, "update_pipeline", _masking)
     replace(CodePipelineResponse, "delete_pipeline", _delete_pipeline)
-    replace(CodePipelineResponse, "list_tags_for_resource", _list_tags_for_resource)
-    replace(CodePipelineResponse, "tag_resource", _tag_resource)
-    replace(CodePipelineResponse, "untag_resource", _untag_resource)
     for fn in (
         start_pipeline_execution,
         get_pipeline_execution,
         list_pipeline_executions,
         get_pipeline_state,
         list_action_executions,
-        put_webhook,
-        list_webhooks,
-        delete_webhook,
-        register_webhook_with_third_party,
-        deregister_webhook_with_third_party,
     ):
         add(CodePipelineResponse, fn.__name__, fn)
 
 
 __all__ = [
     "PIPELINE_SECONDS_ENV",
+    "CodePipelineError",
     "Execution",
     "apply",
     "clear_failures",
     "fail_next_execution",
+    "require_pipeline",
     "start_execution",
-    "webhook_records",
 ]

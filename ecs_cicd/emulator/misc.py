@@ -35,6 +35,7 @@ from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
 from moto.s3.models import FakeBucket
 
 from ecs_cicd.emulator._util import replace
+from ecs_cicd.emulator.webhooks import webhook_records
 
 MANAGED_POLICIES_ENV = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
@@ -139,7 +140,7 @@ def _extra_resources(account: str, region: str) -> Iterator[tuple[str, dict[str,
     pipelines = codepipeline_backends[account][region]
     for pipeline in pipelines.pipelines.values():
         yield pipeline.metadata["pipelineArn"], dict(pipeline.tags)
-    for hook in pipelines.__dict__.get("_ecs_cicd_webhooks", {}).values():
+    for hook in webhook_records(pipelines).values():
         yield hook["arn"], _kv(hook.get("tags"))
     deploy = codedeploy_backends[account][region]
     prefix = f"arn:aws:codedeploy:{region}:{account}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ecs_cicd.emulator import codebuild, codedeploy, codepipeline, ec2, ecs, elbv2, misc
+from ecs_cicd.emulator import codebuild, codedeploy, codepipeline, ec2, ecs, elbv2, misc, webhooks
 
 _lock = threading.Lock()
 _installed = False
@@ -21,6 +21,6 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        for module in (misc, codepipeline, codebuild, codedeploy, ecs, ec2, elbv2):
+        for module in (misc, codepipeline, webhooks, codebuild, codedeploy, ecs, ec2, elbv2):
             module.apply()
         _installed = True

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from emulator_helpers import ACCOUNT, REGION, call_checked, make_role
 
 from ecs_cicd.emulator import codepipeline as cp_patch
+from ecs_cicd.emulator import webhooks
 
 TOKEN = "ghp_secret_token_value"
 
@@ -302,7 +303,7 @@ def test_webhook_round_trip(cp: Any, pipeline: dict[str, Any]) -> None:
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     cp.register_webhook_with_third_party(webhookName="shop-dev-github")
-    records = cp_patch.webhook_records(_backend())
+    records = webhooks.webhook_records(_backend())
     assert records["shop-dev-github"]["_registered"] is True
     cp.deregister_webhook_with_third_party(webhookName="shop-dev-github")
     assert records["shop-dev-github"]["_registered"] is False
