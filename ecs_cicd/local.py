@@ -260,27 +260,28 @@ def _config_default(parents: list[argparse.ArgumentParser]) -> str:
 
 
 def _client_factory(args: argparse.Namespace) -> Callable[[str, str | None], Any]:
-    """boto3 clients for the CLI's --profile/--region/--endpoint-url, one per (service, region)."""
-    import boto3
+    """Clients for the CLI's --profile/--region/--endpoint-url through the project's one door to
+    AWS (ecs_cicd.aws), one Aws per region (a secret's ARN may name another region)."""
+    import os
+
     from botocore.exceptions import BotoCoreError
 
-    cache: dict[tuple[str, str | None], Any] = {}
+    from ecs_cicd.aws import Aws, new_session
+
+    cache: dict[str | None, Aws] = {}
 
     def client(service: str, region: str | None) -> Any:
-        key = (service, region)
+        key = region or args.region or os.environ.get("AWS_REGION")
         if key not in cache:
             try:
-                session = boto3.Session(profile_name=args.profile, region_name=args.region)
-                cache[key] = session.client(
-                    service,
-                    region_name=region or args.region,
-                    endpoint_url=args.endpoint_url,
+                cache[key] = Aws(
+                    new_session(args.profile, key), region=key, endpoint_url=args.endpoint_url
                 )
-            except BotoCoreError as exc:  # no region, unknown profile...
+            except BotoCoreError as exc:  # unknown profile...
                 raise ConfigError(
                     f"cannot reach AWS: {exc}", hint="set --region / --profile (or AWS_REGION)"
                 ) from None
-        return cache[key]
+        return cache[key].client(service)
 
     return client
 

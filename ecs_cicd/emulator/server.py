@@ -8,6 +8,7 @@ loopback address unless told otherwise; port 0 picks a free port.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from types import TracebackType
@@ -101,8 +102,25 @@ class EmulatorServer:
         self.stop()
 
 
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop ``serve()`` cleanly.
+
+    A process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt; restore it, and treat SIGTERM the same way.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def serve(host: str = DEFAULT_HOST, port: int = 5000) -> None:
-    """Serve the emulator in the foreground until KeyboardInterrupt."""
+    """Serve the emulator in the foreground until KeyboardInterrupt (SIGINT) or SIGTERM."""
+    _stop_on_signals()
     server = EmulatorServer(host, port)
     try:
         server.start()

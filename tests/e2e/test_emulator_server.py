@@ -243,9 +243,14 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_blocks_until_interrupted() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_blocks_until_interrupted(stop: signal.Signals) -> None:
     port = _free_port()
-    code = f"from ecs_cicd.emulator import serve; serve(port={port})"
+    # Started with SIGINT ignored, as a background job of a non-interactive shell is.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        f"from ecs_cicd.emulator import serve; serve(port={port})"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -260,7 +265,7 @@ def test_serve_blocks_until_interrupted() -> None:
                 assert process.poll() is None, "serve() exited early"
                 assert time.monotonic() < deadline, "serve() never answered"
                 time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         assert process.wait(timeout=60) == 0
         assert f"http://127.0.0.1:{port}" in (process.stdout.read() if process.stdout else "")
     finally:

@@ -13,6 +13,7 @@ from ecs_cicd.engine import Ctx, Outcome, Spec
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import artifacts
 from ecs_cicd.state import Record
+from tests.unit.resources.helpers import client_error, dry, inject, recorded
 
 HANDLER = artifacts.ArtifactBucketHandler()
 SPEC = Spec("bucket.artifacts", "artifact_bucket")
@@ -23,37 +24,11 @@ def ensure(ctx: Ctx) -> Outcome:
 
 
 def delete(ctx: Ctx) -> Outcome:
-    rec = ctx.state.get("bucket.artifacts")
-    assert rec is not None
-    return HANDLER.delete(ctx, rec)
-
-
-def dry(ctx: Ctx) -> Ctx:
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+    return HANDLER.delete(ctx, recorded(ctx, "bucket.artifacts"))
 
 
 def bucket(ctx: Ctx) -> str:
     return f"{ctx.cfg.stack}-artifacts-123456789012-ap-northeast-1"
-
-
-def client_error(code: str, message: str, op: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, op)
-
-
-def fail_then(
-    monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]
-) -> list[int]:
-    original = getattr(client, method)
-    calls: list[int] = []
-
-    def wrapped(**kw: Any) -> Any:
-        calls.append(1)
-        if errors:
-            raise errors.pop(0)
-        return original(**kw)
-
-    monkeypatch.setattr(client, method, wrapped)
-    return calls
 
 
 def all_versions(ctx: Ctx, name: str) -> list[Any]:
@@ -146,7 +121,7 @@ def test_create_retries_conflicting_conditional_operation(
 ) -> None:
     msg = "A conflicting conditional operation is currently in progress against this resource."
     errors = [client_error("OperationAborted", msg, "CreateBucket") for _ in range(2)]
-    calls = fail_then(monkeypatch, ctx.client("s3"), "create_bucket", errors)
+    calls = inject(monkeypatch, ctx.client("s3"), "create_bucket", errors)
     assert ensure(ctx).action == "create"
     assert len(calls) == 3
 
@@ -155,7 +130,7 @@ def test_create_other_operation_aborted_fails_at_once(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     errors = [client_error("OperationAborted", "something else", "CreateBucket")] * 3
-    calls = fail_then(monkeypatch, ctx.client("s3"), "create_bucket", list(errors))
+    calls = inject(monkeypatch, ctx.client("s3"), "create_bucket", list(errors))
     with pytest.raises(AwsError, match=r"Creating bucket .*OperationAborted"):
         ensure(ctx)
     assert len(calls) == 1
@@ -163,7 +138,7 @@ def test_create_other_operation_aborted_fails_at_once(
 
 def test_a_bucket_of_another_account_is_refused(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     def head(**_kw: Any) -> Any:
-        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
+        raise client_error("403", "Forbidden", "HeadBucket")
 
     monkeypatch.setattr(ctx.client("s3"), "head_bucket", head)
     with pytest.raises(AwsError, match="not owned by this account"):
@@ -296,7 +271,7 @@ def test_bucket_not_empty_every_time_gives_up(ctx: Ctx, monkeypatch: pytest.Monk
             "BucketNotEmpty", "The bucket you tried to delete is not empty", "DeleteBucket"
         )
     ] * 10
-    calls = fail_then(monkeypatch, ctx.client("s3"), "delete_bucket", list(errors))
+    calls = inject(monkeypatch, ctx.client("s3"), "delete_bucket", list(errors))
     with pytest.raises(AwsError, match="BucketNotEmpty"):
         delete(ctx)
     assert len(calls) == artifacts.DELETE_ATTEMPTS

@@ -4,18 +4,16 @@ with UpdateProject; tolerant delete; the service-role propagation retry injected
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from ecs_cicd.engine import Ctx, Spec
+from ecs_cicd.engine import Ctx
 from ecs_cicd.errors import AwsError, ConfigError
 from ecs_cicd.resources import codebuild, iam
-from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record
+from tests.unit.resources.helpers import client_error, inject, spec_of
 
 STACK = "test-codepipeline-dev"
 NAME = f"{STACK}-build"
@@ -26,34 +24,9 @@ ROLE_LAG = (
 )
 
 
-def client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
-
-
-def inject(
-    monkeypatch: pytest.MonkeyPatch, c: Any, method: str, errors: list[ClientError]
-) -> list[dict[str, Any]]:
-    """Make `c.method` raise `errors` one by one, then behave; returns the calls' kwargs."""
-    real: Callable[..., Any] = getattr(c, method)
-    calls: list[dict[str, Any]] = []
-
-    def wrapper(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        if errors:
-            raise errors.pop(0)
-        return real(**kwargs)
-
-    monkeypatch.setattr(c, method, wrapper)
-    return calls
-
-
-def spec(ctx: Ctx, lid: str) -> Spec:
-    return next(s for s in build_specs(ctx.cfg) if s.logical_id == lid)
-
-
 def prepare(ctx: Ctx) -> None:
     """The project's dependencies: the real service role, recorded repositories."""
-    iam.RoleHandler().ensure(ctx, spec(ctx, "role.codebuild"))
+    iam.RoleHandler().ensure(ctx, spec_of(ctx, "role.codebuild"))
     for name, uri in URIS.items():
         ctx.state.put(
             Record(f"ecr.{name}", "ecr_repository", f"{STACK}/{name}", outputs={"uri": uri})
@@ -61,7 +34,7 @@ def prepare(ctx: Ctx) -> None:
 
 
 def ensure(ctx: Ctx) -> Any:
-    return codebuild.ProjectHandler().ensure(ctx, spec(ctx, "codebuild"))
+    return codebuild.ProjectHandler().ensure(ctx, spec_of(ctx, "codebuild"))
 
 
 def project() -> dict[str, Any]:

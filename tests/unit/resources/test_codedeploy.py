@@ -18,20 +18,16 @@ from moto.codedeploy.models import codedeploy_backends
 from ecs_cicd import names
 from ecs_cicd.aws import Aws, new_session
 from ecs_cicd.config import Config, parse_config
-from ecs_cicd.engine import Ctx, MissingDependency, Outcome, Spec
+from ecs_cicd.engine import Ctx, MissingDependency, Outcome
 from ecs_cicd.errors import AwsError, DeploymentFailed, WaitTimeout
 from ecs_cicd.resources import codedeploy
 from ecs_cicd.resources.codedeploy import ApplicationHandler, DeploymentGroupHandler
-from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record, State
+from tests.conftest import EXAMPLE
+from tests.unit.resources.helpers import example, record_role, spec_of, vpc_with_subnets
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
-TRUST = (
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
-    '{"Service":"%s"},"Action":"sts:AssumeRole"}]}'
-)
 ROLE_LAG = "Cannot assume role provided."
 
 
@@ -41,7 +37,7 @@ def client(service: str) -> Any:
 
 
 def blue_green_config(**blue_green: Any) -> Config:
-    data = yaml.safe_load(EXAMPLE.read_text())
+    data = example()
     data["pipeline"]["deploy"] = {
         "strategy": "blue_green",
         "blue_green": {"test_listener_port": 8080, **blue_green},
@@ -57,16 +53,12 @@ def same_moto(ctx: Ctx, cfg: Config | None = None, *, dry_run: bool = False) -> 
     )
 
 
-def spec(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
-
-
 def ensure_app(ctx: Ctx) -> Outcome:
-    return ApplicationHandler().ensure(ctx, spec(ctx, "codedeploy.app"))
+    return ApplicationHandler().ensure(ctx, spec_of(ctx, "codedeploy.app"))
 
 
 def ensure_group(ctx: Ctx) -> Outcome:
-    return DeploymentGroupHandler().ensure(ctx, spec(ctx, "codedeploy.group"))
+    return DeploymentGroupHandler().ensure(ctx, spec_of(ctx, "codedeploy.group"))
 
 
 def live_group(ctx: Ctx) -> dict[str, Any]:
@@ -98,13 +90,7 @@ def stand_up_dependencies(ctx: Ctx) -> None:
     elb = client("elbv2")
     ecs = client("ecs")
     iam = client("iam")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")[
-            "Subnet"
-        ]["SubnetId"]
-        for i, az in enumerate("ac")
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, REGION)
     sg = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
     alb = elb.create_load_balancer(Name=names.alb(cfg), Subnets=subnets, SecurityGroups=[sg])[
         "LoadBalancers"
@@ -152,11 +138,9 @@ def stand_up_dependencies(ctx: Ctx) -> None:
             outputs={"cluster": names.cluster(cfg), "deployment": None},
         )
     )
-    role = iam.create_role(
-        RoleName=names.role(cfg, "codedeploy"),
-        AssumeRolePolicyDocument=TRUST % "codedeploy.amazonaws.com",
-    )["Role"]
-    ctx.state.put(Record("role.codedeploy", "iam_role", role["RoleName"], arn=role["Arn"]))
+    record_role(
+        ctx, iam, "role.codedeploy", names.role(cfg, "codedeploy"), "codedeploy.amazonaws.com"
+    )
 
 
 @pytest.fixture

@@ -6,26 +6,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
-from botocore.exceptions import ClientError
 from moto.codepipeline.models import codepipeline_backends
 
 from ecs_cicd.config import Config, parse_config
 from ecs_cicd.emulator.codepipeline import webhook_records
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.engine import Ctx, Outcome
 from ecs_cicd.errors import AwsError, ConfigError
 from ecs_cicd.resources import codepipeline, iam
 from ecs_cicd.resources.codepipeline import PipelineHandler, WebhookHandler, pipeline_declaration
-from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record
-from tests.conftest import EXAMPLE, TOKEN
+from tests.conftest import TOKEN
+from tests.unit.resources.helpers import client_error, example, inject, spec_of
 
 STACK = "test-codepipeline-dev"
 ACCOUNT = "123456789012"
@@ -38,31 +35,6 @@ ROLE_LAG = (
 )
 
 
-def example() -> dict[str, Any]:
-    return dict(yaml.safe_load(EXAMPLE.read_text()))
-
-
-def client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
-
-
-def inject(
-    monkeypatch: pytest.MonkeyPatch, c: Any, method: str, errors: list[ClientError]
-) -> list[dict[str, Any]]:
-    """Make `c.method` raise `errors` one by one, then behave; returns the calls' kwargs."""
-    real: Callable[..., Any] = getattr(c, method)
-    calls: list[dict[str, Any]] = []
-
-    def wrapper(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        if errors:
-            raise errors.pop(0)
-        return real(**kwargs)
-
-    monkeypatch.setattr(c, method, wrapper)
-    return calls
-
-
 def cfg_with(source: dict[str, Any] | None = None, **deploy: Any) -> Config:
     data = example()
     if source is not None:
@@ -71,21 +43,17 @@ def cfg_with(source: dict[str, Any] | None = None, **deploy: Any) -> Config:
     return parse_config(data, check_env=False)
 
 
-def spec(ctx: Ctx, lid: str) -> Spec:
-    return next(s for s in build_specs(ctx.cfg) if s.logical_id == lid)
-
-
 def prepare(ctx: Ctx) -> None:
-    iam.RoleHandler().ensure(ctx, spec(ctx, "role.codepipeline"))
+    iam.RoleHandler().ensure(ctx, spec_of(ctx, "role.codepipeline"))
     ctx.state.put(Record("bucket.artifacts", "artifact_bucket", BUCKET, outputs={"name": BUCKET}))
 
 
 def ensure(ctx: Ctx) -> Outcome:
-    return PipelineHandler().ensure(ctx, spec(ctx, "pipeline"))
+    return PipelineHandler().ensure(ctx, spec_of(ctx, "pipeline"))
 
 
 def ensure_webhook(ctx: Ctx) -> Outcome:
-    return WebhookHandler().ensure(ctx, spec(ctx, "webhook"))
+    return WebhookHandler().ensure(ctx, spec_of(ctx, "webhook"))
 
 
 def cp() -> Any:

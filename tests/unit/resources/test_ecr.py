@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
-from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.engine import Ctx, Outcome
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import ecr
-from ecs_cicd.stack import build_specs
+from tests.unit.resources.helpers import (
+    client_error,
+    dry,
+    inject,
+    recorded,
+    spec_of,
+    with_config,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
 HANDLER = ecr.RepositoryHandler()
-
-
-def spec_of(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
 
 
 def ensure(ctx: Ctx, lid: str = "ecr.app") -> Outcome:
@@ -29,21 +28,7 @@ def ensure(ctx: Ctx, lid: str = "ecr.app") -> Outcome:
 
 
 def delete(ctx: Ctx, lid: str = "ecr.app") -> Outcome:
-    rec = ctx.state.get(lid)
-    assert rec is not None
-    return HANDLER.delete(ctx, rec)
-
-
-def with_config(ctx: Ctx, **ecr_keys: Any) -> Ctx:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["ecr"] = ecr_keys
-    return Ctx(
-        parse_config(data, base_dir=EXAMPLE.parent), ctx.aws, ctx.state, sleep=lambda _s: None
-    )
-
-
-def dry(ctx: Ctx) -> Ctx:
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+    return HANDLER.delete(ctx, recorded(ctx, lid))
 
 
 def repo(ctx: Ctx, name: str) -> dict[str, Any]:
@@ -112,19 +97,8 @@ def test_created_concurrently_is_adopted(ctx: Ctx, monkeypatch: pytest.MonkeyPat
     # The look-up says absent, then CreateRepository says it exists (a crashed or parallel run).
     client = ctx.client("ecr")
     client.create_repository(repositoryName=f"{ctx.cfg.stack}/app")
-    original = client.describe_repositories
-    first = [True]
-
-    def describe(**kw: Any) -> Any:
-        if first:
-            first.clear()
-            raise ClientError(
-                {"Error": {"Code": "RepositoryNotFoundException", "Message": "x"}},
-                "DescribeRepositories",
-            )
-        return original(**kw)
-
-    monkeypatch.setattr(client, "describe_repositories", describe)
+    missed = client_error("RepositoryNotFoundException", "x", "DescribeRepositories")
+    inject(monkeypatch, client, "describe_repositories", [missed])
     assert ensure(ctx).action == "adopt"
 
 
@@ -157,7 +131,7 @@ def test_drift_is_planned_then_converged(ctx: Ctx) -> None:
 def test_config_change_converges_scan_and_lifecycle(ctx: Ctx) -> None:
     name = f"{ctx.cfg.stack}/app"
     ensure(ctx)
-    c = with_config(ctx, keep_images=5, scan_on_push=False)
+    c = with_config(ctx, ecr={"keep_images": 5, "scan_on_push": False})
     out = ensure(c)
     assert out.action == "update"
     assert repo(c, name)["imageScanningConfiguration"] == {"scanOnPush": False}
@@ -184,9 +158,7 @@ def test_delete_other_errors_are_reported(ctx: Ctx, monkeypatch: pytest.MonkeyPa
     ensure(ctx)
 
     def refuse(**_kw: Any) -> Any:
-        raise ClientError(
-            {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteRepository"
-        )
+        raise client_error("AccessDeniedException", "no", "DeleteRepository")
 
     monkeypatch.setattr(ctx.client("ecr"), "delete_repository", refuse)
     with pytest.raises(AwsError, match=r"Deleting ECR repository .*AccessDeniedException"):

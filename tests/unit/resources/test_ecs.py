@@ -14,15 +14,11 @@ from ecs_cicd.errors import ConfigError
 from ecs_cicd.resources.cluster import ClusterHandler
 from ecs_cicd.resources.service import ServiceHandler
 from ecs_cicd.resources.taskdef import TaskDefinitionHandler
-from ecs_cicd.stack import build_specs
 from ecs_cicd.state import Record
 from tests.conftest import EXAMPLE
+from tests.unit.resources.helpers import record_role, spec_of, vpc_with_subnets
 
 REGION = "ap-northeast-1"
-
-
-def spec(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
 
 
 def fake_dependencies(ctx: Ctx) -> None:
@@ -30,13 +26,7 @@ def fake_dependencies(ctx: Ctx) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     iam = boto3.client("iam", region_name=REGION)
     elb = boto3.client("elbv2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{az}")[
-            "Subnet"
-        ]["SubnetId"]
-        for i, az in enumerate("ac")
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, REGION)
     sg_alb = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
     sg = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
     lb = elb.create_load_balancer(Name="lb", Subnets=subnets, SecurityGroups=[sg_alb])[
@@ -51,12 +41,8 @@ def fake_dependencies(ctx: Ctx) -> None:
         Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
     )["Listeners"][0]["ListenerArn"]
-    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
     for purpose in ("execution", "task"):
-        arn = iam.create_role(RoleName=f"r-{purpose}", AssumeRolePolicyDocument=trust)["Role"][
-            "Arn"
-        ]
-        ctx.state.put(Record(f"role.{purpose}", "iam_role", f"r-{purpose}", arn=arn))
+        record_role(ctx, iam, f"role.{purpose}", f"r-{purpose}", "ecs-tasks.amazonaws.com")
     ctx.state.put(Record("vpc", "vpc", vpc))
     for i, s in enumerate(subnets):
         ctx.state.put(Record(f"subnet.public.{i}", "subnet", s))
@@ -70,7 +56,7 @@ def fake_dependencies(ctx: Ctx) -> None:
 def stand_up(ctx: Ctx) -> dict[str, Any]:
     fake_dependencies(ctx)
     return {
-        lid: h.ensure(ctx, spec(ctx, lid))
+        lid: h.ensure(ctx, spec_of(ctx, lid))
         for lid, h in [
             ("cluster", ClusterHandler()),
             ("taskdef", TaskDefinitionHandler()),
@@ -126,7 +112,7 @@ def test_second_ensure_is_a_no_op(ctx: Ctx) -> None:
         ("taskdef", TaskDefinitionHandler()),
         ("service", ServiceHandler()),
     ]:
-        assert h.ensure(ctx, spec(ctx, lid)).action == "unchanged", lid
+        assert h.ensure(ctx, spec_of(ctx, lid)).action == "unchanged", lid
     assert ctx.aws.stats.mutating_total == before
 
 
@@ -136,7 +122,7 @@ def test_desired_count_drift_is_put_back(ctx: Ctx) -> None:
     ecs.update_service(
         cluster="test-codepipeline-dev", service="test-codepipeline-dev", desiredCount=3
     )
-    out = ServiceHandler().ensure(ctx, spec(ctx, "service"))
+    out = ServiceHandler().ensure(ctx, spec_of(ctx, "service"))
     assert out.action == "update" and any("desiredCount: 3 -> 1" in c for c in out.changes)
     assert (
         ecs.describe_services(cluster="test-codepipeline-dev", services=["test-codepipeline-dev"])[
@@ -172,17 +158,17 @@ def test_config_change_registers_a_new_revision_keeping_pipeline_images(ctx: Ctx
             )
     ecs.register_task_definition(**keep, containerDefinitions=containers)
     # Unchanged config: the pipeline's image is not rolled back.
-    assert TaskDefinitionHandler().ensure(ctx, spec(ctx, "taskdef")).action == "unchanged"
+    assert TaskDefinitionHandler().ensure(ctx, spec_of(ctx, "taskdef")).action == "unchanged"
     # Changed memory: a new revision that keeps the pipeline's image.
     d = yaml.safe_load(EXAMPLE.read_text())
     d["task"]["memory"] = 1024
     ctx.cfg = parse_config(d)
-    out = TaskDefinitionHandler().ensure(ctx, spec(ctx, "taskdef"))
+    out = TaskDefinitionHandler().ensure(ctx, spec_of(ctx, "taskdef"))
     assert out.action == "update" and any(c.startswith("memory") for c in out.changes)
     new = ecs.describe_task_definition(taskDefinition="test-codepipeline-dev")["taskDefinition"]
     assert new["memory"] == "1024" and new["revision"] == 3
     assert {c["name"]: c["image"] for c in new["containerDefinitions"]}["app"].endswith(":abc1234")
-    svc_out = ServiceHandler().ensure(ctx, spec(ctx, "service"))
+    svc_out = ServiceHandler().ensure(ctx, spec_of(ctx, "service"))
     assert svc_out.action == "update" and svc_out.changes[0].startswith("taskDefinition")
 
 
@@ -195,7 +181,7 @@ def test_switching_to_blue_green_needs_the_flag(ctx: Ctx) -> None:
     assert tg is not None
     ctx.state.put(Record("tg.blue", "target_group", tg.physical_id, arn=tg.arn))
     with pytest.raises(ConfigError, match="--replace-service") as e:
-        ServiceHandler().ensure(ctx, Spec("service", "service", spec(ctx, "service").deps))
+        ServiceHandler().ensure(ctx, Spec("service", "service", spec_of(ctx, "service").deps))
     assert e.value.exit_code == 2
 
 

@@ -5,23 +5,20 @@ the propagation retries of AWS-BEHAVIOUR.md injected."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
 from ecs_cicd.aws import Aws
 from ecs_cicd.config import Config, parse_config
-from ecs_cicd.engine import Ctx, Spec
+from ecs_cicd.engine import Ctx
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import iam, policies
-from ecs_cicd.stack import build_specs
 from ecs_cicd.state import State
-from tests.conftest import EXAMPLE
+from tests.unit.resources.helpers import client_error, example, inject, spec_of
 
 STACK = "test-codepipeline-dev"
 ACCOUNT = "123456789012"
@@ -35,20 +32,12 @@ USER_STATEMENT = {
 USER_POLICY = {"Version": "2012-10-17", "Statement": [USER_STATEMENT]}
 
 
-def example() -> dict[str, Any]:
-    return dict(yaml.safe_load(EXAMPLE.read_text()))
-
-
 def client() -> Any:
     return boto3.client("iam", region_name="ap-northeast-1")
 
 
-def spec(ctx: Ctx, lid: str) -> Spec:
-    return next(s for s in build_specs(ctx.cfg) if s.logical_id == lid)
-
-
 def ensure(ctx: Ctx, lid: str) -> Any:
-    return iam.RoleHandler().ensure(ctx, spec(ctx, lid))
+    return iam.RoleHandler().ensure(ctx, spec_of(ctx, lid))
 
 
 def new_ctx(cfg: Config, tmp_path: Path) -> Ctx:
@@ -61,27 +50,6 @@ def blue_green_ctx(tmp_path: Path) -> Ctx:
     data = example()
     data["pipeline"]["deploy"]["strategy"] = "blue_green"
     return new_ctx(parse_config(data, check_env=False), tmp_path)
-
-
-def client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
-
-
-def inject(
-    monkeypatch: pytest.MonkeyPatch, c: Any, method: str, errors: list[ClientError]
-) -> list[dict[str, Any]]:
-    """Make `c.method` raise `errors` one by one, then behave; returns the calls' kwargs."""
-    real: Callable[..., Any] = getattr(c, method)
-    calls: list[dict[str, Any]] = []
-
-    def wrapper(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        if errors:
-            raise errors.pop(0)
-        return real(**kwargs)
-
-    monkeypatch.setattr(c, method, wrapper)
-    return calls
 
 
 def inline_doc(name: str) -> dict[str, Any]:

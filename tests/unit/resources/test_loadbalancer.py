@@ -3,20 +3,23 @@ refuse a stranger's, converge drift, blue/green listener swaps, and the delete r
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
-from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Handler, Outcome, Spec
+from ecs_cicd.engine import Ctx, Handler, Outcome
 from ecs_cicd.errors import AwsError, WaitTimeout
 from ecs_cicd.resources import loadbalancer, network, security
-from ecs_cicd.stack import build_specs
+from tests.unit.resources.helpers import (
+    client_error,
+    delete_by_kind,
+    dry,
+    ensure_by_kind,
+    inject,
+    with_config,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
 HANDLERS: dict[str, Handler] = {
     "vpc": network.VpcHandler(),
     "subnet": network.SubnetHandler(),
@@ -30,64 +33,20 @@ HANDLERS: dict[str, Handler] = {
 NETWORK = ("vpc", "igw", "subnet.public.0", "subnet.public.1", "rtb.public", "sg.alb")
 
 
-def spec_of(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
-
-
 def ensure(ctx: Ctx, lid: str) -> Outcome:
-    spec = spec_of(ctx, lid)
-    return HANDLERS[spec.kind].ensure(ctx, spec)
+    return ensure_by_kind(HANDLERS, ctx, lid)
 
 
 def delete(ctx: Ctx, lid: str) -> Outcome:
-    rec = ctx.state.get(lid)
-    assert rec is not None
-    return HANDLERS[rec.kind].delete(ctx, rec)
-
-
-def with_config(ctx: Ctx, *, dry_run: bool = False, **changes: Any) -> Ctx:
-    """A Ctx on the same moto and state, with config keys changed (`a__b` sets a.b)."""
-    data = yaml.safe_load(EXAMPLE.read_text())
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = data
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    cfg = parse_config(data, base_dir=EXAMPLE.parent)
-    return Ctx(cfg, ctx.aws, ctx.state, dry_run=dry_run, sleep=lambda _s: None)
-
-
-def dry(ctx: Ctx) -> Ctx:
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+    return delete_by_kind(HANDLERS, ctx, lid)
 
 
 BLUE_GREEN = {"strategy": "blue_green", "blue_green": {"test_listener_port": 8080}}
 
 
-def client_error(code: str, message: str, op: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, op)
-
-
 def tags_of(ctx: Ctx, arn: str) -> dict[str, str]:
     desc = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"][0]
     return {t["Key"]: t["Value"] for t in desc["Tags"]}
-
-
-def fail_then(
-    monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]
-) -> list[int]:
-    original = getattr(client, method)
-    calls: list[int] = []
-
-    def wrapped(**kw: Any) -> Any:
-        calls.append(1)
-        if errors:
-            raise errors.pop(0)
-        return original(**kw)
-
-    monkeypatch.setattr(client, method, wrapped)
-    return calls
 
 
 @pytest.fixture
@@ -342,7 +301,7 @@ def test_target_group_in_use_is_retried(net: Ctx, monkeypatch: pytest.MonkeyPatc
     arn = ensure(net, "tg.main").physical_id
     msg = f"Target group '{arn}' is currently in use by a listener or a rule"
     errors = [client_error("ResourceInUse", msg, "DeleteTargetGroup") for _ in range(2)]
-    calls = fail_then(monkeypatch, net.client("elbv2"), "delete_target_group", errors)
+    calls = inject(monkeypatch, net.client("elbv2"), "delete_target_group", errors)
     assert delete(net, "tg.main").action == "delete"
     assert len(calls) == 3
 
@@ -367,7 +326,7 @@ def test_target_group_other_in_use_error_fails_at_once(
     errors = [
         client_error("ResourceInUse", "Target group is used by an ECS service", "DeleteTargetGroup")
     ] * 3
-    calls = fail_then(monkeypatch, net.client("elbv2"), "delete_target_group", list(errors))
+    calls = inject(monkeypatch, net.client("elbv2"), "delete_target_group", list(errors))
     with pytest.raises(AwsError, match="ECS service"):
         delete(net, "tg.main")
     assert len(calls) == 1

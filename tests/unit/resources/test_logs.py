@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
-from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.engine import Ctx, Outcome
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import logs
-from ecs_cicd.stack import build_specs
+from tests.unit.resources.helpers import (
+    client_error,
+    dry,
+    inject,
+    recorded,
+    spec_of,
+    with_config,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
 HANDLER = logs.LogGroupHandler()
-
-
-def spec_of(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
 
 
 def ensure(ctx: Ctx, lid: str = "logs.app") -> Outcome:
@@ -28,13 +27,7 @@ def ensure(ctx: Ctx, lid: str = "logs.app") -> Outcome:
 
 
 def delete(ctx: Ctx, lid: str = "logs.app") -> Outcome:
-    rec = ctx.state.get(lid)
-    assert rec is not None
-    return HANDLER.delete(ctx, rec)
-
-
-def dry(ctx: Ctx) -> Ctx:
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+    return HANDLER.delete(ctx, recorded(ctx, lid))
 
 
 def groups(ctx: Ctx, prefix: str) -> list[dict[str, Any]]:
@@ -45,13 +38,9 @@ def groups(ctx: Ctx, prefix: str) -> list[dict[str, Any]]:
 
 
 def aborted() -> ClientError:
-    return ClientError(
-        {
-            "Error": {
-                "Code": "OperationAbortedException",
-                "Message": "A conflicting operation is currently in progress",
-            }
-        },
+    return client_error(
+        "OperationAbortedException",
+        "A conflicting operation is currently in progress",
         "PutRetentionPolicy",
     )
 
@@ -109,26 +98,13 @@ def test_retention_drift_is_planned_then_converged(ctx: Ctx) -> None:
 
 def test_retention_follows_the_config(ctx: Ctx) -> None:
     ensure(ctx)
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["logs"] = {"retention_days": 7}
-    c = Ctx(parse_config(data, base_dir=EXAMPLE.parent), ctx.aws, ctx.state, sleep=lambda _s: None)
+    c = with_config(ctx, logs={"retention_days": 7})
     assert ensure(c).changes == ["retention 30 -> 7 days"]
     assert groups(c, f"/ecs/{c.cfg.stack}")[0]["retentionInDays"] == 7
 
 
 def test_retention_retries_operation_aborted(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = ctx.client("logs")
-    original = client.put_retention_policy
-    errors = [aborted(), aborted()]
-    calls: list[int] = []
-
-    def put(**kw: Any) -> Any:
-        calls.append(1)
-        if errors:
-            raise errors.pop(0)
-        return original(**kw)
-
-    monkeypatch.setattr(client, "put_retention_policy", put)
+    calls = inject(monkeypatch, ctx.client("logs"), "put_retention_policy", [aborted(), aborted()])
     assert ensure(ctx).action == "create"
     assert len(calls) == 3
     assert groups(ctx, f"/ecs/{ctx.cfg.stack}")[0]["retentionInDays"] == 30
@@ -139,9 +115,7 @@ def test_retention_other_errors_fail_at_once(ctx: Ctx, monkeypatch: pytest.Monke
 
     def put(**_kw: Any) -> Any:
         calls.append(1)
-        raise ClientError(
-            {"Error": {"Code": "InvalidParameterException", "Message": "bad"}}, "PutRetentionPolicy"
-        )
+        raise client_error("InvalidParameterException", "bad", "PutRetentionPolicy")
 
     monkeypatch.setattr(ctx.client("logs"), "put_retention_policy", put)
     with pytest.raises(AwsError, match="InvalidParameterException"):

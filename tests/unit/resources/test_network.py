@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from ecs_cicd.engine import Ctx, Spec
 from ecs_cicd.resources import network
 from ecs_cicd.stack import build_specs
+from tests.unit.resources.helpers import client_error, inject
 
 
 def specs(ctx: Ctx) -> dict[str, Spec]:
@@ -118,27 +119,17 @@ def test_delete_everything_and_again(ctx: Ctx) -> None:
 
 
 def violation(message: str = "resource has a dependent object") -> ClientError:
-    return ClientError({"Error": {"Code": "DependencyViolation", "Message": message}}, "Delete")
+    return client_error("DependencyViolation", message, "Delete")
 
 
 def test_dependency_violation_is_retried_until_released(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = ensure_network(ctx)
-    ec2 = ctx.client("ec2")
-    real = ec2.delete_subnet
-    calls = {"n": 0}
-
-    def flaky(**kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise violation()
-        return real(**kw)
-
-    monkeypatch.setattr(ec2, "delete_subnet", flaky)
+    calls = inject(monkeypatch, ctx.client("ec2"), "delete_subnet", [violation(), violation()])
     network.RouteTableHandler().delete(ctx, ctx.state.get("rtb.public"))  # type: ignore[arg-type]
     assert network.SubnetHandler().delete(ctx, ctx.state.get("subnet.public.0")).action == "delete"  # type: ignore[arg-type]
-    assert calls["n"] == 3
+    assert len(calls) == 3
     _ = out
 
 
@@ -160,20 +151,12 @@ def test_detach_retries_only_the_mapped_address_violation(
 ) -> None:
     ensure_network(ctx)
     ec2 = ctx.client("ec2")
-    real = ec2.detach_internet_gateway
-    seen = {"n": 0}
-
-    def mapped(**kw: Any) -> Any:
-        seen["n"] += 1
-        if seen["n"] == 1:
-            raise violation(
-                "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
-            )
-        return real(**kw)
-
-    monkeypatch.setattr(ec2, "detach_internet_gateway", mapped)
+    mapped = violation(
+        "Network vpc-1 has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
+    )
+    seen = inject(monkeypatch, ec2, "detach_internet_gateway", [mapped])
     assert network.InternetGatewayHandler().delete(ctx, ctx.state.get("igw")).action == "delete"  # type: ignore[arg-type]
-    assert seen["n"] == 2
+    assert len(seen) == 2
     # Another DependencyViolation on detach is not the lag AWS documents: it fails at once.
     ensure_network(ctx)
     monkeypatch.setattr(

@@ -8,12 +8,11 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
 
 from ecs_cicd.config import Config, parse_config
 from ecs_cicd.errors import ConfigError
 from ecs_cicd.resources import policies
-from tests.conftest import EXAMPLE
+from tests.unit.resources.helpers import example
 
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-1"
@@ -26,10 +25,6 @@ USER_STATEMENT = {
     "Action": ["s3:GetObject"],
     "Resource": "arn:aws:s3:::shop-uploads/*",
 }
-
-
-def example() -> dict[str, Any]:
-    return dict(yaml.safe_load(EXAMPLE.read_text()))
 
 
 def make(**changes: Any) -> Config:

@@ -3,61 +3,39 @@ dependency violations AWS reports while ENIs are released."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from botocore.exceptions import ClientError
 
-from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Handler, Outcome, Spec
+from ecs_cicd.engine import Ctx, Handler, Outcome
 from ecs_cicd.errors import AwsError
 from ecs_cicd.resources import network, security
-from ecs_cicd.stack import build_specs
+from tests.unit.resources.helpers import (
+    client_error,
+    delete_by_kind,
+    dry,
+    ensure_by_kind,
+    inject,
+    recorded,
+    with_config,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.yaml"
 HANDLERS: dict[str, Handler] = {
     "vpc": network.VpcHandler(),
     "security_group": security.SecurityGroupHandler(),
 }
 
 
-def spec_of(ctx: Ctx, lid: str) -> Spec:
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
-
-
 def ensure(ctx: Ctx, lid: str) -> Outcome:
-    spec = spec_of(ctx, lid)
-    return HANDLERS[spec.kind].ensure(ctx, spec)
+    return ensure_by_kind(HANDLERS, ctx, lid)
 
 
 def delete(ctx: Ctx, lid: str) -> Outcome:
-    rec = ctx.state.get(lid)
-    assert rec is not None
-    return HANDLERS[rec.kind].delete(ctx, rec)
-
-
-def with_config(ctx: Ctx, *, dry_run: bool = False, **changes: Any) -> Ctx:
-    """A Ctx on the same moto and state, with config keys changed (`a__b` sets a.b)."""
-    data = yaml.safe_load(EXAMPLE.read_text())
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = data
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    cfg = parse_config(data, base_dir=EXAMPLE.parent)
-    return Ctx(cfg, ctx.aws, ctx.state, dry_run=dry_run, sleep=lambda _s: None)
-
-
-def dry(ctx: Ctx) -> Ctx:
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+    return delete_by_kind(HANDLERS, ctx, lid)
 
 
 def group(ctx: Ctx, lid: str) -> dict[str, Any]:
-    rec = ctx.state.get(lid)
-    assert rec is not None
+    rec = recorded(ctx, lid)
     sg: dict[str, Any] = ctx.client("ec2").describe_security_groups(GroupIds=[rec.physical_id])[
         "SecurityGroups"
     ][0]
@@ -69,10 +47,6 @@ def ingress(sg: dict[str, Any]) -> set[tuple[Any, ...]]:
         (r.protocol, r.from_port, r.to_port, r.source)
         for r in security.rules_of(sg["IpPermissions"])
     }
-
-
-def client_error(code: str, message: str, op: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, op)
 
 
 @pytest.fixture(autouse=True)
@@ -269,22 +243,6 @@ def test_delete_revokes_own_rules_naming_other_groups(
     assert seen == [[]]  # the rule naming sg.alb was revoked before DeleteSecurityGroup
 
 
-def _fail_then(
-    monkeypatch: pytest.MonkeyPatch, client: Any, method: str, errors: list[ClientError]
-) -> list[int]:
-    original = getattr(client, method)
-    calls: list[int] = []
-
-    def wrapped(**kw: Any) -> Any:
-        calls.append(1)
-        if errors:
-            raise errors.pop(0)
-        return original(**kw)
-
-    monkeypatch.setattr(client, method, wrapped)
-    return calls
-
-
 def test_dependency_violation_is_retried_until_released(
     ctx: Ctx, vpc: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,7 +254,7 @@ def test_dependency_violation_is_retried_until_released(
         ),
         client_error("InvalidGroup.InUse", "Group is in use", "DeleteSecurityGroup"),
     ]
-    calls = _fail_then(monkeypatch, ctx.client("ec2"), "delete_security_group", errors)
+    calls = inject(monkeypatch, ctx.client("ec2"), "delete_security_group", errors)
     assert delete(ctx, "sg.alb").action == "delete"
     assert len(calls) == 3
     assert (
@@ -344,7 +302,7 @@ def test_other_delete_errors_fail_at_once(
     errors = [
         client_error("UnauthorizedOperation", "You are not authorized", "DeleteSecurityGroup")
     ] * 5
-    calls = _fail_then(monkeypatch, ctx.client("ec2"), "delete_security_group", list(errors))
+    calls = inject(monkeypatch, ctx.client("ec2"), "delete_security_group", list(errors))
     with pytest.raises(AwsError, match="UnauthorizedOperation"):
         delete(ctx, "sg.alb")
     assert len(calls) == 1
