@@ -32,20 +32,16 @@ from ecs_cicd.emulator.client import (
     reset_calls,
     set_faults,
 )
+from tests.unit.emulator.emulator_helpers import (
+    create_project,
+    make_role,
+    trust_policy,
+    two_stage_pipeline,
+)
 
 pytestmark = pytest.mark.e2e
 
 REGION = "ap-northeast-1"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Principal": {"Service": "codebuild.amazonaws.com"},
-        }
-    ],
-}
 
 
 @pytest.fixture(scope="module")
@@ -116,26 +112,9 @@ def test_call_log_classifies_every_protocol(endpoint: str) -> None:
 
 def test_patches_apply_in_the_server(endpoint: str) -> None:
     iam = client(endpoint, "iam")
-    trust = json.loads(json.dumps(TRUST))
-    trust["Statement"][0]["Principal"]["Service"] = "codepipeline.amazonaws.com"
-    role = iam.create_role(RoleName="cp", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role = make_role(iam, "cp", "codepipeline.amazonaws.com")
     cp = client(endpoint, "codepipeline")
-    action = {
-        "name": "a",
-        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-        "outputArtifacts": [{"name": "o"}],
-    }
-    cp.create_pipeline(
-        pipeline={
-            "name": "p",
-            "roleArn": role,
-            "artifactStore": {"type": "S3", "location": "bucket"},
-            "stages": [
-                {"name": "One", "actions": [action]},
-                {"name": "Two", "actions": [dict(action, name="b", outputArtifacts=[])]},
-            ],
-        }
-    )
+    cp.create_pipeline(pipeline=two_stage_pipeline(role))
     [summary] = cp.list_pipeline_executions(pipelineName="p")["pipelineExecutionSummaries"]
     assert summary["status"] == "Succeeded"
     # AWS managed policies are loaded in the server.
@@ -188,25 +167,13 @@ def test_without_retries_faults_surface(endpoint: str) -> None:
 
 
 def test_targeted_injection_answers_the_next_calls_then_stops(endpoint: str) -> None:
-    role = client(endpoint, "iam").create_role(
-        RoleName="cb", AssumeRolePolicyDocument=json.dumps(TRUST)
-    )["Role"]["Arn"]
+    role = make_role(client(endpoint, "iam"), "cb", "codebuild.amazonaws.com")
     message = f"CodeBuild is not authorized to perform: sts:AssumeRole on {role}"
     inject_error(endpoint, "codebuild", "CreateProject", "InvalidInputException", message, times=2)
     codebuild = client(endpoint, "codebuild")
 
     def create() -> Any:
-        return codebuild.create_project(
-            name="shop",
-            source={"type": "CODEPIPELINE"},
-            artifacts={"type": "CODEPIPELINE"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "image": "aws/codebuild/standard:7.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-            },
-            serviceRole=role,
-        )
+        return create_project(codebuild, role, name="shop")
 
     for _ in range(2):
         with pytest.raises(ClientError) as err:
@@ -272,11 +239,6 @@ def test_serve_blocks_until_interrupted(stop: signal.Signals) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def _trust(service: str) -> str:
-    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def test_every_call_the_tool_makes_is_answered(endpoint: str) -> None:
@@ -390,9 +352,9 @@ def test_every_call_the_tool_makes_is_answered(endpoint: str) -> None:
     assert c["ecr"].list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"] == tags
 
     roles = {
-        name: iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(principal), Tags=tags)[
-            "Role"
-        ]["Arn"]
+        name: iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=trust_policy(principal), Tags=tags
+        )["Role"]["Arn"]
         for name, principal in (
             ("exec", "ecs-tasks.amazonaws.com"),
             ("cb", "codebuild.amazonaws.com"),
@@ -400,7 +362,9 @@ def test_every_call_the_tool_makes_is_answered(endpoint: str) -> None:
             ("cd", "codedeploy.amazonaws.com"),
         )
     }
-    iam.update_assume_role_policy(RoleName="exec", PolicyDocument=_trust("ecs-tasks.amazonaws.com"))
+    iam.update_assume_role_policy(
+        RoleName="exec", PolicyDocument=trust_policy("ecs-tasks.amazonaws.com")
+    )
     allow = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],

@@ -1,5 +1,6 @@
-"""Helpers for the emulator patch tests: a check that a raw JSON response matches the botocore
-output shape (the AWS contract), and IAM roles a service may assume."""
+"""Helpers for the emulator patch tests (and the emulator server's e2e test): a check that a raw
+JSON response matches the botocore output shape (the AWS contract), IAM roles a service may
+assume, and the smallest CodeBuild project and pipeline the emulator accepts."""
 
 from __future__ import annotations
 
@@ -74,17 +75,50 @@ def call_checked(client: Any, method: str, **params: Any) -> Any:
     return response
 
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": ""}}],
-}
+def trust_policy(service: str) -> str:
+    """The trust policy (JSON) that lets ``service`` (e.g. codebuild.amazonaws.com) assume a role."""
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def make_role(iam: Any, name: str, service: str) -> str:
     """An IAM role that ``service`` (e.g. codebuild.amazonaws.com) may assume; returns its ARN."""
-    trust = json.loads(json.dumps(TRUST))
-    trust["Statement"][0]["Principal"]["Service"] = service
-    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-        "Arn"
-    ]
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_policy(service))[
+        "Role"
+    ]["Arn"]
     return arn
+
+
+def create_project(codebuild: Any, role_arn: str, name: str = "shop-dev", **extra: Any) -> Any:
+    """CreateProject of a CODEPIPELINE project on the standard image, run as ``role_arn``;
+    ``extra`` adds parameters (e.g. tags). Returns the response."""
+    return codebuild.create_project(
+        name=name,
+        source={"type": "CODEPIPELINE"},
+        artifacts={"type": "CODEPIPELINE"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=role_arn,
+        **extra,
+    )
+
+
+def two_stage_pipeline(role_arn: str) -> dict[str, Any]:
+    """The declaration of pipeline ``p``: two stages of one S3 source action each."""
+    action = {
+        "name": "a",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+        "outputArtifacts": [{"name": "o"}],
+    }
+    return {
+        "name": "p",
+        "roleArn": role_arn,
+        "artifactStore": {"type": "S3", "location": "bucket"},
+        "stages": [
+            {"name": "One", "actions": [action]},
+            {"name": "Two", "actions": [dict(action, name="b", outputArtifacts=[])]},
+        ],
+    }

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, REGION, call_checked, make_role
+from emulator_helpers import ACCOUNT, REGION, call_checked, create_project, make_role
 
 from ecs_cicd.emulator import codepipeline as cp_patch
 from ecs_cicd.emulator import webhooks
@@ -226,17 +226,7 @@ def test_failed_execution_is_reported_with_aws_error_details(
 def test_codebuild_action_starts_a_build_of_its_project(aws: Any, cp: Any) -> None:
     iam = aws("iam")
     codebuild = aws("codebuild")
-    codebuild.create_project(
-        name="shop-dev",
-        source={"type": "CODEPIPELINE"},
-        artifacts={"type": "CODEPIPELINE"},
-        environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-        },
-        serviceRole=make_role(iam, "cb-role", "codebuild.amazonaws.com"),
-    )
+    create_project(codebuild, make_role(iam, "cb-role", "codebuild.amazonaws.com"))
     cp.create_pipeline(pipeline=_pipeline(make_role(iam, "cp-role", "codepipeline.amazonaws.com")))
     stages = {s["stageName"]: s for s in cp.get_pipeline_state(name="shop-dev")["stageStates"]}
     build_id = stages["Build"]["actionStates"][0]["latestExecution"]["externalExecutionId"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import REGION, make_role
+from emulator_helpers import REGION, create_project, make_role, two_stage_pipeline
 
 from ecs_cicd.emulator import install
 
@@ -77,16 +77,9 @@ def test_unconditional_deny_still_applies(aws: Any) -> None:
 def test_tagging_api_finds_every_kind_the_tool_tags(aws: Any) -> None:
     iam = aws("iam")
     aws("ecr").create_repository(repositoryName="shop", tags=STACK)
-    aws("codebuild").create_project(
-        name="shop-dev",
-        source={"type": "CODEPIPELINE"},
-        artifacts={"type": "CODEPIPELINE"},
-        environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-        },
-        serviceRole=make_role(iam, "cb", "codebuild.amazonaws.com"),
+    create_project(
+        aws("codebuild"),
+        make_role(iam, "cb", "codebuild.amazonaws.com"),
         tags=[{"key": "ecs-cicd:stack", "value": "shop-dev"}],
     )
     codedeploy = aws("codedeploy")
@@ -129,21 +122,6 @@ def test_install_is_idempotent(aws: Any) -> None:
     install()
     role = make_role(aws("iam"), "cp", "codepipeline.amazonaws.com")
     cp = aws("codepipeline")
-    action = {
-        "name": "a",
-        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-        "outputArtifacts": [{"name": "o"}],
-    }
-    cp.create_pipeline(
-        pipeline={
-            "name": "p",
-            "roleArn": role,
-            "artifactStore": {"type": "S3", "location": "bucket"},
-            "stages": [
-                {"name": "One", "actions": [action]},
-                {"name": "Two", "actions": [dict(action, name="b", outputArtifacts=[])]},
-            ],
-        }
-    )
+    cp.create_pipeline(pipeline=two_stage_pipeline(role))
     # Wrapped twice, CreatePipeline would have started two executions.
     assert len(cp.list_pipeline_executions(pipelineName="p")["pipelineExecutionSummaries"]) == 1

@@ -40,34 +40,22 @@ def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
 
 def test_security_group_referenced_by_another_groups_rule(net: dict[str, Any]) -> None:
     ec2 = net["ec2"]
-    ec2.authorize_security_group_ingress(
-        GroupId=net["task_sg"],
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 80,
-                "ToPort": 80,
-                "UserIdGroupPairs": [{"GroupId": net["alb_sg"]}],
-            }
-        ],
-    )
+    from_alb = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 80,
+            "ToPort": 80,
+            "UserIdGroupPairs": [{"GroupId": net["alb_sg"]}],
+        }
+    ]
+    ec2.authorize_security_group_ingress(GroupId=net["task_sg"], IpPermissions=from_alb)
     with pytest.raises(ClientError) as err:
         ec2.delete_security_group(GroupId=net["alb_sg"])
     assert _code(err) == "DependencyViolation"
     assert err.value.response["Error"]["Message"] == (
         f"resource {net['alb_sg']} has a dependent object"
     )
-    ec2.revoke_security_group_ingress(
-        GroupId=net["task_sg"],
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 80,
-                "ToPort": 80,
-                "UserIdGroupPairs": [{"GroupId": net["alb_sg"]}],
-            }
-        ],
-    )
+    ec2.revoke_security_group_ingress(GroupId=net["task_sg"], IpPermissions=from_alb)
     ec2.delete_security_group(GroupId=net["alb_sg"])
 
 

@@ -15,7 +15,7 @@ import pytest
 from moto.codepipeline.models import codepipeline_backends
 
 from ecs_cicd.config import Config, parse_config
-from ecs_cicd.emulator.codepipeline import webhook_records
+from ecs_cicd.emulator.webhooks import webhook_records
 from ecs_cicd.engine import Ctx, Outcome
 from ecs_cicd.errors import AwsError, ConfigError
 from ecs_cicd.resources import codepipeline, iam
@@ -419,9 +419,25 @@ def test_second_up_leaves_the_webhook_and_its_secret_alone(ctx: Ctx) -> None:
     assert ctx.aws.stats.mutating_total == before
 
 
-def test_adopt_registers_once_more_without_a_second_webhook(ctx: Ctx) -> None:
+def test_adopting_a_registered_webhook_changes_nothing(ctx: Ctx) -> None:
+    # State lost after a complete up: the registration tag says GitHub has the hook.
     with_pipeline(ctx)
     ensure_webhook(ctx)
+    ctx.state.remove("webhook")
+    before = ctx.aws.stats.mutating_total
+    out = ensure_webhook(ctx)
+    assert out.action == "adopt" and out.changes == []
+    assert ctx.aws.stats.mutating_total == before
+    rec = ctx.state.get("webhook")
+    assert rec is not None and rec.outputs["registered"] is True
+
+
+def test_adopt_registers_once_more_without_a_second_webhook(ctx: Ctx) -> None:
+    # A crash between PutWebhook and RegisterWebhookWithThirdParty: no registration tag.
+    with_pipeline(ctx)
+    ensure_webhook(ctx)
+    arn = webhook_item()["arn"]
+    cp().untag_resource(resourceArn=arn, tagKeys=["ecs-cicd:registered"])
     ctx.state.remove("webhook")
     puts = ctx.aws.stats.mutating["codepipeline:PutWebhook"]
     out = ensure_webhook(ctx)
