@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, REGION, call_checked, make_role
+
+from tests.unit.emulator.emulator_helpers import ACCOUNT, REGION, call_checked, make_role
 
 ENVIRONMENT = {
     "type": "LINUX_CONTAINER",

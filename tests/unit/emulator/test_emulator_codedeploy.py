@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import call_checked, make_role
+
+from tests.unit.emulator.emulator_helpers import call_checked, make_role
 
 LISTENER = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener/app/a/1/2"
 GROUP = {

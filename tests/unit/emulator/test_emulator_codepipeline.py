@@ -7,10 +7,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, REGION, call_checked, create_project, make_role
 
 from ecs_cicd.emulator import codepipeline as cp_patch
 from ecs_cicd.emulator import webhooks
+from tests.unit.emulator.emulator_helpers import (
+    ACCOUNT,
+    REGION,
+    call_checked,
+    create_project,
+    make_role,
+)
 
 TOKEN = "ghp_secret_token_value"
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import call_checked
+
+from tests.unit.emulator.emulator_helpers import call_checked
 
 
 @pytest.fixture

@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import REGION, create_project, make_role, two_stage_pipeline
 
 from ecs_cicd.emulator import install
+from tests.unit.emulator.emulator_helpers import (
+    REGION,
+    create_project,
+    make_role,
+    two_stage_pipeline,
+)
 
 EXEC_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 STACK = [{"Key": "ecs-cicd:stack", "Value": "shop-dev"}]
