@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from botocore.model import ServiceModel
-from botocore.parsers import create_parser
 from botocore.session import get_session
 from werkzeug.test import Client
 
@@ -99,7 +98,12 @@ def test_control_plane_errors(app: mw.EmulatorMiddleware) -> None:
 def _parse(service: str, reply: mw.Reply) -> dict[str, Any]:
     """Parse an error reply the way botocore does for that service."""
     model = ServiceModel(get_session().get_service_data(service), service)
-    parser = create_parser(model.metadata["protocol"])
+    # The protocol a client really speaks: newer models list several (CodeBuild lists
+    # smithy-rpc-v2-cbor first, but botocore's clients still speak json to it).
+    client = get_session().create_client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    parser = client._response_parser
     operation = next(
         model.operation_model(name)
         for name in model.operation_names
