@@ -208,3 +208,37 @@ def test_delete_scales_down_waits_and_is_tolerant(ctx: Ctx) -> None:
         for c in ecs.describe_clusters(clusters=["test-codepipeline-dev"])["clusters"]
         if c["status"] == "ACTIVE"
     ] == []
+
+
+def test_create_waits_for_a_draining_service_of_the_same_name(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AWS: "Creation of service was not idempotent" while the old one is DRAINING; wait for
+    # INACTIVE, then create (AWS-BEHAVIOUR.md).
+    fake_dependencies(ctx)
+    for lid, h in [("cluster", ClusterHandler()), ("taskdef", TaskDefinitionHandler())]:
+        h.ensure(ctx, spec_of(ctx, lid))
+    from ecs_cicd.resources import service as service_module
+
+    seen: list[str] = []
+    answers = iter([{"status": "DRAINING"}])
+    real = service_module.describe_service
+
+    def describe(c: Ctx, cluster: str, name: str) -> Any:
+        return next(answers, None) or real(c, cluster, name)
+
+    statuses = iter(
+        [{"services": [{"status": "DRAINING"}]}, {"services": [{"status": "INACTIVE"}]}]
+    )
+    ecs = ctx.client("ecs")
+    real_describe = ecs.describe_services
+
+    def describe_services(**kw: Any) -> Any:
+        seen.append("poll")
+        return next(statuses, None) or real_describe(**kw)
+
+    monkeypatch.setattr(service_module, "describe_service", describe)
+    monkeypatch.setattr(ecs, "describe_services", describe_services)
+    out = ServiceHandler().ensure(ctx, spec_of(ctx, "service"))
+    assert out.action == "create"
+    assert seen[:2] == ["poll", "poll"]  # waited through DRAINING to INACTIVE before creating
