@@ -121,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         ui.err(f"error: {e}")
         return EXIT_FAIL
+    except Exception as e:  # a bug of ours: still one line, the traceback with -v
+        if verbose:
+            traceback.print_exc()
+        ui.err(f"error: internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
+        return EXIT_FAIL
 
 
 @contextlib.contextmanager
