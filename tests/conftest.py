@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,14 +36,29 @@ def managed_policies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 
+_MOTO_LOCK = threading.Lock()
+
+
 @pytest.fixture
-def mock() -> Iterator[None]:
-    """moto in-process, with the emulator layer's patches (the APIs moto lacks)."""
+def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in-process, with the emulator layer's patches (the APIs moto lacks).
+
+    The engine calls AWS from several threads; moto's in-process backends are not thread-safe
+    (its IAM backend iterates dicts other requests change), so requests are served one at a time.
+    """
     from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
 
     from ecs_cicd.emulator.patches import install
 
     install()
+    real = BotocoreStubber.__call__
+
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _MOTO_LOCK:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", serialised)
     with mock_aws():
         yield
 
