@@ -7,6 +7,7 @@ else is retried only where a handler names the error code and message fragment i
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -133,6 +134,21 @@ class CallStats:
 # every new Session makes a new loader. One shared, read-only loader parses each model once per
 # process however many sessions the library's callers (or the tests) create.
 _SHARED_LOADER = botocore.loaders.create_loader()
+
+
+def resolve_region(
+    explicit: str | None, cfg: Any = None, session: boto3.Session | None = None
+) -> str | None:
+    """The one rule for the region, for every verb: --region, then the config's `region`, then
+    AWS_REGION (which botocore itself does not read), then the session's (AWS_DEFAULT_REGION or
+    the profile's)."""
+    return (
+        explicit
+        or (getattr(cfg, "region", None) if cfg is not None else None)
+        or os.environ.get("AWS_REGION")
+        or (session.region_name if session else None)
+        or boto3.Session().region_name
+    )
 
 
 def new_session(profile: str | None = None, region: str | None = None) -> boto3.Session:

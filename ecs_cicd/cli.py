@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecs_cicd import ui
+from ecs_cicd import local, scaffold, ui
 from ecs_cicd.errors import EcsCicdError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -50,8 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stand up and tear down an ECS Fargate service and its CI/CD pipeline from one YAML file.",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    workers = argparse.ArgumentParser(add_help=False)
+    workers.add_argument(
+        "--max-workers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="resources handled at once (default 8; 1 runs one at a time)",
+    )
     p = sub.add_parser(
-        "up", parents=[common], help="create or converge the stack, then wait until it serves"
+        "up",
+        parents=[common, workers],
+        help="create or converge the stack, then wait until it serves",
     )
     p.add_argument(
         "--no-wait", action="store_true", help="do not wait for the pipeline's execution"
@@ -59,10 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replace-service",
         action="store_true",
-        help="allow deleting and recreating the service when the deployment controller changes",
+        help="allow replacing the service when the deployment controller changes",
     )
-    sub.add_parser("down", parents=[common], help="delete everything the stack created")
-    sub.add_parser("plan", parents=[common], help="show what `up` would change (read-only)")
+    p.add_argument(
+        "--adopt",
+        nargs="+",
+        default=[],
+        metavar="LOGICAL_ID",
+        help="take over these resources that carry the stack's names but not its tag "
+        "(tags them; `plan --adopt ...` shows what will change in them)",
+    )
+    sub.add_parser("down", parents=[common, workers], help="delete everything the stack created")
+    pl = sub.add_parser(
+        "plan", parents=[common, workers], help="show what `up` would change (read-only)"
+    )
+    pl.add_argument("--adopt", nargs="+", default=[], metavar="LOGICAL_ID")
     sub.add_parser("status", parents=[common], help="live state of every recorded resource")
     sub.add_parser(
         "outputs", parents=[common], help="URL, repository URIs, cluster, service, pipeline"
@@ -80,14 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--port", type=int, default=5000)
     em.add_argument("-v", "--verbose", action="store_true")
     em.add_argument("--output", choices=("text", "json"), default="text")
-    with contextlib.suppress(ImportError):
-        from ecs_cicd import local
-
-        local.register(sub, [common])
-    with contextlib.suppress(ImportError):
-        from ecs_cicd import scaffold
-
-        scaffold.register(sub, [common])
+    local.register(sub, [common])
+    scaffold.register(sub, [common])
     return parser
 
 
@@ -168,13 +183,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     verb = args.verb if args.verb != "state" else f"state {args.state_verb}"
     cfg = load_config(args.config, check_env=verb == "up")
     if verb == "validate":
-        from ecs_cicd.stack import build_specs
+        from ecs_cicd.aws import resolve_region
+        from ecs_cicd.lifecycle import Target
+        from ecs_cicd.stack import build_stack
 
-        specs = build_specs(cfg)
+        # Offline: the account is not known, and nothing of the count depends on it.
+        region = resolve_region(args.region, cfg) or "us-east-1"
+        stack = build_stack(cfg, Target("000000000000", region))
         _emit(
             args,
-            {"valid": True, "stack": cfg.stack, "resources": len(specs)},
-            f"{args.config}: valid — stack {cfg.stack}, {len(specs)} resources",
+            {"valid": True, "stack": cfg.stack, "resources": len(stack.resources)},
+            f"{args.config}: valid — stack {cfg.stack}, {len(stack.resources)} resources",
         )
         return EXIT_OK
     if verb == "outputs":
@@ -195,15 +214,25 @@ def _dispatch(args: argparse.Namespace) -> int:
                 cfg,
                 wait_pipeline=not args.no_wait,
                 replace_service=args.replace_service,
+                adopt=args.adopt,
+                max_workers=args.max_workers,
                 log=log,
                 **common,
             )
         elif verb == "plan":
-            result = ops.plan(cfg, log=lambda _m: None, **common)
+            result = ops.plan(
+                cfg, adopt=args.adopt, max_workers=args.max_workers, log=lambda _m: None, **common
+            )
         elif verb == "status":
             result = ops.status(cfg, **common)
         elif verb == "down":
-            result = ops.down(cfg, confirm=_confirm(args, cfg.stack), log=log, **common)
+            result = ops.down(
+                cfg,
+                confirm=_confirm(args, cfg.stack),
+                max_workers=args.max_workers,
+                log=log,
+                **common,
+            )
             if result.details.get("aborted"):
                 ui.err("aborted; nothing was deleted")
                 return EXIT_USAGE

@@ -14,9 +14,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ecs_cicd.errors import ConfigError
+from ecs_cicd.rules import validate_task_role_statements
+from ecs_cicd.taskdef_file import load_task_definition_file, validate_container_definitions
 
 # Fargate task cpu -> allowed memory (MiB). FORMATS.md "Task definition rules".
 FARGATE_SIZES: dict[int, list[int]] = {
@@ -226,6 +236,55 @@ class Container(Model):
                 )
         return v
 
+    def to_ecs(self) -> dict[str, Any]:
+        """This container in RegisterTaskDefinition shape, without its log configuration: the
+        shape the task definition rules (taskdef_file) check and `up` registers."""
+        if self.ecs_definition is not None:
+            return dict(self.ecs_definition)
+        d: dict[str, Any] = {"name": self.name, "image": self.image, "essential": self.essential}
+        if self.port_mappings:
+            d["portMappings"] = [
+                {
+                    "containerPort": p.container_port,
+                    "hostPort": p.container_port if p.host_port is None else p.host_port,
+                    "protocol": p.protocol,
+                }
+                for p in self.port_mappings
+            ]
+        if self.depends_on:
+            d["dependsOn"] = [
+                {"containerName": x.container, "condition": x.condition} for x in self.depends_on
+            ]
+        if self.health_check:
+            h = self.health_check
+            d["healthCheck"] = {
+                "command": list(h.command),
+                "interval": h.interval,
+                "timeout": h.timeout,
+                "retries": h.retries,
+                "startPeriod": h.start_period,
+            }
+        if self.environment:
+            d["environment"] = [
+                {"name": k, "value": v} for k, v in sorted(self.environment.items())
+            ]
+        if self.secrets:
+            d["secrets"] = [{"name": k, "valueFrom": v} for k, v in sorted(self.secrets.items())]
+        optional = {
+            "command": self.command,
+            "entryPoint": self.entry_point,
+            "workingDirectory": self.working_directory,
+            "user": self.user,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "memoryReservation": self.memory_reservation,
+            "stopTimeout": self.stop_timeout,
+            "startTimeout": self.start_timeout,
+            "readonlyRootFilesystem": self.readonly_root_filesystem,
+        }
+        d.update({k: v for k, v in optional.items() if v is not None})
+        return d
+
 
 class Endpoint(Model):
     """The container (and port) the load balancer sends traffic to."""
@@ -404,6 +463,9 @@ class Config(Model):
 
     # Where relative paths (task.definition_file) are resolved; set by load_config.
     base_dir: str = Field(".", exclude=True)
+    # task.definition_file, read and checked once by parse_config (taskdef_file's loader).
+    _definition: dict[str, Any] | None = PrivateAttr(None)
+    _file_containers: list[Container] | None = PrivateAttr(None)
 
     @field_validator("project", "environment")
     @classmethod
@@ -431,13 +493,20 @@ class Config(Model):
             )
         return self
 
+    @property
+    def definition(self) -> dict[str, Any] | None:
+        """task.definition_file, normalized to the RegisterTaskDefinition shape (or None)."""
+        return self._definition
+
     def container_definitions(self) -> list[Container]:
         """The containers, from the config or from task.definition_file (validated)."""
         if self.task.containers is not None:
             return list(self.task.containers)
-        from ecs_cicd.taskdef import containers_from_file
-
-        return containers_from_file(self)
+        if self._file_containers is None:
+            raise ConfigError(
+                "task.definition_file was not loaded", field="task.definition_file"
+            )  # a Config made without parse_config
+        return list(self._file_containers)
 
     def built_containers(self) -> list[Container]:
         return [c for c in self.container_definitions() if c.build is not None]
@@ -536,6 +605,12 @@ def parse_config(data: Any, *, base_dir: str | Path = ".", check_env: bool = Tru
         cfg = Config.model_validate({**data, "base_dir": str(base_dir)})
     except ValidationError as e:
         raise config_error_from_validation(e) from None
+    if cfg.task.definition_file is not None:
+        # Read once, checked by taskdef_file's rules (the ones the config's containers obey).
+        path = Path(cfg.base_dir) / cfg.task.definition_file
+        definition = load_task_definition_file(path)
+        cfg._definition = definition
+        cfg._file_containers = containers_from_definition(cfg.task, definition, path.name)
     check_semantics(cfg, check_env=check_env)
     return cfg
 
@@ -565,39 +640,9 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
     names = [c.name for c in containers]
     by_name = {c.name: c for c in containers}
     prefix = "task.containers" if cfg.task.containers is not None else "task.definition_file"
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            raise ConfigError(f"duplicate container name {name!r}", field=f"{prefix}[{i}].name")
-    for i, c in enumerate(containers):
-        for j, pm in enumerate(c.port_mappings):
-            if pm.host_port is not None and pm.host_port != pm.container_port:
-                raise ConfigError(
-                    f"host_port {pm.host_port} differs from container_port {pm.container_port}",
-                    field=f"{prefix}[{i}].port_mappings[{j}].host_port",
-                    hint="Fargate (awsvpc) requires hostPort == containerPort; remove host_port",
-                )
-        for j, d in enumerate(c.depends_on):
-            where = f"{prefix}[{i}].depends_on[{j}]"
-            if d.container not in by_name:
-                raise ConfigError(
-                    f"names unknown container {d.container!r}",
-                    field=f"{where}.container",
-                    hint=f"containers are: {', '.join(names)}",
-                )
-            target = by_name[d.container]
-            if d.condition == "HEALTHY" and target.health_check is None:
-                raise ConfigError(
-                    f"condition HEALTHY on container {d.container!r}, which has no health_check",
-                    field=f"{where}.condition",
-                    hint=f"add a health_check to {d.container!r} or use START",
-                )
-            if d.condition in ("COMPLETE", "SUCCESS") and target.essential:
-                raise ConfigError(
-                    f"condition {d.condition} on essential container {d.container!r}",
-                    field=f"{where}.condition",
-                    hint="AWS allows COMPLETE/SUCCESS only on non-essential containers",
-                )
-    _check_cycles(containers, prefix)
+    if cfg.task.containers is not None:
+        # The rules of taskdef_file, which its loader applied to task.definition_file already.
+        check_containers([c.to_ecs() for c in containers])
     if not any(c.essential for c in containers):
         raise ConfigError("at least one container must be essential", field=prefix)
     ep = cfg.task.endpoint
@@ -626,8 +671,6 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
             field=f"{prefix}",
             hint="add build: {context: ., dockerfile: Dockerfile} to the container(s) the pipeline builds",
         )
-    from ecs_cicd.resources.policies import validate_task_role_statements
-
     validate_task_role_statements(cfg.task.task_role_statements)
     bg = cfg.pipeline.deploy.blue_green
     if (
@@ -640,20 +683,101 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
         )
 
 
-def _check_cycles(containers: list[Container], prefix: str) -> None:
-    graph = {c.name: [d.container for d in c.depends_on] for c in containers}
-    state: dict[str, int] = {}
+# The config's names for the RegisterTaskDefinition keys the container rules speak of.
+_CONFIG_KEYS = {
+    "portMappings": "port_mappings",
+    "hostPort": "host_port",
+    "containerPort": "container_port",
+    "dependsOn": "depends_on",
+    "containerName": "container",
+    "healthCheck": "health_check",
+}
+_ECS_KEY = re.compile(r"\b(" + "|".join(_CONFIG_KEYS) + r")\b")
+# Where the rule's own hint speaks of what a config cannot set (networkMode).
+_CONFIG_HINTS = {
+    "host_port": "Fargate (awsvpc) requires hostPort == containerPort; remove host_port",
+}
 
-    def visit(n: str, trail: list[str]) -> None:
-        if state.get(n) == 1:
-            cycle = " -> ".join([*trail[trail.index(n) :], n])
-            raise ConfigError(f"depends_on forms a cycle: {cycle}", field=prefix)
-        if state.get(n) == 2:
-            return
-        state[n] = 1
-        for m in graph.get(n, []):
-            visit(m, [*trail, n])
-        state[n] = 2
 
-    for name in graph:
-        visit(name, [])
+def check_containers(containers: list[dict[str, Any]]) -> None:
+    """task.containers (in RegisterTaskDefinition shape) against the task definition rules of
+    taskdef_file — the one source of them — with errors in the config's words."""
+    source = "config"
+    try:
+        validate_container_definitions(containers, source=source, path="task.containers")
+    except ConfigError as e:
+        field = e.field or ""
+        problem = e.message.removeprefix(f"{field}: ")
+        where = _ECS_KEY.sub(lambda m: _CONFIG_KEYS[m.group(1)], field.removeprefix(f"{source}: "))
+        hint = e.hint and _ECS_KEY.sub(lambda m: _CONFIG_KEYS[m.group(1)], e.hint)
+        raise ConfigError(
+            _ECS_KEY.sub(lambda m: _CONFIG_KEYS[m.group(1)], problem),
+            field=where,
+            hint=_CONFIG_HINTS.get(where.rsplit(".", 1)[-1], hint),
+        ) from None
+
+
+def containers_from_definition(task: Task, td: dict[str, Any], filename: str) -> list[Container]:
+    """The containers of task.definition_file (loaded and checked by taskdef_file), as config
+    models, after the rules that tie the file to the config (sizes, networking, builds).
+
+    The original container definition is kept (ecs_definition) so fields the config does not
+    model (ulimits, linuxParameters, ...) pass through to RegisterTaskDefinition unchanged.
+    """
+    for key in ("cpu", "memory"):
+        want = str(getattr(task, key))
+        if key in td and str(td[key]) != want:
+            raise ConfigError(
+                f"{filename} sets {key}={td[key]!r} but task.{key} is {want!r}",
+                field="task.definition_file",
+                hint=f"remove {key} from the file or make task.{key} match",
+            )
+    if td.get("networkMode", "awsvpc") != "awsvpc":
+        raise ConfigError(
+            f"{filename} sets networkMode {td['networkMode']!r}; Fargate requires awsvpc",
+            field="task.definition_file",
+        )
+    out = []
+    for i, d in enumerate(td["containerDefinitions"]):
+        where = f"task.definition_file ({filename}: $.containerDefinitions[{i}])"
+        hc = d.get("healthCheck")
+        try:
+            out.append(
+                Container(
+                    name=d["name"],
+                    image=d["image"],
+                    build=task.builds.get(d["name"]),
+                    essential=d.get("essential", True),
+                    port_mappings=[
+                        PortMapping(
+                            container_port=p["containerPort"],
+                            host_port=p.get("hostPort"),
+                            protocol=p.get("protocol", "tcp"),
+                        )
+                        for p in d.get("portMappings", [])
+                    ],
+                    depends_on=[
+                        DependsOn(container=x["containerName"], condition=x["condition"])
+                        for x in d.get("dependsOn", [])
+                    ],
+                    health_check=ContainerHealthCheck(
+                        command=hc["command"],
+                        interval=hc.get("interval", 30),
+                        timeout=hc.get("timeout", 5),
+                        retries=hc.get("retries", 3),
+                        start_period=hc.get("startPeriod", 0),
+                    )
+                    if hc
+                    else None,
+                    ecs_definition=d,
+                )
+            )
+        except (KeyError, ValueError) as e:
+            raise ConfigError(f"invalid container definition: {e}", field=where) from None
+    unknown = set(task.builds) - {c.name for c in out}
+    if unknown:
+        raise ConfigError(
+            f"names containers not in {filename}: {', '.join(sorted(unknown))}",
+            field="task.builds",
+        )
+    return out

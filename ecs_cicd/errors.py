@@ -86,3 +86,18 @@ class StackLocked(EcsCicdError):
     """Another ecs_cicd process holds the lock of this stack."""
 
     exit_code = 3
+
+
+class MissingExtra(EcsCicdError, ImportError):
+    """A feature needs an optional extra that is not installed (``pip install 'ecs_cicd[X]'``)."""
+
+    exit_code = 2
+
+    def __init__(self, feature: str, extra: str, missing: list[str]) -> None:
+        super().__init__(
+            f"{feature} needs the optional extra {extra!r} (missing: {', '.join(missing)})",
+            hint=f"install it with: pip install 'ecs_cicd[{extra}]'",
+        )
+        self.feature = feature
+        self.extra = extra
+        self.missing = missing

@@ -262,16 +262,14 @@ def _config_default(parents: list[argparse.ArgumentParser]) -> str:
 def _client_factory(args: argparse.Namespace) -> Callable[[str, str | None], Any]:
     """Clients for the CLI's --profile/--region/--endpoint-url through the project's one door to
     AWS (ecs_cicd.aws), one Aws per region (a secret's ARN may name another region)."""
-    import os
-
     from botocore.exceptions import BotoCoreError
 
-    from ecs_cicd.aws import Aws, new_session
+    from ecs_cicd.aws import Aws, new_session, resolve_region
 
     cache: dict[str | None, Aws] = {}
 
     def client(service: str, region: str | None) -> Any:
-        key = region or args.region or os.environ.get("AWS_REGION")
+        key = region or resolve_region(args.region, None, new_session(args.profile))
         if key not in cache:
             try:
                 cache[key] = Aws(

@@ -7,7 +7,6 @@ through the `log` callback.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +17,23 @@ from typing import Any
 
 import boto3
 
-from ecs_cicd import names
-from ecs_cicd.aws import Aws
+from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config
-from ecs_cicd.engine import Ctx, MissingDependency, Outcome, Spec, run_concurrently
-from ecs_cicd.errors import StateError
-from ecs_cicd.resources import handlers
-from ecs_cicd.resources.service import check_controller
-from ecs_cicd.stack import build_specs
+from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
+from ecs_cicd.errors import ConfigError, StateError
+from ecs_cicd.lifecycle import (
+    Ctx,
+    ForeignResources,
+    Kind,
+    Outcome,
+    Step,
+    Target,
+    apply,
+    examine,
+    remove,
+)
+from ecs_cicd.resources import codedeploy, codepipeline, kinds, service
+from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State, default_state_path, stack_lock
 from ecs_cicd.waiters import wait_for_load_balancer, wait_for_pipeline, wait_for_service
 
@@ -51,16 +59,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": self.command,
-            "resources": [
-                {
-                    "id": o.logical_id,
-                    "kind": o.kind,
-                    "action": o.action,
-                    "physical_id": o.physical_id,
-                    "changes": o.changes,
-                }
-                for o in self.outcomes
-            ],
+            "resources": [o.to_dict() for o in self.outcomes],
             "outputs": self.outputs,
             "calls": self.calls,
             "seconds": round(self.seconds, 3),
@@ -108,15 +107,7 @@ def runtime(
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Runtime:
-    # --region, then the config's, then AWS_REGION (which botocore itself does not read), then
-    # the session's (AWS_DEFAULT_REGION or the profile).
-    region = (
-        region
-        or cfg.region
-        or os.environ.get("AWS_REGION")
-        or (session.region_name if session else None)
-        or boto3.Session().region_name
-    )
+    region = resolve_region(region, cfg, session)
     cancel = cancel or threading.Event()
     if sleep is time.sleep:
         # Waits sleep on the cancel event, so Ctrl-C ends a long backoff at once.
@@ -144,50 +135,93 @@ def _load_state(rt: Runtime) -> State:
     return state
 
 
-def _ctx(rt: Runtime, state: State, *, dry_run: bool = False, replace_service: bool = False) -> Ctx:
+def _target(rt: Runtime) -> Target:
+    return Target(rt.aws.account_id(), rt.aws.region, rt.aws.partition)
+
+
+def _ctx(
+    rt: Runtime,
+    state: State,
+    *,
+    adopt: frozenset[str] = frozenset(),
+    replace_service: bool = False,
+) -> Ctx:
     return Ctx(
-        rt.cfg,
         rt.aws,
         state,
-        dry_run=dry_run,
+        _target(rt),
+        stack=rt.cfg.stack,
         log=rt.log,
         sleep=rt.sleep,
         cancel=rt.cancel,
+        adopt=adopt,
         replace_service=replace_service,
+        deadlines=rt.cfg.waits.model_dump(),
     )
 
 
-def _ensure_all(ctx: Ctx, specs: list[Spec], *, tolerate_missing: bool) -> list[Outcome]:
-    table = handlers()
+def _dep_ids(stack: Stack) -> dict[str, tuple[str, ...]]:
+    return {
+        r.logical_id: tuple(d.logical_id for d in (*r.deps(), *r.after)) for r in stack.resources
+    }
 
-    def work(spec: Spec) -> Outcome:
+
+# --- the plan: examine every resource (read-only) --------------------------------------------
+FOUND = ("adopt", "unchanged", "update", "replace", "take", "reference")
+
+
+def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> list[Step]:
+    """Examine the desired stack in dependency order, reading only. What is found but not yet
+    recorded is recorded in `ctx.state` — a scratch copy — so its dependents can be found too."""
+    table = kinds()
+    deps = _dep_ids(stack)
+
+    def work(want: Any) -> Step:
         t0 = time.monotonic()
-        outcome = table[spec.kind].ensure(ctx, spec)
-        outcome.seconds = time.monotonic() - t0
-        if not ctx.dry_run or outcome.action != "unchanged":
-            ctx.log(_line(outcome))
-        return outcome
+        step = examine(ctx, table[want.kind], want)
+        step.outcome.seconds = time.monotonic() - t0
+        if step.live is not None and step.outcome.action in FOUND:
+            ctx.state.put(step.kind.record(want, step.live))
+        return step
 
-    def tolerate(spec: Spec, e: BaseException) -> Outcome | None:
-        if tolerate_missing and isinstance(e, MissingDependency):
-            return Outcome(spec.logical_id, spec.kind, "create", ["after its dependencies"])
-        return None
-
-    by_id = {s.logical_id: s for s in specs}
-    return run_concurrently(
-        specs, lambda s: by_id[s.logical_id].deps, work, cancel=ctx.cancel, tolerate=tolerate
+    steps = run_concurrently(
+        list(stack.resources),
+        lambda r: r.logical_id,
+        lambda r: deps[r.logical_id],
+        work,
+        cancel=ctx.cancel,
+        workers=workers,
     )
+    order = {lid: i for i, lid in enumerate(stack.ids)}
+    return sorted(steps, key=lambda s: order[s.want.logical_id])
+
+
+def orphans(state: State, stack: Stack) -> list[Record]:
+    """Records of resources the config no longer builds (a removed container's repository)."""
+    ids = set(stack.ids)
+    return [r for lid, r in sorted(state.records.items()) if lid not in ids]
+
+
+def _refuse_before_changing(steps: list[Step], ctx: Ctx) -> None:
+    """Everything `up` must refuse is refused here, before its first mutating call."""
+    foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
+    if foreign:
+        raise ForeignResources(foreign)
+    for s in steps:
+        if s.outcome.action == "replace" and not ctx.replace_service:
+            raise ConfigError(
+                f"{s.kind.what(s.outcome.physical_id or '')} must be replaced: "
+                + "; ".join(s.outcome.changes),
+                field="pipeline.deploy.strategy",
+                hint="re-run with --replace-service to replace it (see `plan` for what that does)",
+            )
 
 
 def _line(o: Outcome) -> str:
-    extra = f" ({'; '.join(o.changes)})" if o.changes and o.action in ("update", "create") else ""
+    extra = f" ({'; '.join(o.changes)})" if o.changes and o.action not in ("unchanged",) else ""
     pid = f" {o.physical_id}" if o.physical_id else ""
-    return f"{o.action:<9} {o.logical_id}{pid}{extra} [{o.seconds:.1f}s]"
-
-
-def _order(outcomes: list[Outcome], specs: list[Spec]) -> list[Outcome]:
-    rank = {s.logical_id: i for i, s in enumerate(specs)}
-    return sorted(outcomes, key=lambda o: rank.get(o.logical_id, len(rank)))
+    notes = "".join(f"\n          note: {n}" for n in o.notes)
+    return f"{o.action:<9} {o.logical_id}{pid}{extra} [{o.seconds:.1f}s]{notes}"
 
 
 # --- up --------------------------------------------------------------------------------------
@@ -201,11 +235,17 @@ def up(
     wait: bool = True,
     wait_pipeline: bool = True,
     replace_service: bool = False,
+    adopt: list[str] | tuple[str, ...] = (),
+    max_workers: int = DEFAULT_WORKERS,
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Result:
-    """Create or converge every resource of the stack, then wait until it is serving."""
+    """Create or converge every resource of the stack, then wait until it is serving.
+
+    First the whole stack is examined (read-only); if any resource with the stack's names is
+    someone else's, or a change needs a flag the caller did not give, nothing is changed.
+    """
     rt = runtime(
         cfg,
         session=session,
@@ -218,21 +258,61 @@ def up(
     )
     with stack_lock(rt.state_path, "up"):
         state = _load_state(rt)
+        stack = build_stack(cfg, _target(rt))
+        unknown = sorted(set(adopt) - set(stack.ids))
+        if unknown:
+            raise ConfigError(
+                f"--adopt names resources this stack does not have: {', '.join(unknown)}",
+                hint=f"logical ids are: {', '.join(stack.ids)}",
+            )
+        ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
+        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
+        steps = examine_all(scratch_ctx, stack, workers=max_workers)
+        _refuse_before_changing(steps, ctx)
         state.save()
-        ctx = _ctx(rt, state, replace_service=replace_service)
-        specs = build_specs(cfg)
-        check_controller(ctx)
-        outcomes = _ensure_all(ctx, specs, tolerate_missing=False)
+        outcomes = _apply_all(ctx, stack, steps, workers=max_workers)
         details: dict[str, Any] = {}
         if wait:
-            details = _wait_all(ctx, wait_pipeline=wait_pipeline)
-        return rt.result("up", _order(outcomes, specs), stack_outputs(cfg, state), details)
+            details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
+        return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
-def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
+def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> list[Outcome]:
+    deps = _dep_ids(stack)
+    changed: set[str] = set()
+    lock = threading.Lock()
+
+    def work(step: Step) -> Outcome:
+        t0 = time.monotonic()
+        with lock:
+            stale = any(d in changed for d in deps[step.want.logical_id])
+        if stale:
+            # A dependency changed in this run (a new task definition revision...): what this
+            # resource must do was examined against the old one, so examine it again now.
+            step.complete = False
+        outcome = apply(ctx, step)
+        if outcome.action not in ("unchanged", "reference"):
+            with lock:
+                changed.add(step.want.logical_id)
+        outcome.seconds = time.monotonic() - t0
+        ctx.log(_line(outcome))
+        return outcome
+
+    done = run_concurrently(
+        steps,
+        lambda s: s.want.logical_id,
+        lambda s: deps[s.want.logical_id],
+        work,
+        cancel=ctx.cancel,
+        workers=workers,
+    )
+    order = {lid: i for i, lid in enumerate(stack.ids)}
+    return sorted(done, key=lambda o: order[o.logical_id])
+
+
+def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> dict[str, Any]:
     """The slow waits run side by side: ALB active, service deployment, pipeline execution."""
     state = ctx.state
-    cfg = ctx.cfg
     jobs: dict[str, Callable[[], Any]] = {}
     alb = state.get("alb")
     if alb:
@@ -240,15 +320,18 @@ def _wait_all(ctx: Ctx, *, wait_pipeline: bool) -> dict[str, Any]:
     svc = state.get("service")
     if svc:
         if cfg.pipeline.deploy.strategy == "blue_green":
-            from ecs_cicd.resources import codedeploy
-
-            jobs["service"] = lambda: codedeploy.wait_for_deployment_group(ctx)
+            group = stack.get("codedeploy.group")
+            jobs["service"] = lambda: codedeploy.wait_for_deployment_group(ctx, group)  # type: ignore[arg-type]
         else:
             jobs["service"] = lambda: wait_for_service(
-                ctx, names.cluster(cfg), svc.physical_id, svc.outputs.get("deployment")
+                ctx,
+                str(svc.outputs.get("cluster") or cfg.stack),
+                svc.physical_id,
+                svc.outputs.get("deployment"),
             )
-    if wait_pipeline and state.get("pipeline"):
-        jobs["pipeline"] = lambda: wait_for_pipeline(ctx, names.pipeline(cfg))
+    pipe = state.get("pipeline")
+    if wait_pipeline and pipe:
+        jobs["pipeline"] = lambda: wait_for_pipeline(ctx, pipe.physical_id)
     details: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
         futures = {k: pool.submit(fn) for k, fn in jobs.items()}
@@ -275,9 +358,11 @@ def plan(
     state_path: str | Path | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    adopt: list[str] | tuple[str, ...] = (),
+    max_workers: int = DEFAULT_WORKERS,
     log: Log | None = None,
 ) -> Result:
-    """Read-only: what `up` would create, update, adopt or leave unchanged."""
+    """Read-only: what `up` would do to each resource — the same examination `up` starts with."""
     rt = runtime(
         cfg,
         session=session,
@@ -286,32 +371,31 @@ def plan(
         state_path=state_path,
         log=log,
     )
-    state = _load_state(rt).scratch_copy()
-    specs = build_specs(cfg)
-    outcomes = _ensure_all(_ctx(rt, state, dry_run=True), specs, tolerate_missing=True)
-    return rt.result(
-        "plan",
-        _order(outcomes, specs),
-        {},
+    state = _load_state(rt)
+    stack = build_stack(cfg, _target(rt))
+    steps = examine_all(
+        _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
     )
+    outcomes = [s.outcome for s in steps]
+    foreign = [o for o in outcomes if o.action == "foreign"]
+    details: dict[str, Any] = {}
+    if foreign:
+        details["blocked"] = str(ForeignResources(foreign))
+    return rt.result("plan", outcomes, {}, details)
 
 
 # --- down ------------------------------------------------------------------------------------
-def scan(ctx: Ctx, specs: list[Spec]) -> State:
-    """Find the stack's resources by tags and deterministic names, without changing anything."""
+def scan(ctx: Ctx, stack: Stack) -> tuple[dict[str, Record], list[Outcome]]:
+    """Find the stack's resources by tags and deterministic names, without changing anything:
+    (records of what is ours, outcomes of what carries our names but is not ours)."""
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
     scan_ctx = Ctx(
-        ctx.cfg,
-        ctx.aws,
-        scratch,
-        dry_run=True,
-        log=lambda _m: None,
-        sleep=ctx.sleep,
-        cancel=ctx.cancel,
+        ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
     )
-    _ensure_all(scan_ctx, specs, tolerate_missing=True)
-    return scratch
+    steps = examine_all(scan_ctx, stack)
+    foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
+    return dict(scratch.records), foreign
 
 
 def down(
@@ -322,14 +406,16 @@ def down(
     region: str | None = None,
     endpoint_url: str | None = None,
     confirm: Callable[[list[Record]], bool] | None = None,
+    max_workers: int = DEFAULT_WORKERS,
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Result:
     """Delete what the state records (in reverse order), then sweep for anything left.
 
-    Without a state file, the stack's resources are found by tag and name first, and `confirm`
-    is asked with that list.
+    Only what is ours is deleted: a recorded resource that no longer carries the stack's tag is
+    left alone. Without a state file, the stack's resources are found by tag and name first, and
+    `confirm` is asked with that list.
     """
     rt = runtime(
         cfg,
@@ -344,62 +430,79 @@ def down(
     with stack_lock(rt.state_path, "down"):
         state = _load_state(rt)
         ctx = _ctx(rt, state)
-        specs = build_specs(cfg)
-        to_delete = state.records
-        if not state.records:
+        stack = build_stack(cfg, ctx.target)
+        to_delete = dict(state.records)
+        skipped: list[Outcome] = []
+        if not to_delete:
             rt.log("no state file records: finding the stack's resources by tag and name")
-            to_delete = scan(ctx, specs).records
+            to_delete, skipped = scan(ctx, stack)
+            for o in skipped:
+                o.action = "skip"
+                o.changes = [*o.changes, "not this stack's: left alone"]
         if to_delete and confirm is not None and not confirm(list(to_delete.values())):
             return rt.result("down", [], {}, {"aborted": True})
-        if to_delete is not state.records:
+        if to_delete != state.records:
             state.records = dict(to_delete)
             if state.records:
                 state.save()
-        outcomes = _delete_all(ctx, specs)
-        leftovers = scan(ctx, specs)
-        owned = {k: r for k, r in leftovers.records.items() if r.owned}
+        outcomes = skipped + _delete_all(ctx, stack, workers=max_workers)
+        leftovers, _ = scan(ctx, stack)
+        owned = {k: r for k, r in leftovers.items() if r.owned}
         if owned:
             rt.log(f"sweep: {len(owned)} resource(s) of the stack still exist; deleting them")
             state.records = owned
-            outcomes += _delete_all(ctx, specs)
+            outcomes += _delete_all(ctx, stack, workers=max_workers)
         for rec in list(state.records.values()):
             if not rec.owned:
                 state.remove(rec.logical_id)
+        kept = [o for o in outcomes if o.action == "skip"]
+        if kept:
+            rt.log(f"left alone (not this stack's): {', '.join(o.logical_id for o in kept)}")
         state.delete_file()
-        return rt.result(
-            "down",
-            outcomes,
-            {},
-        )
+        return rt.result("down", outcomes, {})
 
 
-def _delete_all(ctx: Ctx, specs: list[Spec]) -> list[Outcome]:
-    """Delete recorded resources; a resource goes once everything depending on it is gone."""
-    table = handlers()
-    records = {k: r for k, r in ctx.state.records.items()}
-    known = {s.logical_id: s for s in specs}
-    # Records the current config no longer builds (a removed container's repository...) are
-    # deleted too, with no ordering constraint.
-    items = [known.get(lid) or Spec(lid, rec.kind) for lid, rec in records.items()]
-    dependents: dict[str, set[str]] = {s.logical_id: set() for s in items}
-    for s in items:
-        for d in s.deps:
-            if d in dependents:
-                dependents[d].add(s.logical_id)
+def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
+    """Delete recorded resources; a resource goes once everything depending on it is gone.
+    Records the config no longer builds go after everything that depends on their kind."""
+    table = kinds()
+    records = dict(ctx.state.records)
+    deps = _dep_ids(stack)
+    kind_deps = _kind_deps(stack)
 
-    def work(spec: Spec) -> Outcome:
-        rec = records[spec.logical_id]
+    def deps_of(rec: Record) -> tuple[str, ...]:
+        if rec.logical_id in deps:
+            return deps[rec.logical_id]
+        # An orphan: depends on whatever its kind depends on, so it goes after its dependents.
+        return tuple(r for r in records if records[r].kind in kind_deps.get(rec.kind, ()))
+
+    items = list(records.values())
+    dependents = reverse_deps(items, lambda r: r.logical_id, deps_of)
+
+    def work(rec: Record) -> Outcome:
         t0 = time.monotonic()
-        if not rec.owned:
-            outcome = Outcome(rec.logical_id, rec.kind, "reference", [], rec.physical_id)
-        else:
-            outcome = table[rec.kind].delete(ctx, rec)
-            ctx.state.remove(rec.logical_id)
+        kind: Kind[Any] = table[rec.kind]
+        outcome = remove(ctx, kind, rec)
+        ctx.state.remove(rec.logical_id)
         outcome.seconds = time.monotonic() - t0
         ctx.log(_line(outcome))
         return outcome
 
-    return run_concurrently(items, lambda s: dependents[s.logical_id], work, cancel=ctx.cancel)
+    return run_concurrently(
+        items,
+        lambda r: r.logical_id,
+        lambda r: dependents[r.logical_id],
+        work,
+        cancel=ctx.cancel,
+        workers=workers,
+    )
+
+
+def _kind_deps(stack: Stack) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in stack.resources:
+        out.setdefault(r.kind, set()).update(d.kind for d in (*r.deps(), *r.after))
+    return out
 
 
 # --- status, outputs, recover ----------------------------------------------------------------
@@ -411,62 +514,31 @@ def status(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> Result:
-    """Each recorded resource with its live state, the service's deployments, the pipeline's
-    latest execution. Read-only."""
+    """Each resource with its live state (ok / drifted fields / gone / not ours), the service's
+    deployments, the pipeline's latest execution. Read-only."""
     rt = runtime(
         cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path
     )
     state = _load_state(rt)
     recorded = set(state.records)
-    scratch = state.scratch_copy()
-    specs = build_specs(cfg)
-    outcomes = _ensure_all(_ctx(rt, scratch, dry_run=True), specs, tolerate_missing=True)
+    ctx = _ctx(rt, state.scratch_copy())
+    stack = build_stack(cfg, ctx.target)
+    outcomes = [s.outcome for s in examine_all(ctx, stack)]
     for o in outcomes:
         if o.logical_id in recorded and o.action == "create":
             o.action = "gone"  # recorded, but no longer exists: `up` recreates it
     details: dict[str, Any] = {}
-    ecs = rt.aws.client("ecs")
-    svc_rec = state.get("service")
-    if svc_rec:
-        svcs = ecs.describe_services(
-            cluster=names.cluster(cfg), services=[svc_rec.physical_id]
-        ).get("services", [])
-        if svcs:
-            s = svcs[0]
-            details["service"] = {
-                "status": s.get("status"),
-                "desired": s.get("desiredCount"),
-                "running": s.get("runningCount"),
-                "pending": s.get("pendingCount"),
-                "task_definition": s.get("taskDefinition"),
-                "deployments": [
-                    {
-                        k: d.get(k)
-                        for k in (
-                            "id",
-                            "status",
-                            "rolloutState",
-                            "desiredCount",
-                            "runningCount",
-                            "taskDefinition",
-                        )
-                    }
-                    for d in s.get("deployments", [])
-                ],
-            }
-    if state.get("pipeline"):
-        cp = rt.aws.client("codepipeline")
-        execs = cp.list_pipeline_executions(pipelineName=names.pipeline(cfg), maxResults=1).get(
-            "pipelineExecutionSummaries", []
-        )
-        if execs:
-            e = execs[0]
-            details["pipeline"] = {
-                "execution": e["pipelineExecutionId"],
-                "status": e["status"],
-                "started": str(e.get("startTime", "")),
-            }
-    return rt.result("status", _order(outcomes, specs), stack_outputs(cfg, state), details)
+    svc = state.get("service")
+    if svc:
+        found = service.status_details(ctx, svc)
+        if found:
+            details["service"] = found
+    pipe = state.get("pipeline")
+    if pipe:
+        found = codepipeline.latest_execution(ctx, pipe.physical_id)
+        if found:
+            details["pipeline"] = found
+    return rt.result("status", outcomes, stack_outputs(cfg, state), details)
 
 
 def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
@@ -488,10 +560,12 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
         rec = state.get(key)
         if rec:
             out[key] = rec.physical_id
-    if state.get("logs.app"):
-        out["log_group"] = names.log_group(cfg)
-    if state.get("bucket.artifacts"):
-        out["artifact_bucket"] = state.get("bucket.artifacts").physical_id  # type: ignore[union-attr]
+    logs = state.get("logs.app")
+    if logs:
+        out["log_group"] = logs.physical_id
+    bucket = state.get("bucket.artifacts")
+    if bucket:
+        out["artifact_bucket"] = bucket.physical_id
     return out
 
 
@@ -499,9 +573,7 @@ def outputs(
     cfg: Config, *, state_path: str | Path | None = None, region: str | None = None
 ) -> dict[str, Any]:
     """The stack's outputs from the state file (no AWS call)."""
-    region = (
-        region or cfg.region or os.environ.get("AWS_REGION") or boto3.Session().region_name or ""
-    )
+    region = resolve_region(region, cfg) or ""
     path = (
         Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
     )
@@ -522,7 +594,7 @@ def recover(
     endpoint_url: str | None = None,
     log: Log | None = None,
 ) -> Result:
-    """Rebuild the state file from the stack's tags and deterministic names."""
+    """Rebuild the state file from the stack's tags and deterministic names (ours only)."""
     rt = runtime(
         cfg,
         session=session,
@@ -543,11 +615,13 @@ def recover(
             rt.state_path, stack=cfg.stack, region=rt.aws.region, account=rt.aws.account_id()
         )
         ctx = _ctx(rt, state)
-        found = scan(ctx, build_specs(cfg))
-        state.records = found.records
+        found, foreign = scan(ctx, build_stack(cfg, ctx.target))
+        state.records = found
         state.save()
         outcomes = [
-            Outcome(r.logical_id, r.kind, "adopt", [], r.physical_id)
-            for r in found.records.values()
+            Outcome(r.logical_id, r.kind, "adopt", [], r.physical_id) for r in found.values()
         ]
+        for o in foreign:
+            o.action = "skip"
+            outcomes.append(o)
     return rt.result("state recover", outcomes, stack_outputs(cfg, state))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecs_cicd.aws import new_session, resolve_region
 from ecs_cicd.config import Config, load_config
 from ecs_cicd.errors import UsageError
 from ecs_cicd.render.app import render_app_repository
@@ -113,7 +114,7 @@ def stack_facts(
     The region is --region, else the config's, else the AWS configuration's (as `outputs`); the
     default state file is `default_state_path` for it. Reads no AWS API.
     """
-    region = region or cfg.region or _configured_region(profile)
+    region = resolve_region(region, cfg, new_session(profile))
     if region is None:
         if state_path:
             raise UsageError(
@@ -143,13 +144,6 @@ def stack_facts(
         if record is not None and record.outputs.get("uri"):
             repo_uris[c.name] = str(record.outputs["uri"])
     return StackFacts(region, state.account, role_arns, repo_uris, path)
-
-
-def _configured_region(profile: str | None) -> str | None:
-    import boto3
-
-    region: str | None = boto3.Session(profile_name=profile).region_name
-    return region
 
 
 def write_files(root: Path, files: Mapping[str, str], *, force: bool = False) -> list[Path]:

@@ -1,138 +1,151 @@
-"""Config -> the stack's resource specs, with their dependencies. Pure: no AWS calls.
+"""Config -> the desired stack: typed, frozen models, one per resource, each holding the models it
+depends on. Pure: no AWS call; `Target` (account, region, partition) supplies what ARNs need.
 
-The engine derives the order from `deps`; independent specs run concurrently. `down` deletes in
-the reverse of the same order.
+Each kind's module defines its model and the pure function that fills it from the config; this
+module wires them together, so the whole stack — and every desired value in it (a policy
+statement, a health check, a container definition) — can be asserted without a client.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ecs_cicd import names
 from ecs_cicd.config import Config, GitHubSource
-from ecs_cicd.engine import Spec, topological
+from ecs_cicd.lifecycle import Resource, Target, walk
+from ecs_cicd.resources import (
+    artifacts,
+    cluster,
+    codebuild,
+    codedeploy,
+    codepipeline,
+    ecr,
+    iam,
+    loadbalancer,
+    logs,
+    network,
+    security,
+    service,
+    taskdef,
+)
 
 
-def subnet_ids(cfg: Config) -> list[str]:
-    count = len(cfg.network.subnet_ids or []) if cfg.network.existing else subnet_count(cfg)
-    return [f"subnet.public.{i}" for i in range(count)]
+@dataclass(frozen=True)
+class Stack:
+    """The desired stack, dependencies first."""
+
+    name: str
+    resources: tuple[Resource, ...]
+
+    def get(self, logical_id: str) -> Resource:
+        for r in self.resources:
+            if r.logical_id == logical_id:
+                return r
+        raise KeyError(logical_id)
+
+    def find(self, logical_id: str) -> Resource | None:
+        return next((r for r in self.resources if r.logical_id == logical_id), None)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.logical_id for r in self.resources]
 
 
-def subnet_count(cfg: Config) -> int:
-    n = cfg.network
-    if n.public_subnet_cidrs:
-        return len(n.public_subnet_cidrs)
-    if n.availability_zones:
-        return len(n.availability_zones)
-    return 2
+def tags(cfg: Config, logical_id: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(names.stack_tags(cfg, logical_id).items()))
 
 
-def listener_ids(cfg: Config) -> list[str]:
-    ids = ["listener.http"]
-    if cfg.load_balancer.certificate_arn:
-        ids.append("listener.https")
-    if (
-        cfg.pipeline.deploy.strategy == "blue_green"
-        and cfg.pipeline.deploy.blue_green.test_listener_port
-    ):
-        ids.append("listener.test")
-    return ids
-
-
-def target_group_ids(cfg: Config) -> list[str]:
-    if cfg.pipeline.deploy.strategy == "blue_green":
-        return ["tg.blue", "tg.green"]
-    return ["tg.main"]
-
-
-def build_specs(cfg: Config) -> list[Spec]:
+def build_stack(cfg: Config, target: Target) -> Stack:
     """Every resource of the stack, in dependency order."""
-    subnets = subnet_ids(cfg)
-    specs: list[Spec] = []
-    add = specs.append
-    if cfg.network.existing:
-        add(Spec("vpc", "vpc.existing"))
-        for i, sid in enumerate(subnets):
-            add(Spec(sid, "subnet.existing", ("vpc",), (("index", i),)))
-    else:
-        add(Spec("vpc", "vpc"))
-        add(Spec("igw", "igw", ("vpc",)))
-        for i, sid in enumerate(subnets):
-            add(Spec(sid, "subnet", ("vpc",), (("index", i), ("count", len(subnets)))))
-        add(
-            Spec(
-                "rtb.public",
-                "route_table",
-                ("vpc", "igw", *subnets),
-                (("subnets", tuple(subnets)),),
-            )
-        )
 
-    add(Spec("sg.alb", "security_group", ("vpc",), (("purpose", "alb"),)))
-    add(Spec("sg.tasks", "security_group", ("vpc", "sg.alb"), (("purpose", "tasks"),)))
+    def t(lid: str) -> tuple[tuple[str, str], ...]:
+        return tags(cfg, lid)
 
-    network_ready = ("rtb.public",) if not cfg.network.existing else ()
-    add(Spec("alb", "load_balancer", ("sg.alb", *subnets, *network_ready)))
-    tgs = target_group_ids(cfg)
-    for tg in tgs:
-        add(Spec(tg, "target_group", ("vpc",), (("color", tg.split(".")[1]),)))
-    prod_tg = tgs[0]
-    listeners = listener_ids(cfg)
-    for lid in listeners:
-        tg = "tg.green" if lid == "listener.test" else prod_tg
-        add(Spec(lid, "listener", ("alb", tg), (("target_group", tg),)))
-
-    repos = [f"ecr.{c.name}" for c in cfg.built_containers()]
-    for c in cfg.built_containers():
-        add(Spec(f"ecr.{c.name}", "ecr_repository", (), (("container", c.name),)))
-
-    add(Spec("logs.app", "log_group", (), (("purpose", "app"),)))
-    add(Spec("logs.codebuild", "log_group", (), (("purpose", "codebuild"),)))
-    add(Spec("bucket.artifacts", "artifact_bucket"))
-
-    add(Spec("role.execution", "iam_role", (), (("purpose", "execution"),)))
-    add(Spec("role.task", "iam_role", (), (("purpose", "task"),)))
-    add(Spec("role.codebuild", "iam_role", (), (("purpose", "codebuild"),)))
-    add(Spec("role.codepipeline", "iam_role", (), (("purpose", "codepipeline"),)))
     blue_green = cfg.pipeline.deploy.strategy == "blue_green"
-    if blue_green:
-        add(Spec("role.codedeploy", "iam_role", (), (("purpose", "codedeploy"),)))
 
-    add(Spec("cluster", "cluster"))
-    add(Spec("taskdef", "task_definition", ("role.execution", "role.task", "logs.app")))
-    add(
-        Spec(
-            "service",
-            "service",
-            (
-                "cluster",
-                "taskdef",
-                "sg.tasks",
-                *subnets,
-                *tgs,
-                *listeners,
-                "logs.app",
-                *network_ready,
-            ),
-        )
+    # Network: a new VPC, or the existing one the config names (referenced, never changed).
+    net = network.build_network(cfg, target, t)
+    vpc, subnets, route_table = net.vpc, net.subnets, net.route_table
+    network_ready: tuple[Resource, ...] = (route_table,) if route_table else ()
+
+    sg_alb = security.build_alb_group(cfg, vpc, t("sg.alb"))
+    sg_tasks = security.build_tasks_group(cfg, vpc, sg_alb, t("sg.tasks"))
+
+    alb = loadbalancer.build_load_balancer(cfg, subnets, sg_alb, t("alb"), after=network_ready)
+    colors = ("blue", "green") if blue_green else ("main",)
+    tgs = {c: loadbalancer.build_target_group(cfg, vpc, c, t(f"tg.{c}")) for c in colors}
+    prod_tg = tgs[colors[0]]
+    listeners = loadbalancer.build_listeners(cfg, alb, prod_tg, tgs.get("green"), t)
+
+    repos = tuple(
+        ecr.build_repository(cfg, c.name, t(f"ecr.{c.name}")) for c in cfg.built_containers()
     )
-    deploy_target = "service"
+    log_app = logs.LogGroup(
+        logical_id="logs.app",
+        tags=t("logs.app"),
+        name=names.log_group(cfg),
+        retention_days=cfg.logs.retention_days,
+        arn=target.arn("logs", f"log-group:{names.log_group(cfg)}"),
+    )
+    log_build = logs.LogGroup(
+        logical_id="logs.codebuild",
+        tags=t("logs.codebuild"),
+        name=names.codebuild_log_group(cfg),
+        retention_days=cfg.logs.retention_days,
+        arn=target.arn("logs", f"log-group:{names.codebuild_log_group(cfg)}"),
+    )
+    bucket = artifacts.build_bucket(cfg, target, t("bucket.artifacts"))
+
+    purposes = ["execution", "task", "codebuild", "codepipeline"] + (
+        ["codedeploy"] if blue_green else []
+    )
+    roles = {p: iam.build_role(cfg, target, p, t(f"role.{p}")) for p in purposes}
+
+    ecs_cluster = cluster.Cluster(
+        logical_id="cluster",
+        tags=t("cluster"),
+        name=names.cluster(cfg),
+        container_insights=cfg.cluster.container_insights,
+        capacity_provider=cfg.service.capacity_provider,
+    )
+    task = taskdef.build_task_definition(
+        cfg, target, roles["execution"], roles["task"], log_app, t("taskdef")
+    )
+    svc = service.build_service(
+        cfg,
+        ecs_cluster,
+        task,
+        sg_tasks,
+        subnets,
+        prod_tg,
+        t("service"),
+        after=(*listeners, *network_ready),
+    )
+    deploy_target: Resource = svc
+    extra: list[Resource] = []
     if blue_green:
-        add(Spec("codedeploy.app", "codedeploy_app"))
-        add(
-            Spec(
-                "codedeploy.group",
-                "deployment_group",
-                ("codedeploy.app", "role.codedeploy", "service", "taskdef", *tgs, *listeners),
-            )
+        app = codedeploy.build_application(cfg, t("codedeploy.app"))
+        group = codedeploy.build_deployment_group(
+            cfg,
+            app,
+            roles["codedeploy"],
+            svc,
+            task,
+            tgs["blue"],
+            tgs["green"],
+            listeners,
+            t("codedeploy.group"),
         )
-        deploy_target = "codedeploy.group"
-    add(Spec("codebuild", "codebuild_project", ("role.codebuild", "logs.codebuild", *repos)))
-    add(
-        Spec(
-            "pipeline",
-            "pipeline",
-            ("bucket.artifacts", "codebuild", "role.codepipeline", deploy_target),
-        )
+        deploy_target = group
+        extra += [app, group]
+    project = codebuild.build_project(
+        cfg, target, roles["codebuild"], log_build, repos, t("codebuild")
     )
+    pipeline = codepipeline.build_pipeline(
+        cfg, bucket, project, roles["codepipeline"], deploy_target, t("pipeline")
+    )
+    tops: list[Resource] = [pipeline, *extra, *roles.values(), *repos, log_build]
     src = cfg.pipeline.source
     if isinstance(src, GitHubSource) and src.webhook:
-        add(Spec("webhook", "webhook", ("pipeline",)))
-    return topological(specs)
+        tops.append(codepipeline.build_webhook(cfg, pipeline, t("webhook")))
+    return Stack(cfg.stack, tuple(walk(tops)))

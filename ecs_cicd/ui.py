@@ -36,6 +36,7 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
             lines.append(
                 f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip()
             )
+            lines += [f"{'':<10} {'':<22} note: {n}" for n in o.notes]
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
     calls = result.calls
     lines.append(
@@ -45,7 +46,9 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
     if verbose and calls.get("mutating_calls"):
         lines += [f"  {k}: {v}" for k, v in calls["mutating_calls"].items()]
     for key, value in result.details.items():
-        if isinstance(value, dict):
+        if isinstance(value, str) and key == "blocked":
+            lines.append(f"up would stop here: {value}")
+        elif isinstance(value, dict):
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if k != "deployments")
             lines.append(f"{key}: {inner}")
             for d in value.get("deployments", []) or []:

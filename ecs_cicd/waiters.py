@@ -20,8 +20,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ecs_cicd.engine import Cancelled, Ctx
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
+from ecs_cicd.lifecycle import Cancelled, Ctx
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
         ctx,
         "the load balancer to become active",
         check,
-        deadline=ctx.cfg.waits.load_balancer,
+        deadline=ctx.deadline("load_balancer"),
         last_seen=lambda: seen["state"],
     )
 
@@ -173,7 +173,7 @@ def wait_for_service(
         ctx,
         f"ECS service {service} to reach steady state",
         check,
-        deadline=ctx.cfg.waits.service,
+        deadline=ctx.deadline("service"),
         last_seen=lambda: last["summary"],
     )
 
@@ -207,7 +207,7 @@ def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:
         ctx,
         f"ECS service {service} to drain",
         check,
-        deadline=ctx.cfg.waits.delete,
+        deadline=ctx.deadline("delete"),
         cap=15,
         last_seen=lambda: last["status"],
     )
@@ -248,7 +248,7 @@ def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
         ctx,
         f"pipeline {name} to finish its execution",
         check,
-        deadline=ctx.cfg.waits.pipeline,
+        deadline=ctx.deadline("pipeline"),
         cap=15,
         last_seen=lambda: last["summary"],
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -58,8 +59,11 @@ def main() -> int:
     )
     try:
         for _ in range(200):
+            # Any HTTP answer, error or not, means it is listening.
             try:
-                urllib.request.urlopen(f"{endpoint}/_ecs_cicd/calls", timeout=1)
+                urllib.request.urlopen(f"{endpoint}/", timeout=1).close()
+                break
+            except urllib.error.HTTPError:
                 break
             except OSError:
                 time.sleep(0.1)

@@ -70,13 +70,19 @@ def cfg():  # type: ignore[no-untyped-def]
     return load_config(EXAMPLE)
 
 
+TARGET_ACCOUNT = "123456789012"  # moto's account
+TARGET_REGION = "ap-northeast-1"
+
+
 @pytest.fixture
 def ctx(mock: None, cfg, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A handler context on in-process moto, with a state file in tmp_path and no sleeping."""
+    """A lifecycle context on in-process moto, with a state file in tmp_path and no sleeping."""
     from ecs_cicd.aws import Aws
-    from ecs_cicd.engine import Ctx
+    from ecs_cicd.lifecycle import Ctx, Target
     from ecs_cicd.state import State
 
-    aws = Aws(region="ap-northeast-1", sleep=lambda _s: None)
-    state = State(tmp_path / "state.json", stack=cfg.stack, region="ap-northeast-1")
-    return Ctx(cfg, aws, state, sleep=lambda _s: None)
+    aws = Aws(region=TARGET_REGION, sleep=lambda _s: None)
+    state = State(tmp_path / "state.json", stack=cfg.stack, region=TARGET_REGION)
+    return Ctx(
+        aws, state, Target(TARGET_ACCOUNT, TARGET_REGION), stack=cfg.stack, sleep=lambda _s: None
+    )

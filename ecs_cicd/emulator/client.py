@@ -1,17 +1,28 @@
 """Test helpers that drive an emulator's control plane (``/_ecs_cicd/...``) over HTTP.
 
-Only loopback endpoints are accepted: these helpers are for a local emulator, never for AWS.
+Only loopback endpoints are accepted: these helpers are for a local emulator, never for AWS. The
+emulator must have been started with its control plane on (``EmulatorServer(control=True)``);
+otherwise every helper raises ``ControlPlaneError`` (the emulator answers 404).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import urllib.error
 import urllib.request
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from ecs_cicd.emulator.middleware import PREFIX
+
+
+class ControlPlaneError(RuntimeError):
+    """The emulator refused a control-plane request (control plane off, bad or refused request)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _request(endpoint_url: str, method: str, route: str, body: Any = None) -> Any:
@@ -25,8 +36,15 @@ def _request(endpoint_url: str, method: str, route: str, body: Any = None) -> An
         method=method,
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        detail = err.read().decode("utf-8", "replace")
+        err.close()
+        if err.code == 404:
+            detail += " (is the emulator's control plane on? EmulatorServer(control=True))"
+        raise ControlPlaneError(err.code, f"{method} {PREFIX}{route}: {err.code} {detail}") from err
 
 
 def fetch_calls(endpoint_url: str) -> list[dict[str, Any]]:
@@ -89,7 +107,11 @@ def clear_injections(endpoint_url: str) -> None:
 
 
 def crash_after(endpoint_url: str, after_mutating: int, pid: int) -> None:
-    """SIGKILL ``pid`` right after moto has processed the ``after_mutating``-th mutating call."""
+    """SIGKILL ``pid`` right after moto has processed the ``after_mutating``-th mutating call.
+
+    ``pid`` must be a live child process of the emulator's process (the test that runs the
+    emulator in-process and started ``pid``); any other pid is refused (ControlPlaneError 403).
+    """
     _request(endpoint_url, "POST", "/crash", {"after_mutating": after_mutating, "pid": pid})
 
 

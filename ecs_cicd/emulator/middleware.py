@@ -1,10 +1,15 @@
 """The WSGI layer in front of moto: call log, fault injection, targeted errors, crash hook.
 
-Every AWS request is classified (service, action, mutating) and recorded. The service comes
-from the SigV4 credential scope (boto3 client names: ``elbv2``, ``resourcegroupstaggingapi``);
-the action from X-Amz-Target (JSON protocols), ``Action=`` (query protocols), or for S3 the
-operation its method, path and query resolve to in the botocore model (``CreateBucket``,
-``PutBucketVersioning``; ``"METHOD /path"`` if none matches). Mutating means not
+All of that is test machinery and is OFF unless the middleware is built with ``control=True``
+(``EmulatorServer(control=True)``, ``serve(control=True)``; only the test suite does). Off, the
+middleware hands every AWS request straight to moto, records nothing, and answers 404 to every
+path under ``/_ecs_cicd/``: nothing can be logged, injected or signalled.
+
+With the control plane on, every AWS request is classified (service, action, mutating) and
+recorded. The service comes from the SigV4 credential scope (boto3 client names: ``elbv2``,
+``resourcegroupstaggingapi``); the action from X-Amz-Target (JSON protocols), ``Action=`` (query
+protocols), or for S3 the operation its method, path and query resolve to in the botocore model
+(``CreateBucket``, ``PutBucketVersioning``; ``"METHOD /path"`` if none matches). Mutating means not
 Describe*/Get*/List*/Head*/BatchGet*, and for S3 anything but GET and HEAD. A reserved path prefix
 ``/_ecs_cicd/`` is the control plane; it cannot collide with AWS because no S3 bucket name (the
 only first path segment an AWS call here can carry) may start with an underscore.
@@ -19,10 +24,16 @@ Control plane (JSON bodies; every answer is JSON):
   DELETE /_ecs_cicd/faults
   POST   /_ecs_cicd/inject           {"service", "action", "code", "message", "status", "times"}
   DELETE /_ecs_cicd/inject
-  POST   /_ecs_cicd/crash                 {"after_mutating": k, "pid": P}
+  POST   /_ecs_cicd/crash                 {"after_mutating": k, "pid": P}   (403 unless P is a
+                                           live child process of the emulator's own process)
   DELETE /_ecs_cicd/crash
   POST   /_ecs_cicd/pipeline-failure      {"stage", "message", "code", "times"}
   DELETE /_ecs_cicd/pipeline-failure
+
+The crash hook can only SIGKILL a process the emulator's own process started and has not reaped
+(the test that runs ``EmulatorServer`` in-process and spawns the CLI it wants killed): a pid in
+a request is no proof of who sent it, but being our child is something this process can check
+(``waitid``), both when the hook is armed and again right before it fires.
 
 Hooks run in this order for each AWS request: targeted injection, random faults, moto, crash.
 An injected or faulted request never reaches moto. Hooks are plain objects with
@@ -325,13 +336,45 @@ def _error_code(reply: Reply) -> str:
     return text.split("<Code>", 1)[1].split("</Code>", 1)[0]
 
 
+class Refused(Exception):
+    """A control-plane request that is well-formed but not allowed (answered 403)."""
+
+
+def is_live_child(pid: int) -> bool:
+    """Whether ``pid`` is a child process of this process that has not exited.
+
+    ``waitid`` with WNOWAIT only peeks: the child stays waitable by whoever started it. A pid
+    that is not our child (pid 1, our parent, ourselves, 0 or -1, which ``kill`` would read as
+    whole process groups) is refused.
+    """
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except OSError:  # ChildProcessError: not our child (or already reaped)
+        return False
+
+
 @dataclass
 class Crash:
-    """SIGKILL ``pid`` once moto has answered the k-th mutating call (crash-safety tests)."""
+    """SIGKILL ``pid`` once moto has answered the k-th mutating call (crash-safety tests).
+
+    ``pid`` must be a live child of this process, checked when armed and again before the kill
+    (the child may have exited, and its pid been reused, in between).
+    """
 
     after_mutating: int
     pid: int
     seen: int = 0
+
+    def __post_init__(self) -> None:
+        if self.after_mutating < 1:
+            raise ValueError(f"after_mutating must be at least 1, not {self.after_mutating}")
+        if not is_live_child(self.pid):
+            raise Refused(
+                f"pid {self.pid} is not a live child process of the emulator (pid {os.getpid()}); "
+                "the crash hook only signals processes the emulator's own process started"
+            )
 
     def before(self, call: Call) -> Reply | None:
         return None
@@ -340,7 +383,7 @@ class Crash:
         if not call.mutating or self.seen >= self.after_mutating:
             return
         self.seen += 1
-        if self.seen == self.after_mutating:
+        if self.seen == self.after_mutating and is_live_child(self.pid):
             os.kill(self.pid, signal.SIGKILL)
 
 
@@ -348,10 +391,15 @@ class Crash:
 
 
 class EmulatorMiddleware:
-    """Wraps moto's WSGI app; see the module docstring for the control plane."""
+    """Wraps moto's WSGI app; see the module docstring for the control plane.
 
-    def __init__(self, app: WsgiApp) -> None:
+    ``control`` switches the test control plane on; off (the default) this is a pass-through
+    that answers 404 under ``/_ecs_cicd/``.
+    """
+
+    def __init__(self, app: WsgiApp, *, control: bool = False) -> None:
         self.app = app
+        self.control_enabled = control
         self.lock = threading.Lock()
         self.calls: list[Call] = []
         self.injections: list[Injection] = []
@@ -369,8 +417,13 @@ class EmulatorMiddleware:
         return hooks
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(PREFIX + "/"):
+        path = environ.get("PATH_INFO", "")
+        if path == PREFIX or path.startswith(PREFIX + "/"):
+            if not self.control_enabled:
+                return _send(start_response, _json(404, {"error": "not found"}))
             return self._control(environ, start_response)
+        if not self.control_enabled:
+            return self.app(environ, start_response)
         with self.lock:
             call = classify(environ, len(self.calls) + 1)
             self.calls.append(call)
@@ -410,6 +463,8 @@ class EmulatorMiddleware:
         try:
             payload: dict[str, Any] = json.loads(raw) if raw.strip() else {}
             answer = self.control(method, route, payload)
+        except Refused as exc:
+            return _send(start_response, _json(403, {"error": str(exc)}))
         except (KeyError, TypeError, ValueError) as exc:
             return _send(start_response, _json(400, {"error": f"bad request: {exc!r}"}))
         if answer is None:
@@ -495,6 +550,7 @@ def _send(start_response: StartResponse, reply: Reply) -> list[bytes]:
     reason = {
         200: "OK",
         400: "Bad Request",
+        403: "Forbidden",
         404: "Not Found",
         500: "Internal Server Error",
         503: "Service Unavailable",

@@ -2,13 +2,17 @@
 
 Runs in a background thread of the calling process (the embedded ``--emulator`` mode and the
 e2e tests), or in the foreground via ``serve()`` (``python -m ecs_cicd emulator``). Binds the
-loopback address unless told otherwise; port 0 picks a free port.
+loopback address unless told otherwise (``serve()`` warns on any other); port 0 picks a free port.
+The test control plane (call log, fault and error injection, crash hook; see ``middleware``) is
+off unless ``control=True``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
+import sys
 import threading
 import time
 from types import TracebackType
@@ -48,10 +52,12 @@ class EmulatorServer:
         port: int = 0,
         *,
         pipeline_seconds: float | None = None,
+        control: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.pipeline_seconds = pipeline_seconds
+        self.control = control
         self.middleware: EmulatorMiddleware | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -70,7 +76,7 @@ class EmulatorServer:
             from ecs_cicd.emulator.codepipeline import PIPELINE_SECONDS_ENV
 
             os.environ[PIPELINE_SECONDS_ENV] = str(self.pipeline_seconds)
-        self.middleware = EmulatorMiddleware(_moto_app())
+        self.middleware = EmulatorMiddleware(_moto_app(), control=self.control)
         self._server = make_server(
             self.host, self.port, self.middleware, threaded=True, request_handler=_QuietHandler
         )
@@ -118,13 +124,47 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def serve(host: str = DEFAULT_HOST, port: int = 5000) -> None:
-    """Serve the emulator in the foreground until KeyboardInterrupt (SIGINT) or SIGTERM."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def exposure_warning(host: str, *, control: bool = False) -> str | None:
+    """The warning ``serve()`` prints before binding ``host``, or None for a loopback address."""
+    if is_loopback(host):
+        return None
+    warning = (
+        f"warning: the emulator is listening on {host}, not a loopback address: anyone who can "
+        "reach it can read and change everything it holds, without credentials"
+    )
+    if control:
+        warning += "; its test control plane (/_ecs_cicd/: fault injection, crash hook) is on too"
+    return warning
+
+
+def serve(host: str = DEFAULT_HOST, port: int = 5000, *, control: bool = False) -> None:
+    """Serve the emulator in the foreground until KeyboardInterrupt (SIGINT) or SIGTERM.
+
+    ``control`` switches on the test control plane under ``/_ecs_cicd/``; off by default. A
+    ``host`` other than a loopback address gets a warning on stderr.
+    """
+    warning = exposure_warning(host, control=control)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     _stop_on_signals()
-    server = EmulatorServer(host, port)
+    server = EmulatorServer(host, port, control=control)
     try:
         server.start()
-        print(f"ecs_cicd emulator listening on {server.endpoint_url} (Ctrl-C to stop)", flush=True)
+        plane = ", test control plane on /_ecs_cicd/" if control else ""
+        print(
+            f"ecs_cicd emulator listening on {server.endpoint_url}{plane} (Ctrl-C to stop)",
+            flush=True,
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

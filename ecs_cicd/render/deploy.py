@@ -28,6 +28,7 @@ import yaml
 from ecs_cicd.config import Config, Container
 from ecs_cicd.errors import ConfigError
 from ecs_cicd.resources.codebuild import repo_uri_variable
+from ecs_cicd.resources.codedeploy import appspec_content
 from ecs_cicd.taskdef import build_task_definition, image_uri
 
 __all__ = [
@@ -175,19 +176,10 @@ def deploy_task_definition(
 
 
 def render_appspec(cfg: Config) -> str:
-    """appspec.yaml exactly as FORMATS.md shows it: the endpoint container and port."""
+    """appspec.yaml exactly as FORMATS.md shows it: the endpoint container and port (the same
+    app spec `up`'s CodeDeploy deployments use, with CodeDeploy's placeholder)."""
     ep = cfg.task.endpoint
-    return (
-        "version: 0.0\n"
-        "Resources:\n"
-        "  - TargetService:\n"
-        "      Type: AWS::ECS::Service\n"
-        "      Properties:\n"
-        f"        TaskDefinition: {TASK_DEFINITION_PLACEHOLDER}\n"
-        "        LoadBalancerInfo:\n"
-        f"          ContainerName: {json.dumps(ep.container)}\n"
-        f"          ContainerPort: {ep.port}\n"
-    )
+    return appspec_content(ep.container, ep.port, TASK_DEFINITION_PLACEHOLDER)
 
 
 def image_definitions(cfg: Config, uris: Mapping[str, str], tag: str) -> list[dict[str, str]]:

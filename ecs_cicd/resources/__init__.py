@@ -1,16 +1,20 @@
-"""One module per resource kind. Each handler class exposes ensure(ctx, spec) -> Outcome and
-delete(ctx, record) -> Outcome; HANDLERS maps a spec's kind to its handler."""
+"""One module per resource kind: its desired-state model, the pure function that builds it from
+the config, and its verbs (a `Kind`). `kinds()` maps a kind's name (as recorded in the state file)
+to its verbs."""
 
 from __future__ import annotations
 
-from ecs_cicd.engine import Handler
+from typing import Any
+
+from ecs_cicd.lifecycle import Kind
 
 
-def handlers() -> dict[str, Handler]:
+def kinds() -> dict[str, Kind[Any]]:
     from ecs_cicd.resources import (
         artifacts,
         cluster,
         codebuild,
+        codedeploy,
         codepipeline,
         ecr,
         iam,
@@ -22,32 +26,19 @@ def handlers() -> dict[str, Handler]:
         taskdef,
     )
 
-    table: dict[str, Handler] = {
-        "vpc": network.VpcHandler(),
-        "vpc.existing": network.ExistingVpcHandler(),
-        "subnet": network.SubnetHandler(),
-        "subnet.existing": network.ExistingSubnetHandler(),
-        "igw": network.InternetGatewayHandler(),
-        "route_table": network.RouteTableHandler(),
-        "security_group": security.SecurityGroupHandler(),
-        "load_balancer": loadbalancer.LoadBalancerHandler(),
-        "target_group": loadbalancer.TargetGroupHandler(),
-        "listener": loadbalancer.ListenerHandler(),
-        "ecr_repository": ecr.RepositoryHandler(),
-        "log_group": logs.LogGroupHandler(),
-        "artifact_bucket": artifacts.ArtifactBucketHandler(),
-        "iam_role": iam.RoleHandler(),
-        "cluster": cluster.ClusterHandler(),
-        "task_definition": taskdef.TaskDefinitionHandler(),
-        "service": service.ServiceHandler(),
-        "codebuild_project": codebuild.ProjectHandler(),
-        "pipeline": codepipeline.PipelineHandler(),
-        "webhook": codepipeline.WebhookHandler(),
-    }
-    try:
-        from ecs_cicd.resources import codedeploy
-    except ImportError:  # blue/green lands separately
-        return table
-    table["codedeploy_app"] = codedeploy.ApplicationHandler()
-    table["deployment_group"] = codedeploy.DeploymentGroupHandler()
-    return table
+    modules = (
+        network,
+        security,
+        loadbalancer,
+        ecr,
+        logs,
+        artifacts,
+        iam,
+        cluster,
+        taskdef,
+        service,
+        codedeploy,
+        codebuild,
+        codepipeline,
+    )
+    return {k.kind: k for m in modules for k in m.KINDS}

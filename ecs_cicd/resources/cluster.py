@@ -2,106 +2,129 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ecs_cicd import names
-from ecs_cicd.aws import aws_error, is_not_found, retry_on, tags_list
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.aws import retry_on, tags_dict, tags_list
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
 from ecs_cicd.state import Record
 
-PROVIDERS = ["FARGATE", "FARGATE_SPOT"]
+PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 # A fresh account creates the ECS service-linked role on first use (AWS-BEHAVIOUR.md).
 SERVICE_LINKED_ROLE_LAG = 120
 # Services still DRAINING / Fargate tasks stopping (AWS-BEHAVIOUR.md).
 DELETE_DEADLINE = 600
 
 
-def describe_cluster(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    resp = ctx.client("ecs").describe_clusters(clusters=[name], include=["SETTINGS", "TAGS"])
-    live = [c for c in resp.get("clusters", []) if c.get("status") != "INACTIVE"]
-    return live[0] if live else None
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Cluster(Resource):
+    kind = "cluster"
+    name: str
+    container_insights: bool
+    capacity_provider: str  # the default strategy's provider
+
+    @property
+    def insights(self) -> str:
+        return "enabled" if self.container_insights else "disabled"
+
+    @property
+    def strategy(self) -> list[dict[str, Any]]:
+        return [{"capacityProvider": self.capacity_provider, "weight": 1}]
 
 
-class ClusterHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        ecs = ctx.client("ecs")
-        name = names.cluster(ctx.cfg)
-        rec = ctx.state.get(spec.logical_id)
-        insights = "enabled" if ctx.cfg.cluster.container_insights else "disabled"
-        strategy = [{"capacityProvider": ctx.cfg.service.capacity_provider, "weight": 1}]
-        cluster = describe_cluster(ctx, name)
-        if cluster is None:
-            if ctx.dry_run:
-                return Outcome(
-                    spec.logical_id, spec.kind, "create", [f"container insights {insights}"]
-                )
-            try:
-                cluster = retry_on(
-                    lambda: ecs.create_cluster(
-                        clusterName=name,
-                        capacityProviders=PROVIDERS,
-                        defaultCapacityProviderStrategy=strategy,
-                        settings=[{"name": "containerInsights", "value": insights}],
-                        tags=tags_list(ctx.tags(spec.logical_id), "key", "value"),
-                    )["cluster"],
-                    codes=("InvalidParameterException",),
-                    fragment="Unable to assume the service linked role",
-                    deadline=SERVICE_LINKED_ROLE_LAG,
-                    sleep=ctx.sleep,
-                )
-            except ClientError as e:
-                raise aws_error("Creating", f"ECS cluster {name}", e) from None
-            ctx.record(Record(spec.logical_id, spec.kind, name, arn=cluster["clusterArn"]))
-            return Outcome(spec.logical_id, spec.kind, "create", [], name)
-        action = "adopt" if rec is None else "unchanged"
-        ctx.record(Record(spec.logical_id, spec.kind, name, arn=cluster["clusterArn"]))
-        changes: list[str] = []
-        settings = {s["name"]: s["value"] for s in cluster.get("settings", [])}
-        if settings.get("containerInsights", "disabled") != insights:
-            changes.append(f"containerInsights: {settings.get('containerInsights')} -> {insights}")
-            if not ctx.dry_run:
-                ecs.update_cluster_settings(
-                    cluster=name, settings=[{"name": "containerInsights", "value": insights}]
-                )
-        have = sorted(cluster.get("capacityProviders", []))
-        have_strategy = [
+class ClusterKind(Kind[Cluster]):
+    kind = "cluster"
+    label = "ECS cluster"
+
+    def find(self, ctx: Ctx, want: Cluster, rec: Record | None) -> Live | None:
+        live = self._describe(ctx, rec.physical_id) if rec else None
+        if live is None and (rec is None or rec.physical_id != want.name):
+            live = self._describe(ctx, want.name)
+        return live
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._describe(ctx, rec.physical_id)
+
+    def _describe(self, ctx: Ctx, name: str) -> Live | None:
+        resp = ctx.client("ecs").describe_clusters(clusters=[name], include=["SETTINGS", "TAGS"])
+        live = [c for c in resp.get("clusters", []) if c.get("status") != "INACTIVE"]
+        if not live:
+            return None
+        c = live[0]
+        return Live(c["clusterName"], c["clusterArn"], tags_dict(c.get("tags"), "key", "value"), c)
+
+    def create(self, ctx: Ctx, want: Cluster) -> Live:
+        c = retry_on(
+            lambda: ctx.client("ecs").create_cluster(
+                clusterName=want.name,
+                capacityProviders=list(PROVIDERS),
+                defaultCapacityProviderStrategy=want.strategy,
+                settings=[{"name": "containerInsights", "value": want.insights}],
+                tags=tags_list(want.tag_dict, "key", "value"),
+            )["cluster"],
+            codes=("InvalidParameterException",),
+            fragment="Unable to assume the service linked role",
+            deadline=SERVICE_LINKED_ROLE_LAG,
+            sleep=ctx.sleep,
+        )
+        return Live(want.name, c["clusterArn"], want.tag_dict, c)
+
+    def diff(self, ctx: Ctx, want: Cluster, live: Live) -> list[Diff]:
+        c = live.data
+        out: list[Diff] = []
+        settings = {s["name"]: s["value"] for s in c.get("settings", [])}
+        have = settings.get("containerInsights", "disabled")
+        if have != want.insights:
+            out.append(Diff("containerInsights", have, want.insights))
+        providers = sorted(c.get("capacityProviders", []))
+        strategy = [
             {"capacityProvider": s["capacityProvider"], "weight": s.get("weight", 0)}
-            for s in cluster.get("defaultCapacityProviderStrategy", [])
+            for s in c.get("defaultCapacityProviderStrategy", [])
         ]
-        if have != PROVIDERS or have_strategy != strategy:
-            changes.append(
-                f"capacity providers: {have} -> {PROVIDERS} (default {strategy[0]['capacityProvider']})"
-            )
-            if not ctx.dry_run:
-                ecs.put_cluster_capacity_providers(
-                    cluster=name,
-                    capacityProviders=PROVIDERS,
-                    defaultCapacityProviderStrategy=strategy,
+        if providers != sorted(PROVIDERS) or strategy != want.strategy:
+            out.append(
+                Diff(
+                    "capacityProviders",
+                    f"{providers} default {[s['capacityProvider'] for s in strategy]}",
+                    f"{list(PROVIDERS)} default {[want.capacity_provider]}",
                 )
-        if changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, name)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        ecs = ctx.client("ecs")
-        if describe_cluster(ctx, record.physical_id) is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], record.physical_id)
-        try:
-            retry_on(
-                lambda: ecs.delete_cluster(cluster=record.physical_id),
-                codes=(
-                    "ClusterContainsServicesException",
-                    "ClusterContainsTasksException",
-                    "UpdateInProgressException",
-                ),
-                fragment=None,
-                deadline=DELETE_DEADLINE,
-                sleep=ctx.sleep,
             )
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], record.physical_id)
-            raise aws_error("Deleting", f"ECS cluster {record.physical_id}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], record.physical_id)
+        return out
+
+    def update(self, ctx: Ctx, want: Cluster, live: Live, diffs: list[Diff]) -> Live | None:
+        ecs = ctx.client("ecs")
+        fields = {d.field for d in diffs}
+        if "containerInsights" in fields:
+            ecs.update_cluster_settings(
+                cluster=live.physical_id,
+                settings=[{"name": "containerInsights", "value": want.insights}],
+            )
+        if "capacityProviders" in fields:
+            ecs.put_cluster_capacity_providers(
+                cluster=live.physical_id,
+                capacityProviders=list(PROVIDERS),
+                defaultCapacityProviderStrategy=want.strategy,
+            )
+        return None
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("ecs").tag_resource(resourceArn=live.arn, tags=tags_list(tags, "key", "value"))
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        retry_on(
+            lambda: ctx.client("ecs").delete_cluster(cluster=rec.physical_id),
+            codes=(
+                "ClusterContainsServicesException",
+                "ClusterContainsTasksException",
+                "UpdateInProgressException",
+            ),
+            fragment=None,
+            deadline=DELETE_DEADLINE,
+            sleep=ctx.sleep,
+        )
+
+    def summary(self, want: Cluster) -> list[str]:
+        return [f"container insights {want.insights}", f"default {want.capacity_provider}"]
+
+
+KINDS = (ClusterKind(),)

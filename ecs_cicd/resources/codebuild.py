@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_list
+from ecs_cicd.aws import error_code, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
 from ecs_cicd.errors import ConfigError
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
+from ecs_cicd.names import STACK_TAG
+from ecs_cicd.resources.logs import LogGroup
 from ecs_cicd.state import Record
 
 T = TypeVar("T")
@@ -40,20 +43,54 @@ RESERVED_VARIABLES = (
 REPO_URI_PREFIX = "IMAGE_REPO_URI_"
 
 
+# --- values known once a dependency exists ---------------------------------------------------
+@dataclass(frozen=True)
+class Ref:
+    """A desired value that is another resource's physical id (`id`), ARN (`arn`) or recorded
+    output (any other key): it stands in the model's data, and is read from the state when a
+    verb runs (a dependency not made yet raises `Pending`, which the lifecycle handles). Equal
+    when it names the same resource object (models compare by identity) and attribute."""
+
+    resource: Resource
+    attr: str = "id"
+
+    def value(self, ctx: Ctx) -> Any:
+        if self.attr == "id":
+            return ctx.id_of(self.resource)
+        if self.attr == "arn":
+            return ctx.arn_of(self.resource)
+        return ctx.ref(self.resource).outputs[self.attr]
+
+    def __repr__(self) -> str:
+        return f"<{self.resource.logical_id}.{self.attr}>"
+
+
+def resolve(ctx: Ctx, value: Any) -> Any:
+    """A copy of `value` (dicts, lists, tuples as lists) with every `Ref` replaced by its value."""
+    if isinstance(value, Ref):
+        return value.value(ctx)
+    if isinstance(value, dict):
+        return {k: resolve(ctx, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(ctx, v) for v in value]
+    return value
+
+
+# --- the desired project (pure) --------------------------------------------------------------
 def repo_uri_variable(container: str) -> str:
     """IMAGE_REPO_URI_<CONTAINER>: the name uppercased, anything not alphanumeric as `_`."""
     return REPO_URI_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", container).upper()
 
 
 def environment_variables(
-    cfg: Config, *, account: str, repo_uris: dict[str, str]
-) -> list[dict[str, str]]:
+    cfg: Config, *, account: str, repo_uris: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The project's environment variables (all PLAINTEXT), sorted by name.
 
-    `repo_uris` maps each built container to its ECR repository URI.
+    `repo_uris` maps each built container to its ECR repository URI (or a `Ref` to it).
     """
     built = [c.name for c in cfg.built_containers()]
-    ours: dict[str, str] = {
+    ours: dict[str, Any] = {
         "AWS_ACCOUNT_ID": account,
         "CONTAINER_NAMES": " ".join(built),
         "IMAGE_DEFINITIONS_FILE": cfg.pipeline.deploy.file_name,
@@ -82,7 +119,7 @@ def environment_variables(
 
 
 def project_request(
-    cfg: Config, *, account: str, repo_uris: dict[str, str], service_role: str
+    cfg: Config, *, account: str, repo_uris: dict[str, Any], service_role: Any, log_group: str
 ) -> dict[str, Any]:
     """The CreateProject / UpdateProject fields we own (no name, no tags)."""
     b = cfg.pipeline.build
@@ -103,14 +140,56 @@ def project_request(
         "logsConfig": {
             "cloudWatchLogs": {
                 "status": "ENABLED",
-                "groupName": names.codebuild_log_group(cfg),
+                "groupName": log_group,
                 "streamName": LOG_STREAM,
             }
         },
     }
 
 
-def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Project(Resource):
+    kind = "codebuild_project"
+    name: str
+    description: str
+    role: Resource
+    log_group: LogGroup
+    repos: tuple[Resource, ...]
+    request: dict[str, Any]  # CreateProject's fields but name, description and tags; Refs inside
+
+
+def build_project(
+    cfg: Config,
+    target: Target,
+    role: Resource,
+    log_group: LogGroup,
+    repos: tuple[Resource, ...],
+    tags: tuple[tuple[str, str], ...],
+) -> Project:
+    """The project: its request as data, the role's ARN and the repositories' URIs as `Ref`s.
+
+    `repos` are the built containers' repositories, in `cfg.built_containers()` order."""
+    built = [c.name for c in cfg.built_containers()]
+    return Project(
+        logical_id="codebuild",
+        tags=tags,
+        name=names.codebuild_project(cfg),
+        description=f"ecs-cicd {cfg.stack}: builds the images",
+        role=role,
+        log_group=log_group,
+        repos=tuple(repos),
+        request=project_request(
+            cfg,
+            account=target.account,
+            repo_uris={c: Ref(r, "uri") for c, r in zip(built, repos, strict=True)},
+            service_role=Ref(role, "arn"),
+            log_group=log_group.name,
+        ),
+    )
+
+
+# --- comparing -------------------------------------------------------------------------------
+def differences(desired: Any, actual: Any, path: str = "") -> list[Diff]:
     """What differs in the fields we set (keys AWS adds are ignored). Values of environment
     variables are not shown, only their names."""
     if isinstance(desired, dict) and isinstance(actual, dict):
@@ -123,20 +202,22 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
                 out += differences(want, actual.get(key), where)
         return out
     if desired != actual:
-        return [f"{path}: {actual!r} -> {desired!r}"]
+        return [Diff(path, actual, desired)]
     return []
 
 
-def _variable_differences(desired: list[dict[str, str]], actual: list[dict[str, str]]) -> list[str]:
+def _variable_differences(
+    desired: list[dict[str, Any]], actual: list[dict[str, Any]]
+) -> list[Diff]:
     want = {v["name"]: (v["value"], v.get("type", "PLAINTEXT")) for v in desired}
     have = {v["name"]: (v.get("value"), v.get("type", "PLAINTEXT")) for v in actual}
-    out = [f"environment variable {k} added" for k in sorted(want.keys() - have.keys())]
-    out += [f"environment variable {k} removed" for k in sorted(have.keys() - want.keys())]
-    out += [
-        f"environment variable {k} changed"
-        for k in sorted(want.keys() & have.keys())
-        if want[k] != have[k]
-    ]
+
+    def var(name: str, what: str) -> Diff:
+        return Diff(f"environment variable {name}", note=what)
+
+    out = [var(k, "added") for k in sorted(want.keys() - have.keys())]
+    out += [var(k, "removed") for k in sorted(have.keys() - want.keys())]
+    out += [var(k, "changed") for k in sorted(want.keys() & have.keys()) if want[k] != have[k]]
     return out
 
 
@@ -151,90 +232,74 @@ def role_lag(ctx: Ctx, call: Callable[[], T]) -> T:
     )
 
 
-def find_project(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    try:
-        projects = ctx.client("codebuild").batch_get_projects(names=[name])["projects"]
-    except ClientError as e:
-        raise aws_error("Reading", f"CodeBuild project {name}", e) from None
-    return dict(projects[0]) if projects else None
+# --- the verbs -------------------------------------------------------------------------------
+class ProjectKind(Kind[Project]):
+    kind = "codebuild_project"
+    label = "CodeBuild project"
 
+    def find(self, ctx: Ctx, want: Project, rec: Record | None) -> Live | None:
+        live = self._get(ctx, rec.physical_id) if rec else None
+        if live is None and (rec is None or rec.physical_id != want.name):
+            live = self._get(ctx, want.name)
+        return live
 
-class ProjectHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        cfg = ctx.cfg
-        name = names.codebuild_project(cfg)
-        codebuild = ctx.client("codebuild")
-        desired = project_request(
-            cfg,
-            account=ctx.account,
-            repo_uris={
-                c.name: str(ctx.out(f"ecr.{c.name}", "uri")) for c in cfg.built_containers()
-            },
-            service_role=str(ctx.out("role.codebuild", "arn")),
-        )
-        rec = ctx.state.get(spec.logical_id)
-        project = find_project(ctx, rec.physical_id) if rec else None
-        if project is None and (rec is None or rec.physical_id != name):
-            project = find_project(ctx, name)
-        action: Action
-        if project is None:
-            if ctx.dry_run:
-                return Outcome(
-                    spec.logical_id,
-                    spec.kind,
-                    "create",
-                    [f"image {cfg.pipeline.build.image}"],
-                    name,
-                )
-            project, created = self._create(ctx, spec, name, desired)
-            action = "create" if created else "adopt"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        project_name = str(project["name"])
-        ctx.record(Record(spec.logical_id, spec.kind, project_name, arn=str(project["arn"])))
-        changes = [] if action == "create" else differences(desired, project)
-        if changes and not ctx.dry_run:
-            try:
-                role_lag(ctx, lambda: codebuild.update_project(name=project_name, **desired))
-            except ClientError as e:
-                raise aws_error("Updating", f"CodeBuild project {project_name}", e) from None
-        if changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, project_name)
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._get(ctx, rec.physical_id)
 
-    def _create(
-        self, ctx: Ctx, spec: Spec, name: str, desired: dict[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
+    def _get(self, ctx: Ctx, name: str) -> Live | None:
+        projects = ctx.client("codebuild").batch_get_projects(names=[name]).get("projects", [])
+        if not projects:
+            return None
+        p = dict(projects[0])
+        return Live(str(p["name"]), str(p["arn"]), tags_dict(p.get("tags"), "key", "value"), p)
+
+    def create(self, ctx: Ctx, want: Project) -> Live:
+        request = resolve(ctx, want.request)
         codebuild = ctx.client("codebuild")
         try:
-            project = role_lag(
+            p = role_lag(
                 ctx,
                 lambda: codebuild.create_project(
-                    name=name,
-                    description=f"ecs-cicd {ctx.cfg.stack}: builds the images",
-                    tags=tags_list(ctx.tags(spec.logical_id), "key", "value"),
-                    **desired,
+                    name=want.name,
+                    description=want.description,
+                    tags=tags_list(want.tag_dict, "key", "value"),
+                    **request,
                 )["project"],
             )
-            return dict(project), True
         except ClientError as e:
+            # Created between our lookup and CreateProject (another run of this stack, or a read
+            # lagging behind): take it if it is ours, never make a second one.
             if error_code(e) != "ResourceAlreadyExistsException":
-                raise aws_error("Creating", f"CodeBuild project {name}", e) from None
-            # Created between our lookup and CreateProject: adopt it, never a second one.
-            found = find_project(ctx, name)
-            if found is None:
-                raise aws_error("Creating", f"CodeBuild project {name}", e) from None
-            return found, False
+                raise
+            live = self._get(ctx, want.name)
+            if live is None or (live.tags or {}).get(STACK_TAG) != ctx.stack:
+                raise
+            return live
+        return Live(str(p["name"]), str(p["arn"]), want.tag_dict, dict(p))
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        name = record.physical_id
-        if find_project(ctx, name) is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], name)
-        try:
-            # AWS answers OK for a missing project; the lookup above tells "gone" apart.
-            ctx.client("codebuild").delete_project(name=name)
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", f"CodeBuild project {name}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
+    def diff(self, ctx: Ctx, want: Project, live: Live) -> list[Diff]:
+        return differences(resolve(ctx, want.request), live.data)
+
+    def update(self, ctx: Ctx, want: Project, live: Live, diffs: list[Diff]) -> Live | None:
+        request = resolve(ctx, want.request)
+        codebuild = ctx.client("codebuild")
+        role_lag(ctx, lambda: codebuild.update_project(name=live.physical_id, **request))
+        return None
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        # CodeBuild has no TagResource: UpdateProject's `tags` replaces the whole set.
+        merged = {**(live.tags or {}), **tags}
+        ctx.client("codebuild").update_project(
+            name=live.physical_id, tags=tags_list(merged, "key", "value")
+        )
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        # AWS answers OK for a missing project; find_recorded has told "gone" apart.
+        ctx.client("codebuild").delete_project(name=rec.physical_id)
+
+    def summary(self, want: Project) -> list[str]:
+        env = want.request["environment"]
+        return [f"image {env['image']}", f"compute {env['computeType']}"]
+
+
+KINDS = (ProjectKind(),)

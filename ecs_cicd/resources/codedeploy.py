@@ -3,14 +3,21 @@ starts when a CODE_DEPLOY service must move to a new task definition revision, a
 that follows that deployment.
 
 A CODE_DEPLOY service cannot take a new task definition through UpdateService (service.py
-leaves it alone); the deployment group handler runs after the service and starts a CodeDeploy
-deployment with an app spec naming the new revision. FORMATS.md, "Blue/green with CodeDeploy".
+leaves it alone); the deployment group's diff compares the service's task definition with the
+revision `up` registered, and its update starts a CodeDeploy deployment with an app spec naming
+that revision. FORMATS.md, "Blue/green with CodeDeploy".
+
+The app spec is written here once: `appspec_content` serves both that deployment and the
+appspec.yaml `render` writes for the pipeline (with CodeDeploy's `<TASK_DEFINITION>` placeholder).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import yaml
 from botocore.exceptions import ClientError
@@ -18,153 +25,190 @@ from botocore.exceptions import ClientError
 from ecs_cicd import names
 from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
 from ecs_cicd.errors import AwsError, DeploymentFailed
-from ecs_cicd.names import STACK_TAG
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
 from ecs_cicd.state import Record
 from ecs_cicd.waiters import poll
 
+T = TypeVar("T")
+
+APP_ID = "codedeploy.app"
 GROUP_ID = "codedeploy.group"
+COMPUTE_PLATFORM = "ECS"
 # CreateDeploymentGroup / UpdateDeploymentGroup right after the role is created: "Cannot assume
 # role provided." until IAM has propagated it (AWS-BEHAVIOUR.md; Terraform retries 5 minutes).
 ROLE_LAG_DEADLINE = 300
 ROLE_LAG_MESSAGE = "Cannot assume role provided"
 # A deployment in these states still owns the group: AWS refuses a second one.
-ACTIVE_STATUSES = ["Created", "Queued", "InProgress", "Baking", "Ready"]
-ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST")
+# The deployment group's diff field for the revision the service runs (not a group setting).
+TASK_DEFINITION = "taskDefinition"
 
 
-def _outcome(
-    spec: Spec, action: Action, pid: str | None, changes: list[str] | None = None
-) -> Outcome:
-    return Outcome(spec.logical_id, spec.kind, action, changes or [], pid)
+# --- app spec (pure): the one source ----------------------------------------------------------
+def appspec_content(container: str, port: int, task_definition: str) -> str:
+    """The ECS app spec (YAML, as FORMATS.md shows it) that deploys `task_definition` behind
+    `container`:`port`. `render` writes it with CodeDeploy's `<TASK_DEFINITION>` placeholder;
+    the deployment `up` starts names the registered revision's ARN."""
+    return (
+        "version: 0.0\n"
+        "Resources:\n"
+        "  - TargetService:\n"
+        "      Type: AWS::ECS::Service\n"
+        "      Properties:\n"
+        f"        TaskDefinition: {task_definition}\n"
+        "        LoadBalancerInfo:\n"
+        f"          ContainerName: {json.dumps(container)}\n"
+        f"          ContainerPort: {port}\n"
+    )
 
 
-def _refuse_stranger(ctx: Ctx, arn: str, what: str) -> None:
-    """One of our names without our stack tag is someone else's (Terraform's?): never adopt it."""
-    tags = tags_dict(ctx.client("codedeploy").list_tags_for_resource(ResourceArn=arn).get("Tags"))
-    if tags.get(STACK_TAG) != ctx.cfg.stack:
-        raise AwsError(
-            "Adopting",
-            what,
-            "NotThisStack",
-            f"it exists but does not carry the tag {STACK_TAG}={ctx.cfg.stack}, so it is not this "
-            "stack's",
-            hint="delete it, or change project/environment",
+def appspec_task_definition(revision: dict[str, Any] | None) -> str | None:
+    """The TaskDefinition an AppSpecContent revision deploys (None for S3 revisions etc.)."""
+    content = ((revision or {}).get("appSpecContent") or {}).get("content")
+    if not content:
+        return None
+    try:
+        doc = yaml.safe_load(content)
+        return str(doc["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"])
+    except (yaml.YAMLError, KeyError, IndexError, TypeError):
+        return None
+
+
+# --- desired state -----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Application(Resource):
+    kind = "codedeploy_app"
+    name: str
+    compute_platform: str = COMPUTE_PLATFORM
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class DeploymentGroup(Resource):
+    """A BLUE_GREEN, WITH_TRAFFIC_CONTROL group over the ECS service, its two target groups and
+    the production (and test) listener. ARNs of the role and listeners are known only once they
+    exist: `parameters` takes them; every other value is here."""
+
+    kind = "deployment_group"
+    name: str
+    application: Application
+    role: Resource
+    service: Resource
+    taskdef: Resource
+    blue: Resource
+    green: Resource
+    production_listener: Resource
+    test_listener: Resource | None
+    cluster_name: str
+    service_name: str
+    target_group_names: tuple[str, str]
+    deployment_config: str
+    deployment_type: str = "BLUE_GREEN"
+    deployment_option: str = "WITH_TRAFFIC_CONTROL"
+    ready_action: str = "CONTINUE_DEPLOYMENT"
+    ready_wait_minutes: int | None = None  # only with STOP_DEPLOYMENT
+    termination_action: str = "TERMINATE"
+    termination_wait_minutes: int = 5
+    rollback_events: tuple[str, ...] = ROLLBACK_EVENTS
+    container_name: str  # the endpoint container the app spec routes traffic to
+    container_port: int
+
+    def parameters(
+        self, *, role_arn: str, production_listener_arn: str, test_listener_arn: str | None
+    ) -> dict[str, Any]:
+        """CreateDeploymentGroup / UpdateDeploymentGroup parameters, names and tags aside."""
+        ready: dict[str, Any] = {"actionOnTimeout": self.ready_action}
+        if self.ready_wait_minutes is not None:
+            ready["waitTimeInMinutes"] = self.ready_wait_minutes
+        pair: dict[str, Any] = {
+            "targetGroups": [{"name": n} for n in self.target_group_names],
+            "prodTrafficRoute": {"listenerArns": [production_listener_arn]},
+        }
+        if test_listener_arn is not None:
+            pair["testTrafficRoute"] = {"listenerArns": [test_listener_arn]}
+        return {
+            "serviceRoleArn": role_arn,
+            "deploymentConfigName": self.deployment_config,
+            "deploymentStyle": {
+                "deploymentType": self.deployment_type,
+                "deploymentOption": self.deployment_option,
+            },
+            "blueGreenDeploymentConfiguration": {
+                "deploymentReadyOption": ready,
+                "terminateBlueInstancesOnDeploymentSuccess": {
+                    "action": self.termination_action,
+                    "terminationWaitTimeInMinutes": self.termination_wait_minutes,
+                },
+            },
+            "autoRollbackConfiguration": {"enabled": True, "events": list(self.rollback_events)},
+            "ecsServices": [{"clusterName": self.cluster_name, "serviceName": self.service_name}],
+            "loadBalancerInfo": {"targetGroupPairInfoList": [pair]},
+        }
+
+    def appspec(self, task_definition: str) -> str:
+        return appspec_content(self.container_name, self.container_port, task_definition)
+
+    @property
+    def wait_minutes(self) -> int:
+        """What these settings spend waiting on purpose: the traffic shift's steps, the ready
+        wait and the blue task set's termination wait."""
+        return (
+            traffic_shift_minutes(self.deployment_config)
+            + self.termination_wait_minutes
+            + (self.ready_wait_minutes or 0)
         )
 
 
-# --- application -----------------------------------------------------------------------------
-def get_application(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    try:
-        app: dict[str, Any] = ctx.client("codedeploy").get_application(applicationName=name)[
-            "application"
-        ]
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise aws_error("Reading", f"CodeDeploy application {name}", e) from None
-    return app
+def build_application(cfg: Config, tags: tuple[tuple[str, str], ...]) -> Application:
+    return Application(logical_id=APP_ID, tags=tags, name=names.codedeploy_app(cfg))
 
 
-class ApplicationHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        name = names.codedeploy_app(ctx.cfg)
-        arn = ctx.arn("codedeploy", f"application:{name}")
-        rec = ctx.state.get(spec.logical_id)
-        app = get_application(ctx, name)
-        action: Action
-        if app is None:
-            if ctx.dry_run:
-                return _outcome(spec, "create", None, ["compute platform ECS"])
-            try:
-                ctx.client("codedeploy").create_application(
-                    applicationName=name,
-                    computePlatform="ECS",
-                    tags=tags_list(ctx.tags(spec.logical_id)),
-                )
-            except ClientError as e:
-                raise aws_error("Creating", f"CodeDeploy application {name}", e) from None
-            action = "create"
-        else:
-            if rec is None:
-                _refuse_stranger(ctx, arn, f"CodeDeploy application {name}")
-            if app.get("computePlatform") != "ECS":
-                raise AwsError(
-                    "Adopting",
-                    f"CodeDeploy application {name}",
-                    "WrongComputePlatform",
-                    f"its compute platform is {app.get('computePlatform')}; blue/green on ECS "
-                    "needs ECS, and AWS cannot change it",
-                    hint="run `down` (or delete the application) and `up` again",
-                )
-            action = "adopt" if rec is None else "unchanged"
-        ctx.record(Record(spec.logical_id, spec.kind, name, arn=arn))
-        return _outcome(spec, action, name)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        name = record.physical_id
-        if get_application(ctx, name) is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], name)
-        try:
-            # Also deletes the application's deployment groups.
-            ctx.client("codedeploy").delete_application(applicationName=name)
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", f"CodeDeploy application {name}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
-
-
-# --- deployment group: what the config asks for ----------------------------------------------
-def production_listener(ctx: Ctx) -> str:
+def production_listener(listeners: tuple[Resource, ...]) -> Resource:
     """The listener that forwards production traffic: HTTPS when a certificate is set (HTTP then
     only redirects), else HTTP."""
-    return "listener.https" if ctx.cfg.load_balancer.certificate_arn else "listener.http"
+    by_id = {listener.logical_id: listener for listener in listeners}
+    return by_id.get("listener.https") or by_id["listener.http"]
 
 
-def desired_group(ctx: Ctx) -> dict[str, Any]:
-    """CreateDeploymentGroup / UpdateDeploymentGroup parameters, names and tags aside."""
-    cfg = ctx.cfg
+def build_deployment_group(
+    cfg: Config,
+    app: Application,
+    role: Resource,
+    service: Resource,
+    taskdef: Resource,
+    tg_blue: Resource,
+    tg_green: Resource,
+    listeners: tuple[Resource, ...],
+    tags: tuple[tuple[str, str], ...],
+) -> DeploymentGroup:
     bg = cfg.pipeline.deploy.blue_green
-    ready: dict[str, Any] = {"actionOnTimeout": bg.ready_action}
-    if bg.ready_action == "STOP_DEPLOYMENT":
-        ready["waitTimeInMinutes"] = bg.ready_wait_minutes
-    pair: dict[str, Any] = {
-        "targetGroups": [
-            {"name": names.target_group(cfg, "blue")},
-            {"name": names.target_group(cfg, "green")},
-        ],
-        "prodTrafficRoute": {"listenerArns": [ctx.out(production_listener(ctx))]},
-    }
-    if bg.test_listener_port is not None:
-        pair["testTrafficRoute"] = {"listenerArns": [ctx.out("listener.test")]}
-    service = ctx.dep("service")
-    return {
-        "serviceRoleArn": ctx.out("role.codedeploy", "arn"),
-        "deploymentConfigName": bg.deployment_config,
-        "deploymentStyle": {
-            "deploymentType": "BLUE_GREEN",
-            "deploymentOption": "WITH_TRAFFIC_CONTROL",
-        },
-        "blueGreenDeploymentConfiguration": {
-            "deploymentReadyOption": ready,
-            "terminateBlueInstancesOnDeploymentSuccess": {
-                "action": "TERMINATE",
-                "terminationWaitTimeInMinutes": bg.termination_wait_minutes,
-            },
-        },
-        "autoRollbackConfiguration": {"enabled": True, "events": list(ROLLBACK_EVENTS)},
-        "ecsServices": [
-            {
-                "clusterName": service.outputs.get("cluster") or names.cluster(cfg),
-                "serviceName": service.physical_id,
-            }
-        ],
-        "loadBalancerInfo": {"targetGroupPairInfoList": [pair]},
-    }
+    test = next((x for x in listeners if x.logical_id == "listener.test"), None)
+    return DeploymentGroup(
+        logical_id=GROUP_ID,
+        tags=tags,
+        name=names.deployment_group(cfg),
+        application=app,
+        role=role,
+        service=service,
+        taskdef=taskdef,
+        blue=tg_blue,
+        green=tg_green,
+        production_listener=production_listener(listeners),
+        test_listener=test,
+        cluster_name=names.cluster(cfg),
+        service_name=names.service(cfg),
+        target_group_names=(names.target_group(cfg, "blue"), names.target_group(cfg, "green")),
+        deployment_config=bg.deployment_config,
+        ready_action=bg.ready_action,
+        ready_wait_minutes=bg.ready_wait_minutes if bg.ready_action == "STOP_DEPLOYMENT" else None,
+        termination_wait_minutes=bg.termination_wait_minutes,
+        container_name=cfg.task.endpoint.container,
+        container_port=cfg.task.endpoint.port,
+    )
 
 
+# --- comparing a group -------------------------------------------------------------------------
 def _listeners(pair: dict[str, Any], route: str) -> str:
     return ", ".join(sorted(pair.get(route, {}).get("listenerArns", []))) or "none"
 
@@ -208,47 +252,46 @@ def group_summary(group: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def group_differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+def group_differences(want: dict[str, Any], have: dict[str, Any]) -> list[Diff]:
     w, h = group_summary(want), group_summary(have)
-    return [f"{k}: {h[k]} -> {w[k]}" for k in w if w[k] != h[k]]
+    return [Diff(k, h[k], w[k]) for k in w if w[k] != h[k]]
 
 
-# --- app spec (pure) -------------------------------------------------------------------------
-def appspec_content(cfg: Config, taskdef_arn: str) -> str:
-    """The ECS app spec (YAML) that deploys `taskdef_arn` behind the endpoint container."""
-    spec = {
-        "version": 0.0,
-        "Resources": [
-            {
-                "TargetService": {
-                    "Type": "AWS::ECS::Service",
-                    "Properties": {
-                        "TaskDefinition": taskdef_arn,
-                        "LoadBalancerInfo": {
-                            "ContainerName": cfg.task.endpoint.container,
-                            "ContainerPort": cfg.task.endpoint.port,
-                        },
-                    },
-                }
-            }
-        ],
-    }
-    return yaml.safe_dump(spec, sort_keys=False)
+def desired_group(ctx: Ctx, want: DeploymentGroup) -> dict[str, Any]:
+    """`want.parameters` with the role's and listeners' ARNs (Pending until they exist)."""
+    test = want.test_listener
+    return want.parameters(
+        role_arn=ctx.arn_of(want.role),
+        production_listener_arn=ctx.arn_of(want.production_listener),
+        test_listener_arn=ctx.arn_of(test) if test is not None else None,
+    )
 
 
-def appspec_task_definition(revision: dict[str, Any] | None) -> str | None:
-    """The TaskDefinition an AppSpecContent revision deploys (None for S3 revisions etc.)."""
-    content = ((revision or {}).get("appSpecContent") or {}).get("content")
-    if not content:
-        return None
+# --- reads -------------------------------------------------------------------------------------
+def _codedeploy_tags(ctx: Ctx, arn: str) -> dict[str, str]:
+    return tags_dict(ctx.client("codedeploy").list_tags_for_resource(ResourceArn=arn).get("Tags"))
+
+
+def _app_arn(ctx: Ctx, name: str) -> str:
+    return ctx.target.arn("codedeploy", f"application:{name}")
+
+
+def _group_arn(ctx: Ctx, app: str, name: str) -> str:
+    return ctx.target.arn("codedeploy", f"deploymentgroup:{app}/{name}")
+
+
+def get_application(ctx: Ctx, name: str) -> dict[str, Any] | None:
     try:
-        doc = yaml.safe_load(content)
-        return str(doc["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"])
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
-        return None
+        app: dict[str, Any] = ctx.client("codedeploy").get_application(applicationName=name)[
+            "application"
+        ]
+    except ClientError as e:
+        if is_not_found(e):
+            return None
+        raise
+    return app
 
 
-# --- deployment group: find, create, converge, deploy ----------------------------------------
 def get_deployment_group(ctx: Ctx, app: str, name: str) -> dict[str, Any] | None:
     try:
         info: dict[str, Any] = ctx.client("codedeploy").get_deployment_group(
@@ -257,7 +300,7 @@ def get_deployment_group(ctx: Ctx, app: str, name: str) -> dict[str, Any] | None
     except ClientError as e:
         if is_not_found(e):  # ApplicationDoesNotExist / DeploymentGroupDoesNotExist
             return None
-        raise aws_error("Reading", f"CodeDeploy deployment group {app}/{name}", e) from None
+        raise
     return info
 
 
@@ -266,28 +309,31 @@ def active_deployment(ctx: Ctx, app: str, group: str) -> str | None:
     ids = (
         ctx.client("codedeploy")
         .list_deployments(
-            applicationName=app, deploymentGroupName=group, includeOnlyStatuses=ACTIVE_STATUSES
+            applicationName=app,
+            deploymentGroupName=group,
+            includeOnlyStatuses=list(ACTIVE_STATUSES),
         )
         .get("deployments", [])
     )
     return str(ids[0]) if ids else None
 
 
-def _service_task_definition(ctx: Ctx) -> str | None:
-    """The service's taskDefinition: for CODE_DEPLOY services, the PRIMARY task set's."""
-    rec = ctx.dep("service")
-    cluster = rec.outputs.get("cluster") or names.cluster(ctx.cfg)
+def service_task_definition(ctx: Ctx, cluster: str, service: str) -> str | None:
+    """The service's taskDefinition (for CODE_DEPLOY services, the PRIMARY task set's); None
+    when the service (or its cluster) does not exist."""
     try:
-        items = ctx.client("ecs").describe_services(cluster=cluster, services=[rec.physical_id])
+        items = ctx.client("ecs").describe_services(cluster=cluster, services=[service])
     except ClientError as e:
         if is_not_found(e):
             return None
-        raise aws_error("Reading", f"ECS service {rec.physical_id}", e) from None
+        raise
     svc = next(iter(items.get("services", [])), None)
-    return str(svc["taskDefinition"]) if svc and svc.get("taskDefinition") else None
+    if not svc or svc.get("status") == "INACTIVE" or not svc.get("taskDefinition"):
+        return None
+    return str(svc["taskDefinition"])
 
 
-def _role_lag(ctx: Ctx, call: Any) -> Any:
+def _role_lag(ctx: Ctx, call: Callable[[], T]) -> T:
     return retry_on(
         call,
         codes=("InvalidRoleException",),
@@ -297,141 +343,225 @@ def _role_lag(ctx: Ctx, call: Any) -> Any:
     )
 
 
-class DeploymentGroupHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        cd = ctx.client("codedeploy")
-        rec = ctx.state.get(spec.logical_id)
-        app = str(ctx.out("codedeploy.app"))
-        name = rec.physical_id if rec else names.deployment_group(ctx.cfg)
-        what = f"CodeDeploy deployment group {app}/{name}"
-        arn = ctx.arn("codedeploy", f"deploymentgroup:{app}/{name}")
-        want = desired_group(ctx)
-        group = get_deployment_group(ctx, app, name)
-        action: Action
-        changes: list[str] = []
-        if group is None:
-            if ctx.dry_run:
-                s = group_summary(want)
-                return _outcome(
-                    spec,
-                    "create",
-                    None,
-                    [s["deploymentConfigName"], f"prod {s['prodTrafficRoute']}"],
-                )
-            try:
-                _role_lag(
-                    ctx,
-                    lambda: cd.create_deployment_group(
-                        applicationName=app,
-                        deploymentGroupName=name,
-                        tags=tags_list(ctx.tags(spec.logical_id)),
-                        **want,
-                    ),
-                )
-            except ClientError as e:
-                raise aws_error("Creating", what, e) from None
-            action = "create"
-        else:
-            if rec is None:
-                _refuse_stranger(ctx, arn, what)
-            action = "adopt" if rec is None else "unchanged"
-            changes = group_differences(want, group)
-        ctx.record(Record(spec.logical_id, spec.kind, name, arn=arn, outputs={"application": app}))
-        if changes and not ctx.dry_run:
-            try:
-                _role_lag(
-                    ctx,
-                    lambda: cd.update_deployment_group(
-                        applicationName=app, currentDeploymentGroupName=name, **want
-                    ),
-                )
-            except ClientError as e:
-                raise aws_error("Updating", what, e) from None
-        deploy_changes, deployment = self._deploy(ctx, app, name)
-        changes += deploy_changes
-        if deployment:
-            ctx.record(
-                Record(
-                    spec.logical_id,
-                    spec.kind,
-                    name,
-                    arn=arn,
-                    outputs={"application": app, "deployment": deployment},
-                )
+# --- application -------------------------------------------------------------------------------
+class ApplicationKind(Kind[Application]):
+    kind = "codedeploy_app"
+    label = "CodeDeploy application"
+
+    def find(self, ctx: Ctx, want: Application, rec: Record | None) -> Live | None:
+        if rec is not None and rec.physical_id != want.name:
+            live = self._get(ctx, rec.physical_id)
+            if live is not None:
+                return live
+        return self._get(ctx, want.name)
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._get(ctx, rec.physical_id)
+
+    def _get(self, ctx: Ctx, name: str) -> Live | None:
+        app = get_application(ctx, name)
+        if app is None:
+            return None
+        arn = _app_arn(ctx, name)
+        return Live(name, arn, _codedeploy_tags(ctx, arn), app)
+
+    def create(self, ctx: Ctx, want: Application) -> Live:
+        ctx.client("codedeploy").create_application(
+            applicationName=want.name,
+            computePlatform=want.compute_platform,
+            tags=tags_list(want.tag_dict),
+        )
+        return Live(want.name, _app_arn(ctx, want.name), want.tag_dict)
+
+    def diff(self, ctx: Ctx, want: Application, live: Live) -> list[Diff]:
+        """Nothing to converge but the compute platform, which AWS cannot change: another one
+        stops `plan` and `up` before anything is changed."""
+        have = (live.data or {}).get("computePlatform")
+        if have != want.compute_platform:
+            raise AwsError(
+                "Reading",
+                self.what(live.physical_id),
+                "WrongComputePlatform",
+                f"its compute platform is {have}; blue/green on ECS needs "
+                f"{want.compute_platform}, and AWS cannot change it",
+                hint="run `down` (or delete the application) and `up` again",
             )
-        if changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, name, changes)
+        return []
 
-    def _deploy(self, ctx: Ctx, app: str, group: str) -> tuple[list[str], str | None]:
-        """Start a deployment when the service runs another revision than `up` registered.
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("codedeploy").tag_resource(ResourceArn=live.arn, Tags=tags_list(tags))
 
-        Returns the changes to report and the deployment to follow (None: nothing to follow).
-        """
-        taskdef = str(ctx.out("taskdef", "arn"))
-        current = _service_task_definition(ctx)
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        # Also deletes the application's deployment groups.
+        ctx.client("codedeploy").delete_application(applicationName=rec.physical_id)
+
+    def summary(self, want: Application) -> list[str]:
+        return [f"compute platform {want.compute_platform}"]
+
+
+# --- deployment group --------------------------------------------------------------------------
+class DeploymentGroupKind(Kind[DeploymentGroup]):
+    kind = "deployment_group"
+    label = "CodeDeploy deployment group"
+
+    def find(self, ctx: Ctx, want: DeploymentGroup, rec: Record | None) -> Live | None:
+        app = want.application.name
+        if rec is not None:
+            live = self._get(ctx, str(rec.outputs.get("application") or app), rec.physical_id)
+            if live is not None:
+                return live
+        return self._get(ctx, app, want.name)
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._get(ctx, _recorded_app(ctx, rec), rec.physical_id)
+
+    def _get(self, ctx: Ctx, app: str, name: str) -> Live | None:
+        info = get_deployment_group(ctx, app, name)
+        if info is None:
+            return None
+        arn = _group_arn(ctx, app, name)
+        return Live(name, arn, _codedeploy_tags(ctx, arn), info, {"application": app})
+
+    def create(self, ctx: Ctx, want: DeploymentGroup) -> Live:
+        app = want.application.name
+        params = desired_group(ctx, want)
+        _role_lag(
+            ctx,
+            lambda: ctx.client("codedeploy").create_deployment_group(
+                applicationName=app,
+                deploymentGroupName=want.name,
+                tags=tags_list(want.tag_dict),
+                **params,
+            ),
+        )
+        return Live(
+            want.name, _group_arn(ctx, app, want.name), want.tag_dict, None, {"application": app}
+        )
+
+    def configure(self, ctx: Ctx, want: DeploymentGroup, live: Live) -> Live | None:
+        # A group made again (deleted by hand) over a service still on an older revision.
+        return self._deploy(ctx, want, live)
+
+    def diff(self, ctx: Ctx, want: DeploymentGroup, live: Live) -> list[Diff]:
+        out = group_differences(desired_group(ctx, want), live.data or {})
+        deploy = self._deploy_diff(ctx, want, live)
+        return out + ([deploy] if deploy else [])
+
+    def _deploy_diff(self, ctx: Ctx, want: DeploymentGroup, live: Live) -> Diff | None:
+        """The service runs another revision than `up` registered: a deployment to start (or,
+        with one in flight, to follow)."""
+        taskdef = ctx.arn_of(want.taskdef)
+        current = service_task_definition(ctx, want.cluster_name, want.service_name)
         if current is None or current == taskdef:
-            return [], None
-        cd = ctx.client("codedeploy")
-        active = active_deployment(ctx, app, group)
-        if active is not None:
-            # AWS allows one deployment per group at a time (DeploymentLimitExceededException):
-            # follow the one in flight rather than fail or queue behind it.
-            revision = cd.get_deployment(deploymentId=active)["deploymentInfo"].get("revision")
-            if appspec_task_definition(revision) == taskdef:
-                return [f"deploy {taskdef} via CodeDeploy (deployment {active})"], active
-            return [
+            return None
+        app = str(live.outputs.get("application") or want.application.name)
+        active = active_deployment(ctx, app, live.physical_id)
+        if active is None:
+            return Diff(TASK_DEFINITION, current, taskdef)
+        if self._deploys(ctx, active) == taskdef:
+            note = f"{taskdef} is being deployed by CodeDeploy deployment {active}"
+        else:
+            note = (
                 f"not deploying {taskdef}: CodeDeploy deployment {active} is in progress; run "
                 "`up` again once it has finished"
-            ], active
-        change = f"deploy {taskdef} via CodeDeploy"
-        if ctx.dry_run:
-            return [change], None
-        try:
-            deployment_id = str(
-                cd.create_deployment(
-                    applicationName=app,
-                    deploymentGroupName=group,
-                    revision={
-                        "revisionType": "AppSpecContent",
-                        "appSpecContent": {"content": appspec_content(ctx.cfg, taskdef)},
-                    },
-                    description=f"ecs_cicd up: {taskdef}"[:1000],
-                )["deploymentId"]
             )
-        except ClientError as e:
-            raise aws_error("Starting", f"a CodeDeploy deployment of {taskdef}", e) from None
-        return [f"{change} (deployment {deployment_id})"], deployment_id
+        return Diff(TASK_DEFINITION, current, taskdef, note=note)
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+    def _deploys(self, ctx: Ctx, deployment_id: str) -> str | None:
+        info = ctx.client("codedeploy").get_deployment(deploymentId=deployment_id)
+        return appspec_task_definition(info["deploymentInfo"].get("revision"))
+
+    def update(self, ctx: Ctx, want: DeploymentGroup, live: Live, diffs: list[Diff]) -> Live | None:
+        if any(d.field != TASK_DEFINITION for d in diffs):
+            params = desired_group(ctx, want)
+            app = str(live.outputs.get("application") or want.application.name)
+            _role_lag(
+                ctx,
+                lambda: ctx.client("codedeploy").update_deployment_group(
+                    applicationName=app, currentDeploymentGroupName=live.physical_id, **params
+                ),
+            )
+        if any(d.field == TASK_DEFINITION for d in diffs):
+            return self._deploy(ctx, want, live)
+        return None
+
+    def _deploy(self, ctx: Ctx, want: DeploymentGroup, live: Live) -> Live | None:
+        """Start a deployment when the service runs another revision than `up` registered; with
+        one in flight, follow it (AWS allows one per group: DeploymentLimitExceededException).
+        Returns `live` with the deployment to follow in its outputs, or None: nothing to follow."""
+        taskdef = ctx.arn_of(want.taskdef)
+        current = service_task_definition(ctx, want.cluster_name, want.service_name)
+        if current is None or current == taskdef:
+            return None
         cd = ctx.client("codedeploy")
-        app = str(record.outputs.get("application") or names.codedeploy_app(ctx.cfg))
-        name = record.physical_id
-        what = f"CodeDeploy deployment group {app}/{name}"
-        if get_deployment_group(ctx, app, name) is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], name)
-        try:
-            # The service goes next: stop a deployment in flight rather than leave it shifting
-            # traffic between task sets of a service being deleted.
-            active = active_deployment(ctx, app, name)
-            if active is not None:
-                try:
-                    cd.stop_deployment(deploymentId=active, autoRollbackEnabled=False)
-                except ClientError as e:
-                    if error_code(e) not in (
-                        "DeploymentAlreadyCompletedException",
-                        "DeploymentDoesNotExistException",
-                    ):
-                        raise
-            cd.delete_deployment_group(applicationName=app, deploymentGroupName=name)
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", what, e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
+        app = str(live.outputs.get("application") or want.application.name)
+        deployment = active_deployment(ctx, app, live.physical_id)
+        if deployment is not None:
+            ctx.log(f"codedeploy: following deployment {deployment} already in flight")
+        else:
+            try:
+                deployment = str(
+                    cd.create_deployment(
+                        applicationName=app,
+                        deploymentGroupName=live.physical_id,
+                        revision={
+                            "revisionType": "AppSpecContent",
+                            "appSpecContent": {"content": want.appspec(taskdef)},
+                        },
+                        description=f"ecs_cicd up: {taskdef}"[:1000],
+                    )["deploymentId"]
+                )
+            except ClientError as e:
+                raise aws_error("Starting", f"a CodeDeploy deployment of {taskdef}", e) from None
+            ctx.log(f"codedeploy: deployment {deployment} of {taskdef} started")
+        return Live(
+            live.physical_id,
+            live.arn,
+            live.tags,
+            live.data,
+            {**live.outputs, "application": app, "deployment": deployment},
+        )
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("codedeploy").tag_resource(ResourceArn=live.arn, Tags=tags_list(tags))
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        cd = ctx.client("codedeploy")
+        app = _recorded_app(ctx, rec)
+        # The service goes next: stop a deployment in flight rather than leave it shifting
+        # traffic between task sets of a service being deleted.
+        active = active_deployment(ctx, app, rec.physical_id)
+        if active is not None:
+            try:
+                cd.stop_deployment(deploymentId=active, autoRollbackEnabled=False)
+            except ClientError as e:
+                if error_code(e) not in (
+                    "DeploymentAlreadyCompletedException",
+                    "DeploymentDoesNotExistException",
+                ):
+                    raise
+        cd.delete_deployment_group(applicationName=app, deploymentGroupName=rec.physical_id)
+
+    def summary(self, want: DeploymentGroup) -> list[str]:
+        out = [want.deployment_config, f"prod traffic via {want.production_listener.logical_id}"]
+        if want.test_listener is not None:
+            out.append(f"test traffic via {want.test_listener.logical_id}")
+        return out
+
+    def notes(self, want: DeploymentGroup, diffs: list[Diff]) -> list[str]:
+        return [
+            f"starts a CodeDeploy deployment of {d.want}"
+            for d in diffs
+            if d.field == TASK_DEFINITION and not d.note
+        ]
 
 
-# --- waiting ---------------------------------------------------------------------------------
+def _recorded_app(ctx: Ctx, rec: Record) -> str:
+    # The application and the group are both named after the stack (names.py).
+    return str(rec.outputs.get("application") or ctx.stack)
+
+
+# --- waiting -----------------------------------------------------------------------------------
 def traffic_shift_minutes(config_name: str) -> int:
     """How long CodeDeploy's built-in canary/linear configs take by design (0 when unknown)."""
     m = re.search(r"Canary\d+Percent(\d+)Minutes?", config_name)
@@ -444,14 +574,11 @@ def traffic_shift_minutes(config_name: str) -> int:
     return 0
 
 
-def deployment_deadline(cfg: Config) -> float:
-    """waits.service plus the time the blue/green settings spend waiting on purpose (traffic
-    shift steps, the ready wait, the blue task set's termination wait), so they never time out."""
-    bg = cfg.pipeline.deploy.blue_green
-    minutes = traffic_shift_minutes(bg.deployment_config) + bg.termination_wait_minutes
-    if bg.ready_action == "STOP_DEPLOYMENT":
-        minutes += bg.ready_wait_minutes
-    return float(cfg.waits.service + 60 * minutes)
+def deployment_deadline(group: DeploymentGroup, service_wait: float) -> float:
+    """`service_wait` (waits.service) plus the time the blue/green settings spend waiting on
+    purpose (traffic shift steps, the ready wait, the termination wait), so they never time
+    out."""
+    return float(service_wait + 60 * group.wait_minutes)
 
 
 def traffic_summary(ctx: Ctx, deployment_id: str) -> str:
@@ -517,7 +644,7 @@ def deployment_failure(info: dict[str, Any]) -> DeploymentFailed:
     )
 
 
-def wait_for_deployment(ctx: Ctx, deployment_id: str) -> dict[str, Any]:
+def wait_for_deployment(ctx: Ctx, deployment_id: str, *, deadline: float) -> dict[str, Any]:
     """Until the CodeDeploy deployment Succeeded; Failed or Stopped fails at once."""
     cd = ctx.client("codedeploy")
     last = {"summary": ""}
@@ -540,23 +667,19 @@ def wait_for_deployment(ctx: Ctx, deployment_id: str) -> dict[str, Any]:
         ctx,
         f"CodeDeploy deployment {deployment_id} to succeed",
         check,
-        deadline=deployment_deadline(ctx.cfg),
+        deadline=deadline,
         last_seen=lambda: last["summary"],
     )
 
 
-def wait_for_service_running(ctx: Ctx) -> None:
+def wait_for_service_running(ctx: Ctx, cluster: str, service: str, *, deadline: float) -> None:
     """No deployment to follow: the CODE_DEPLOY service runs its desired count. (Its
     `deployments` are empty, so botocore's services_stable would never succeed.)"""
-    rec = ctx.state.get("service")
-    if rec is None:
-        return
-    cluster = rec.outputs.get("cluster") or names.cluster(ctx.cfg)
     ecs = ctx.client("ecs")
     last = {"summary": ""}
 
     def check() -> bool | None:
-        items = ecs.describe_services(cluster=cluster, services=[rec.physical_id])
+        items = ecs.describe_services(cluster=cluster, services=[service])
         svc = next(iter(items.get("services", [])), None)
         if svc is None:
             return None  # MISSING right after CreateService: not yet
@@ -569,25 +692,41 @@ def wait_for_service_running(ctx: Ctx) -> None:
 
     poll(
         ctx,
-        f"ECS service {rec.physical_id} to run its desired count",
+        f"ECS service {service} to run its desired count",
         check,
-        deadline=ctx.cfg.waits.service,
+        deadline=deadline,
         last_seen=lambda: last["summary"],
     )
 
 
-def wait_for_deployment_group(ctx: Ctx) -> dict[str, Any] | None:
-    """The blue/green wait at the end of `up`: follow the deployment this run started (or one
-    still in flight on the group) to Succeeded and return its info; with none, wait until the
-    service runs its desired count and return None."""
-    rec = ctx.state.get(GROUP_ID)
+def wait_for_deployment_group(
+    ctx: Ctx, group: DeploymentGroup, *, service_wait: float | None = None
+) -> dict[str, Any] | None:
+    """The blue/green wait at the end of `up`: follow the deployment this run started (recorded
+    in the group's outputs) or one still in flight on the group to Succeeded and return its
+    info; with none, wait until the service runs its desired count and return None.
+
+    `group` is the stack's desired deployment group (`stack.get("codedeploy.group")`);
+    `service_wait` is waits.service in seconds (default: `ctx.deadline("service")`); the
+    deployment's deadline adds the minutes the blue/green settings wait on purpose."""
+    if service_wait is None:
+        service_wait = ctx.deadline("service")
+    rec = ctx.state.get(group.logical_id)
     deployment: str | None = None
     if rec is not None:
         deployment = rec.outputs.get("deployment")
         if not deployment:
-            app = str(rec.outputs.get("application") or names.codedeploy_app(ctx.cfg))
-            deployment = active_deployment(ctx, app, rec.physical_id)
+            deployment = active_deployment(ctx, _recorded_app(ctx, rec), rec.physical_id)
     if deployment:
-        return wait_for_deployment(ctx, deployment)
-    wait_for_service_running(ctx)
+        return wait_for_deployment(
+            ctx, deployment, deadline=deployment_deadline(group, service_wait)
+        )
+    svc = ctx.state.get(group.service.logical_id)
+    if svc is None:
+        return None
+    cluster = str(svc.outputs.get("cluster") or group.cluster_name)
+    wait_for_service_running(ctx, cluster, svc.physical_id, deadline=float(service_wait))
     return None
+
+
+KINDS = (ApplicationKind(), DeploymentGroupKind())

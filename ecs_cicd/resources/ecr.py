@@ -5,13 +5,16 @@ buildspec pushes `latest`), and a lifecycle policy keeping the newest `ecr.keep_
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, error_code, is_not_found, tags_list
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
+from ecs_cicd.aws import error_code, is_not_found, tags_dict, tags_list
+from ecs_cicd.config import Config
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.names import STACK_TAG
 from ecs_cicd.state import Record
 
 TAG_MUTABILITY = "MUTABLE"
@@ -35,126 +38,144 @@ def lifecycle_policy(keep: int) -> dict[str, Any]:
     }
 
 
-def _describe(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    try:
-        repos: list[dict[str, Any]] = ctx.client("ecr").describe_repositories(
-            repositoryNames=[name]
-        )["repositories"]
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise aws_error("Reading", f"ECR repository {name}", e) from None
-    return repos[0] if repos else None
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Repository(Resource):
+    kind = "ecr_repository"
+    name: str
+    container: str
+    scan_on_push: bool
+    tag_mutability: str
+    keep_images: int
+    lifecycle_policy: dict[str, Any]  # the document, as PutLifecyclePolicy gets it (never mutated)
 
 
-def _lifecycle(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    try:
-        text = ctx.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise aws_error("Reading", f"lifecycle policy of ECR repository {name}", e) from None
-    try:
-        doc: dict[str, Any] = json.loads(text)
-    except ValueError:
-        return None
-    return doc
+def build_repository(
+    cfg: Config, container_name: str, tags: tuple[tuple[str, str], ...]
+) -> Repository:
+    return Repository(
+        logical_id=f"ecr.{container_name}",
+        tags=tags,
+        name=names.repository(cfg, container_name),
+        container=container_name,
+        scan_on_push=cfg.ecr.scan_on_push,
+        tag_mutability=TAG_MUTABILITY,
+        keep_images=cfg.ecr.keep_images,
+        lifecycle_policy=lifecycle_policy(cfg.ecr.keep_images),
+    )
 
 
-class RepositoryHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
+class RepositoryKind(Kind[Repository]):
+    kind = "ecr_repository"
+    label = "ECR repository"
+
+    def find(self, ctx: Ctx, want: Repository, rec: Record | None) -> Live | None:
+        live = self._describe(ctx, rec.physical_id) if rec else None
+        if live is None and (rec is None or rec.physical_id != want.name):
+            live = self._describe(ctx, want.name)
+        return live
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._describe(ctx, rec.physical_id)
+
+    def _describe(self, ctx: Ctx, name: str) -> Live | None:
         ecr = ctx.client("ecr")
-        name = names.repository(ctx.cfg, str(spec.param("container")))
-        scan = ctx.cfg.ecr.scan_on_push
-        policy = lifecycle_policy(ctx.cfg.ecr.keep_images)
-        rec = ctx.state.get(spec.logical_id)
-        repo = _describe(ctx, name)
-        action: Action
-        if repo is None:
-            if ctx.dry_run:
-                changes: list[str] = [f"scan on push {scan}, keep {ctx.cfg.ecr.keep_images} images"]
-                return Outcome(spec.logical_id, spec.kind, "create", changes, "")
-            try:
-                repo = ecr.create_repository(
-                    repositoryName=name,
-                    imageTagMutability=TAG_MUTABILITY,
-                    imageScanningConfiguration={"scanOnPush": scan},
-                    tags=tags_list(ctx.tags(spec.logical_id)),
-                )["repository"]
-                action = "create"
-            except ClientError as e:
-                # Created between our look-up and now (a concurrent or crashed run): adopt it.
-                repo = (
-                    _describe(ctx, name)
-                    if error_code(e) == "RepositoryAlreadyExistsException"
-                    else None
-                )
-                if repo is None:
-                    raise aws_error("Creating", f"ECR repository {name}", e) from None
-                action = "adopt"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                name,
-                arn=repo["repositoryArn"],
-                outputs={"uri": repo["repositoryUri"]},
-            )
-        )
-
-        what = f"ECR repository {name}"
-        changes = []
-        have_scan = bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush"))
-        if have_scan != scan:
-            changes.append(f"scan on push {have_scan} -> {scan}")
-            if not ctx.dry_run:
-                _mutate(
-                    what,
-                    lambda: ecr.put_image_scanning_configuration(
-                        repositoryName=name, imageScanningConfiguration={"scanOnPush": scan}
-                    ),
-                )
-        if repo.get("imageTagMutability") != TAG_MUTABILITY:
-            changes.append(f"tag mutability {repo.get('imageTagMutability')} -> {TAG_MUTABILITY}")
-            if not ctx.dry_run:
-                _mutate(
-                    what,
-                    lambda: ecr.put_image_tag_mutability(
-                        repositoryName=name, imageTagMutability=TAG_MUTABILITY
-                    ),
-                )
-        if action == "create" or _lifecycle(ctx, name) != policy:
-            changes.append(f"lifecycle policy: keep the newest {ctx.cfg.ecr.keep_images} images")
-            if not ctx.dry_run:
-                _mutate(
-                    what,
-                    lambda: ecr.put_lifecycle_policy(
-                        repositoryName=name, lifecyclePolicyText=json.dumps(policy)
-                    ),
-                )
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, name)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        name = record.physical_id
         try:
-            # force: the pipeline pushed images into it (RepositoryNotEmptyException otherwise);
-            # the repository is ours, so are they.
-            ctx.client("ecr").delete_repository(repositoryName=name, force=True)
+            repos = ecr.describe_repositories(repositoryNames=[name])["repositories"]
         except ClientError as e:
             if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", f"ECR repository {name}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
+                return None
+            raise
+        if not repos:
+            return None
+        r = repos[0]
+        tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
+        return self._live(r, tags_dict(tags))
+
+    @staticmethod
+    def _live(r: dict[str, Any], tags: dict[str, str]) -> Live:
+        return Live(r["repositoryName"], r["repositoryArn"], tags, r, {"uri": r["repositoryUri"]})
+
+    def create(self, ctx: Ctx, want: Repository) -> Live:
+        try:
+            r = ctx.client("ecr").create_repository(
+                repositoryName=want.name,
+                imageTagMutability=want.tag_mutability,
+                imageScanningConfiguration={"scanOnPush": want.scan_on_push},
+                tags=tags_list(want.tag_dict),
+            )["repository"]
+        except ClientError as e:
+            # Made between our look-up and now: by a concurrent run of this stack (it carries our
+            # stack tag) it is ours to go on with; anyone else's is not, and the error stands.
+            if error_code(e) == "RepositoryAlreadyExistsException":
+                live = self._describe(ctx, want.name)
+                if live is not None and (live.tags or {}).get(STACK_TAG) == ctx.stack:
+                    return live
+            raise
+        return self._live(r, want.tag_dict)
+
+    def configure(self, ctx: Ctx, want: Repository, live: Live) -> Live | None:
+        self._put_policy(ctx, want)
+        return None
+
+    def diff(self, ctx: Ctx, want: Repository, live: Live) -> list[Diff]:
+        r = live.data
+        out: list[Diff] = []
+        have_scan = bool(r.get("imageScanningConfiguration", {}).get("scanOnPush"))
+        if have_scan != want.scan_on_push:
+            out.append(Diff("scanOnPush", have_scan, want.scan_on_push))
+        if r.get("imageTagMutability") != want.tag_mutability:
+            out.append(Diff("imageTagMutability", r.get("imageTagMutability"), want.tag_mutability))
+        if self._policy(ctx, live.physical_id) != want.lifecycle_policy:
+            out.append(Diff("lifecyclePolicy", note=f"keep the newest {want.keep_images} images"))
+        return out
+
+    def _policy(self, ctx: Ctx, name: str) -> dict[str, Any] | None:
+        """The repository's lifecycle policy document; None when it has none (or not JSON)."""
+        try:
+            text = ctx.client("ecr").get_lifecycle_policy(repositoryName=name)[
+                "lifecyclePolicyText"
+            ]
+        except ClientError as e:
+            if is_not_found(e):
+                return None
+            raise
+        try:
+            doc: dict[str, Any] = json.loads(text)
+        except ValueError:
+            return None
+        return doc
+
+    def update(self, ctx: Ctx, want: Repository, live: Live, diffs: list[Diff]) -> Live | None:
+        ecr = ctx.client("ecr")
+        fields = {d.field for d in diffs}
+        if "scanOnPush" in fields:
+            ecr.put_image_scanning_configuration(
+                repositoryName=live.physical_id,
+                imageScanningConfiguration={"scanOnPush": want.scan_on_push},
+            )
+        if "imageTagMutability" in fields:
+            ecr.put_image_tag_mutability(
+                repositoryName=live.physical_id, imageTagMutability=want.tag_mutability
+            )
+        if "lifecyclePolicy" in fields:
+            self._put_policy(ctx, want, live.physical_id)
+        return None
+
+    def _put_policy(self, ctx: Ctx, want: Repository, name: str | None = None) -> None:
+        ctx.client("ecr").put_lifecycle_policy(
+            repositoryName=name or want.name, lifecyclePolicyText=json.dumps(want.lifecycle_policy)
+        )
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("ecr").tag_resource(resourceArn=live.arn, tags=tags_list(tags))
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        # force: the pipeline pushed images into it (RepositoryNotEmptyException otherwise). The
+        # lifecycle calls this only for a repository carrying our stack tag: so are its images.
+        ctx.client("ecr").delete_repository(repositoryName=rec.physical_id, force=True)
+
+    def summary(self, want: Repository) -> list[str]:
+        return [f"scan on push {want.scan_on_push}, keep {want.keep_images} images"]
 
 
-def _mutate(what: str, call: Any) -> None:
-    try:
-        call()
-    except ClientError as e:
-        raise aws_error("Updating", what, e) from None
+KINDS = (RepositoryKind(),)

@@ -1,20 +1,23 @@
 """IAM roles: the task execution and task roles, and the CodeBuild, CodePipeline and (blue/green)
-CodeDeploy service roles. Their documents come from policies.py; this module creates, adopts,
-converges and deletes the roles.
+CodeDeploy service roles. Their documents come from policies.py and are data of the Role model;
+this module creates, converges and deletes the roles.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_list
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
+from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.config import Config
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
+from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources import policies
 from ecs_cicd.resources.policies import INLINE_POLICY_NAME
 from ecs_cicd.state import Record
@@ -24,26 +27,56 @@ T = TypeVar("T")
 # IAM's propagation window is about 2 minutes (AWS-BEHAVIOUR.md).
 IAM_PROPAGATION = 120
 
+# The fields of a role's diff.
+TRUST = "trust policy"
+INLINE_NAMES = "inline policies"
+INLINE_DOC = f"inline policy {INLINE_POLICY_NAME}"
+MANAGED = "managed policies"
 
-class Desired:
-    """What the role should look like."""
 
-    def __init__(self, ctx: Ctx, purpose: str) -> None:
-        self.purpose = purpose
-        self.trust = policies.trust_policy(purpose)
-        self.inline = policies.inline_policy(
-            ctx.cfg, purpose, account=ctx.account, region=ctx.region, partition=ctx.aws.partition
-        )
-        self.managed = policies.managed_policy_arns(ctx.cfg, purpose, partition=ctx.aws.partition)
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Role(Resource):
+    """One role: its name, trust policy, inline policy `ecs-cicd` (None: none) and the managed
+    policies attached to it, all computed by policies.py."""
 
-    def summary(self) -> list[str]:
-        out = [f"trusts {policies.TRUST_SERVICES[self.purpose]}"]
-        if self.inline:
-            out.append(
-                f"inline policy {INLINE_POLICY_NAME} ({len(self.inline['Statement'])} statements)"
-            )
-        out += [f"attach {arn}" for arn in self.managed]
-        return out
+    kind = "iam_role"
+    name: str
+    purpose: str
+    arn: str
+    description: str
+    service: str  # the one service principal that may assume it
+    trust: dict[str, Any]
+    inline: dict[str, Any] | None
+    managed: tuple[str, ...]
+
+
+def build_role(
+    cfg: Config, target: Target, purpose: str, tags: tuple[tuple[str, str], ...]
+) -> Role:
+    name = names.role(cfg, purpose)
+    return Role(
+        logical_id=f"role.{purpose}",
+        tags=tags,
+        name=name,
+        purpose=purpose,
+        arn=target.arn("iam", f"role/{name}", region=False),
+        description=f"ecs-cicd {cfg.stack}: {purpose} role",
+        service=policies.TRUST_SERVICES[purpose],
+        trust=policies.trust_policy(purpose),
+        inline=policies.inline_policy(
+            cfg, purpose, account=target.account, region=target.region, partition=target.partition
+        ),
+        managed=tuple(policies.managed_policy_arns(cfg, purpose, partition=target.partition)),
+    )
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a Live role carries: GetRole's answer, and whether we have just made it (a fresh
+    role has no policies: `configure` puts ours without reading first)."""
+
+    role: dict[str, Any]
+    fresh: bool = False
 
 
 def after_create(ctx: Ctx, call: Callable[[], T]) -> T:
@@ -53,13 +86,23 @@ def after_create(ctx: Ctx, call: Callable[[], T]) -> T:
     )
 
 
-def get_role(ctx: Ctx, name: str) -> dict[str, Any] | None:
+def _live(role: dict[str, Any], outputs: dict[str, Any], *, fresh: bool = False) -> Live:
+    return Live(
+        str(role["RoleName"]),
+        str(role["Arn"]),
+        tags_dict(role.get("Tags")),
+        Found(dict(role), fresh),
+        outputs,
+    )
+
+
+def _get_role(ctx: Ctx, name: str) -> dict[str, Any] | None:
     try:
         return dict(ctx.client("iam").get_role(RoleName=name)["Role"])
     except ClientError as e:
         if is_not_found(e):
             return None
-        raise aws_error("Reading", f"IAM role {name}", e) from None
+        raise
 
 
 def _paginate(ctx: Ctx, operation: str, key: str, **kwargs: Any) -> list[Any]:
@@ -69,170 +112,151 @@ def _paginate(ctx: Ctx, operation: str, key: str, **kwargs: Any) -> list[Any]:
     return out
 
 
-class RoleHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        purpose = str(spec.param("purpose"))
-        name = names.role(ctx.cfg, purpose)
-        desired = Desired(ctx, purpose)
-        rec = ctx.state.get(spec.logical_id)
-        role = get_role(ctx, rec.physical_id) if rec else None
-        if role is None and (rec is None or rec.physical_id != name):
-            role = get_role(ctx, name)
-        action: Action
-        if role is None:
-            if ctx.dry_run:
-                return Outcome(spec.logical_id, spec.kind, "create", desired.summary(), name)
-            role, created = self._create(ctx, spec, name, desired)
-            action = "create" if created else "adopt"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        role_name = str(role["RoleName"])
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                role_name,
-                arn=str(role["Arn"]),
-                outputs={"purpose": purpose},
-            )
-        )
-        if action == "create":
-            self._attach_fresh(ctx, role_name, desired)
-            return Outcome(spec.logical_id, spec.kind, action, [], role_name)
-        changes = self._converge(ctx, role, desired)
-        if changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, role_name)
+class RoleKind(Kind[Role]):
+    kind = "iam_role"
+    label = "IAM role"
 
-    def _create(
-        self, ctx: Ctx, spec: Spec, name: str, desired: Desired
-    ) -> tuple[dict[str, Any], bool]:
+    def find(self, ctx: Ctx, want: Role, rec: Record | None) -> Live | None:
+        role = _get_role(ctx, rec.physical_id) if rec else None
+        if role is None and (rec is None or rec.physical_id != want.name):
+            role = _get_role(ctx, want.name)
+        return _live(role, {"purpose": want.purpose}) if role else None
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        role = _get_role(ctx, rec.physical_id)
+        return _live(role, dict(rec.outputs)) if role else None
+
+    def create(self, ctx: Ctx, want: Role) -> Live:
         iam = ctx.client("iam")
         try:
             # "Invalid principal in policy": the service principal has not propagated yet.
             role = retry_on(
                 lambda: iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(desired.trust),
-                    Description=f"ecs-cicd {ctx.cfg.stack}: {desired.purpose} role",
-                    Tags=tags_list(ctx.tags(spec.logical_id)),
+                    RoleName=want.name,
+                    AssumeRolePolicyDocument=json.dumps(want.trust),
+                    Description=want.description,
+                    Tags=tags_list(want.tag_dict),
                 )["Role"],
                 codes=("MalformedPolicyDocument",),
                 fragment="Invalid principal",
                 deadline=IAM_PROPAGATION,
                 sleep=ctx.sleep,
             )
-            return dict(role), True
+            return _live(role, {"purpose": want.purpose}, fresh=True)
         except ClientError as e:
             if error_code(e) != "EntityAlreadyExists":
-                raise aws_error("Creating", f"IAM role {name}", e) from None
-        # Created between our lookup and CreateRole (another run, or a read lagging): adopt it.
-        try:
-            found = after_create(ctx, lambda: iam.get_role(RoleName=name)["Role"])
-        except ClientError as e:
-            raise aws_error("Reading", f"IAM role {name}", e) from None
-        return dict(found), False
+                raise
+            # Created between our look-up and CreateRole: another run of this stack (its role
+            # carries our tag, so it is ours to converge), or someone else (left alone).
+            found = after_create(ctx, lambda: dict(iam.get_role(RoleName=want.name)["Role"]))
+            if tags_dict(found.get("Tags")).get(STACK_TAG) != ctx.stack:
+                raise aws_error(
+                    "Creating",
+                    self.what(want.name),
+                    e,
+                    hint=f"a role of that name appeared meanwhile without the tag "
+                    f"{STACK_TAG}={ctx.stack}; it was left alone",
+                ) from None
+            return _live(found, {"purpose": want.purpose})
 
-    def _attach_fresh(self, ctx: Ctx, name: str, desired: Desired) -> None:
-        """A role we just created has no policies: put and attach without reading first."""
+    def configure(self, ctx: Ctx, want: Role, live: Live) -> Live | None:
+        if not live.data.fresh:
+            # Made meanwhile by another run: converge it like any role found.
+            diffs = self.diff(ctx, want, live)
+            return self.update(ctx, want, live, diffs) if diffs else None
+        # A role we just created has no policies: put and attach without reading first.
         iam = ctx.client("iam")
-        try:
-            if desired.inline:
-                doc = json.dumps(desired.inline)
-                after_create(
-                    ctx,
-                    lambda: iam.put_role_policy(
-                        RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=doc
-                    ),
-                )
-            for arn in desired.managed:
-                after_create(ctx, partial(iam.attach_role_policy, RoleName=name, PolicyArn=arn))
-        except ClientError as e:
-            raise aws_error("Configuring", f"IAM role {name}", e) from None
-
-    def _converge(self, ctx: Ctx, role: dict[str, Any], desired: Desired) -> list[str]:
-        iam = ctx.client("iam")
-        name = str(role["RoleName"])
-        changes: list[str] = []
-
-        def apply(change: str, call: Callable[[], Any]) -> None:
-            changes.append(change)
-            if not ctx.dry_run:
-                try:
-                    call()
-                except ClientError as e:
-                    raise aws_error("Updating", f"IAM role {name} ({change})", e) from None
-
-        trust = policies.parse_document(role.get("AssumeRolePolicyDocument", {}))
-        if policies.canonical(trust) != policies.canonical(desired.trust):
-            apply(
-                "trust policy",
-                lambda: iam.update_assume_role_policy(
-                    RoleName=name, PolicyDocument=json.dumps(desired.trust)
+        name = live.physical_id
+        if want.inline is not None:
+            doc = json.dumps(want.inline)
+            after_create(
+                ctx,
+                lambda: iam.put_role_policy(
+                    RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=doc
                 ),
             )
-        inline_names = _paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name)
-        for policy in inline_names:
-            if policy != INLINE_POLICY_NAME or desired.inline is None:
-                apply(
-                    f"delete inline policy {policy}",
-                    partial(iam.delete_role_policy, RoleName=name, PolicyName=policy),
-                )
-        if desired.inline is not None:
-            doc = json.dumps(desired.inline)
-            if INLINE_POLICY_NAME not in inline_names:
-                apply(
-                    f"add inline policy {INLINE_POLICY_NAME}",
-                    lambda: iam.put_role_policy(
-                        RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=doc
-                    ),
-                )
-            else:
-                current = iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)[
-                    "PolicyDocument"
-                ]
-                if policies.canonical(policies.parse_document(current)) != policies.canonical(
-                    desired.inline
-                ):
-                    apply(
-                        f"inline policy {INLINE_POLICY_NAME}",
-                        lambda: iam.put_role_policy(
-                            RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=doc
-                        ),
-                    )
-        attached = {
+        for arn in want.managed:
+            after_create(ctx, partial(iam.attach_role_policy, RoleName=name, PolicyArn=arn))
+        return None
+
+    def diff(self, ctx: Ctx, want: Role, live: Live) -> list[Diff]:
+        iam = ctx.client("iam")
+        name = live.physical_id
+        out: list[Diff] = []
+        trust = policies.parse_document(live.data.role.get("AssumeRolePolicyDocument", {}))
+        if policies.canonical(trust) != policies.canonical(want.trust):
+            out.append(Diff(TRUST, trust, want.trust))
+        have_names = sorted(_paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name))
+        want_names = [INLINE_POLICY_NAME] if want.inline is not None else []
+        if have_names != want_names:
+            out.append(Diff(INLINE_NAMES, have_names, want_names))
+        if want.inline is not None and INLINE_POLICY_NAME in have_names:
+            current = policies.parse_document(
+                iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+            )
+            if policies.canonical(current) != policies.canonical(want.inline):
+                out.append(Diff(INLINE_DOC, current, want.inline))
+        attached = sorted(
             p["PolicyArn"]
             for p in _paginate(
                 ctx, "list_attached_role_policies", "AttachedPolicies", RoleName=name
             )
-        }
-        for arn in desired.managed:
-            if arn not in attached:
-                apply(
-                    f"attach {arn}",
-                    partial(iam.attach_role_policy, RoleName=name, PolicyArn=arn),
-                )
-        for arn in sorted(attached - set(desired.managed)):
-            apply(f"detach {arn}", partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
-        return changes
+        )
+        if attached != sorted(want.managed):
+            out.append(Diff(MANAGED, attached, sorted(want.managed)))
+        return out
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        name = record.physical_id
-        try:
-            # "must detach all policies first" / "must delete policies first": each attempt
-            # strips the role again, so a policy attached meanwhile is removed too.
-            retry_on(
-                lambda: _strip_and_delete(ctx, name),
-                codes=("DeleteConflict",),
-                fragment=None,
-                deadline=IAM_PROPAGATION,
-                sleep=ctx.sleep,
+    def update(self, ctx: Ctx, want: Role, live: Live, diffs: list[Diff]) -> Live | None:
+        iam = ctx.client("iam")
+        name = live.physical_id
+        by_field = {d.field: d for d in diffs}
+        if TRUST in by_field:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(want.trust))
+        put = INLINE_DOC in by_field
+        if INLINE_NAMES in by_field:
+            d = by_field[INLINE_NAMES]
+            for policy in d.have:
+                if policy not in d.want:
+                    iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            put = put or (INLINE_POLICY_NAME in d.want and INLINE_POLICY_NAME not in d.have)
+        if put and want.inline is not None:
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=INLINE_POLICY_NAME,
+                PolicyDocument=json.dumps(want.inline),
             )
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", f"IAM role {name}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
+        if MANAGED in by_field:
+            d = by_field[MANAGED]
+            for arn in d.want:
+                if arn not in d.have:
+                    iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            for arn in d.have:
+                if arn not in d.want:
+                    iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+        return None
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("iam").tag_role(RoleName=live.physical_id, Tags=tags_list(tags))
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        # "must detach all policies first" / "must delete policies first": each attempt strips
+        # the role again, so a policy attached meanwhile is removed too.
+        retry_on(
+            lambda: _strip_and_delete(ctx, rec.physical_id),
+            codes=("DeleteConflict",),
+            fragment=None,
+            deadline=IAM_PROPAGATION,
+            sleep=ctx.sleep,
+        )
+
+    def summary(self, want: Role) -> list[str]:
+        out = [f"trusts {want.service}"]
+        if want.inline:
+            out.append(
+                f"inline policy {INLINE_POLICY_NAME} ({len(want.inline['Statement'])} statements)"
+            )
+        out += [f"attach {arn}" for arn in want.managed]
+        return out
 
 
 def _strip_and_delete(ctx: Ctx, name: str) -> None:
@@ -266,3 +290,6 @@ def _tolerate_missing(call: Callable[[], Any]) -> None:
     except ClientError as e:
         if not is_not_found(e):
             raise
+
+
+KINDS = (RoleKind(),)

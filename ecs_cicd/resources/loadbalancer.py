@@ -1,22 +1,25 @@
 """The application load balancer, its target group(s) and listeners.
 
-The ALB is created without waiting for `active` (the caller waits at the end, overlapping the
-rest of `up`). For blue/green, CodeDeploy moves the listeners between tg.blue and tg.green on
-every deploy, so a listener forwarding to either is not drift.
+The ALB is created without waiting for `active` (`up` waits at the end, overlapping the rest).
+For blue/green, CodeDeploy moves the listeners between tg.blue and tg.green on every deploy, so a
+listener forwarding to either (or to both, weighted, mid-deployment) is not drift: the listener's
+model carries the set of target groups it may forward to.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, is_not_found, retry_on, tags_dict, tags_list
-from ecs_cicd.engine import Action, Cancelled, Ctx, Outcome, Spec
-from ecs_cicd.errors import AwsError, WaitTimeout
-from ecs_cicd.names import STACK_TAG
+from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.config import Config
+from ecs_cicd.errors import WaitTimeout
+from ecs_cicd.lifecycle import Cancelled, Ctx, Diff, Kind, Live, Resource
 from ecs_cicd.state import Record
 
 # After DeleteListener / DeleteLoadBalancer, ELBv2 reports the target group "in use by a listener
@@ -25,166 +28,68 @@ TARGET_GROUP_IN_USE_DEADLINE = 120
 # DeleteLoadBalancer returns before the ALB is gone; subnets and groups wait on it.
 LOAD_BALANCER_DELETE_DEADLINE = 600
 
-
-def _outcome(spec: Spec, action: Action, pid: str, changes: list[str] | None = None) -> Outcome:
-    return Outcome(spec.logical_id, spec.kind, action, changes or [], pid)
+Tags = tuple[tuple[str, str], ...]
 
 
-def _first(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
-    """The first item of an ELBv2 describe call; its NotFound error means None."""
-    try:
-        items: list[dict[str, Any]] = call(**kwargs)[key]
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise
-    return items[0] if items else None
+# --- desired state ---------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LoadBalancer(Resource):
+    kind = "load_balancer"
+    name: str
+    subnets: tuple[Resource, ...]
+    security_group: Resource
+    scheme: str = "internet-facing"
+    idle_timeout: int
 
 
-def _refuse_stranger(ctx: Ctx, arn: str, what: str, code: str) -> None:
-    """A resource of our name that lacks our stack tag belongs to someone else: never adopt it."""
-    desc = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"]
-    tags = tags_dict(desc[0]["Tags"]) if desc else {}
-    if tags.get(STACK_TAG) != ctx.cfg.stack:
-        raise AwsError(
-            "Adopting",
-            what,
-            code,
-            f"it exists but does not carry the tag {STACK_TAG}={ctx.cfg.stack}, so it is not this "
-            "stack's",
-            hint="delete or rename it, or change project/environment",
-        )
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TargetGroup(Resource):
+    kind = "target_group"
+    name: str
+    color: str
+    vpc: Resource
+    protocol: str = "HTTP"
+    port: int
+    target_type: str = "ip"
+    health_check: dict[str, Any]  # CreateTargetGroup / ModifyTargetGroup's health check keys
+    deregistration_delay: int
 
 
-def _suffix(arn: str) -> str:
-    """CloudWatch's ARN suffix: `app/name/id` of a load balancer, `targetgroup/name/id`."""
-    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Listener(Resource):
+    kind = "listener"
+    load_balancer: LoadBalancer
+    port: int
+    protocol: str  # HTTP | HTTPS
+    target_group: TargetGroup  # where it forwards (unless it redirects)
+    redirect: dict[str, str] | None = None  # RedirectConfig: HTTP -> HTTPS
+    certificate_arn: str | None = None
+    ssl_policy: str | None = None
+    # Forwarding to any of these (alone or weighted) is converged: CodeDeploy's blue/green swaps.
+    accepted: tuple[TargetGroup, ...] = ()
 
 
-# --- Load balancer ---------------------------------------------------------------------------
-class LoadBalancerHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        elb = ctx.client("elbv2")
-        name = names.alb(ctx.cfg)
-        rec = ctx.state.get(spec.logical_id)
-        lb = (
-            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id])
-            if rec
-            else None
-        )
-        found_by_state = lb is not None
-        lb = lb or _first(elb.describe_load_balancers, "LoadBalancers", Names=[name])
-        subnets = [ctx.out(d) for d in spec.deps if d.startswith("subnet.")]
-        sg = ctx.out("sg.alb")
-        action: Action
-        if lb is None:
-            if ctx.dry_run:
-                return _outcome(
-                    spec, "create", "", [f"internet-facing ALB in {len(subnets)} subnets"]
-                )
-            try:
-                lb = elb.create_load_balancer(
-                    Name=name,
-                    Subnets=subnets,
-                    SecurityGroups=[sg],
-                    Scheme="internet-facing",
-                    Type="application",
-                    IpAddressType="ipv4",
-                    Tags=tags_list(ctx.tags(spec.logical_id)),
-                )["LoadBalancers"][0]
-            except ClientError as e:
-                raise aws_error("Creating", f"load balancer {name}", e) from None
-            action = "create"
-        else:
-            if not found_by_state:
-                _refuse_stranger(
-                    ctx, lb["LoadBalancerArn"], f"load balancer {name}", "DuplicateLoadBalancerName"
-                )
-            action = "unchanged" if found_by_state else "adopt"
-        arn = lb["LoadBalancerArn"]
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                arn,
-                arn=arn,
-                outputs={"name": name, "dns_name": lb["DNSName"], "arn_suffix": _suffix(arn)},
-            )
-        )
-        what = f"load balancer {name}"
-        changes: list[str] = []
-        if set(lb.get("SecurityGroups", [])) != {sg}:
-            changes.append(f"security groups {sorted(lb.get('SecurityGroups', []))} -> [{sg}]")
-            if not ctx.dry_run:
-                _mutate(
-                    what, lambda: elb.set_security_groups(LoadBalancerArn=arn, SecurityGroups=[sg])
-                )
-        have_subnets = sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []))
-        if have_subnets != sorted(subnets):
-            changes.append(f"subnets {have_subnets} -> {sorted(subnets)}")
-            if not ctx.dry_run:
-                _mutate(what, lambda: elb.set_subnets(LoadBalancerArn=arn, Subnets=subnets))
-        attrs = {
-            a["Key"]: a["Value"]
-            for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
-        }
-        idle = str(ctx.cfg.load_balancer.idle_timeout)
-        if attrs.get("idle_timeout.timeout_seconds") != idle:
-            changes.append(f"idle_timeout {attrs.get('idle_timeout.timeout_seconds')} -> {idle}")
-            if not ctx.dry_run:
-                _mutate(
-                    what,
-                    lambda: elb.modify_load_balancer_attributes(
-                        LoadBalancerArn=arn,
-                        Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": idle}],
-                    ),
-                )
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, arn, changes)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        elb = ctx.client("elbv2")
-        arn = record.physical_id
-        what = f"load balancer {record.outputs.get('name', arn)}"
-        if _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[arn]) is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], arn)
-        try:
-            elb.delete_load_balancer(LoadBalancerArn=arn)
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], arn)
-            raise aws_error("Deleting", what, e) from None
-        # Wait until it is gone, so the subnets and security groups deleted next can go.
-        deadline = time.monotonic() + LOAD_BALANCER_DELETE_DEADLINE
-        delay = 1.0
-        while (
-            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[arn]) is not None
-        ):
-            if ctx.cancel.is_set():
-                raise Cancelled(f"interrupted while waiting for {what} to be deleted")
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(
-                    f"{what} still exists {LOAD_BALANCER_DELETE_DEADLINE} s after its deletion",
-                    hint="run `down` again",
-                )
-            ctx.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        return Outcome(record.logical_id, record.kind, "delete", [], arn)
+def build_load_balancer(
+    cfg: Config,
+    subnets: Sequence[Resource],
+    sg_alb: Resource,
+    tags: Tags,
+    *,
+    after: tuple[Resource, ...] = (),
+) -> LoadBalancer:
+    return LoadBalancer(
+        logical_id="alb",
+        tags=tags,
+        after=tuple(after),
+        name=names.alb(cfg),
+        subnets=tuple(subnets),
+        security_group=sg_alb,
+        idle_timeout=cfg.load_balancer.idle_timeout,
+    )
 
 
-def _mutate(what: str, call: Any) -> None:
-    try:
-        call()
-    except ClientError as e:
-        raise aws_error("Updating", what, e) from None
-
-
-# --- Target groups ---------------------------------------------------------------------------
-def desired_health_check(ctx: Ctx) -> dict[str, Any]:
-    hc = ctx.cfg.load_balancer.health_check
+def health_check(cfg: Config) -> dict[str, Any]:
+    hc = cfg.load_balancer.health_check
     return {
         "HealthCheckEnabled": True,
         "HealthCheckProtocol": "HTTP",
@@ -198,118 +103,347 @@ def desired_health_check(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-class TargetGroupHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
+def build_target_group(cfg: Config, vpc: Resource, color: str, tags: Tags) -> TargetGroup:
+    return TargetGroup(
+        logical_id=f"tg.{color}",
+        tags=tags,
+        name=names.target_group(cfg, color),
+        color=color,
+        vpc=vpc,
+        port=cfg.task.endpoint.port,
+        health_check=health_check(cfg),
+        deregistration_delay=cfg.load_balancer.deregistration_delay,
+    )
+
+
+def build_listeners(
+    cfg: Config,
+    alb: LoadBalancer,
+    prod_tg: TargetGroup,
+    green_tg: TargetGroup | None,
+    t: Callable[[str], Tags],
+) -> tuple[Listener, ...]:
+    """listener.http (forward, or redirect to HTTPS with a certificate), listener.https, and the
+    blue/green test listener forwarding to green."""
+    lbc = cfg.load_balancer
+    accepted = (prod_tg, green_tg) if green_tg is not None else (prod_tg,)
+    redirect = (
+        {"Protocol": "HTTPS", "Port": str(lbc.https_port), "StatusCode": "HTTP_301"}
+        if lbc.certificate_arn
+        else None
+    )
+    out = [
+        Listener(
+            logical_id="listener.http",
+            tags=t("listener.http"),
+            load_balancer=alb,
+            port=lbc.listener_port,
+            protocol="HTTP",
+            target_group=prod_tg,
+            redirect=redirect,
+            accepted=accepted,
+        )
+    ]
+    if lbc.certificate_arn:
+        out.append(
+            Listener(
+                logical_id="listener.https",
+                tags=t("listener.https"),
+                load_balancer=alb,
+                port=lbc.https_port,
+                protocol="HTTPS",
+                target_group=prod_tg,
+                certificate_arn=lbc.certificate_arn,
+                ssl_policy=lbc.ssl_policy,
+                accepted=accepted,
+            )
+        )
+    test_port = cfg.pipeline.deploy.blue_green.test_listener_port
+    if green_tg is not None and test_port:
+        out.append(
+            Listener(
+                logical_id="listener.test",
+                tags=t("listener.test"),
+                load_balancer=alb,
+                port=test_port,
+                protocol="HTTP",
+                target_group=green_tg,
+                accepted=accepted,
+            )
+        )
+    return tuple(out)
+
+
+# --- shared reads ----------------------------------------------------------------------------
+def _first(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
+    """The first item of an ELBv2 describe call; its NotFound error means None."""
+    try:
+        items: list[dict[str, Any]] = call(**kwargs)[key]
+    except ClientError as e:
+        if is_not_found(e):
+            return None
+        raise
+    return items[0] if items else None
+
+
+def _tags(ctx: Ctx, arn: str) -> dict[str, str]:
+    desc = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    return tags_dict(desc[0].get("Tags")) if desc else {}
+
+
+def _attributes(items: list[dict[str, str]]) -> dict[str, str]:
+    return {a["Key"]: a["Value"] for a in items}
+
+
+def _suffix(arn: str) -> str:
+    """CloudWatch's ARN suffix: `app/name/id` of a load balancer, `targetgroup/name/id`."""
+    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
+
+
+def _number(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _add_tags(ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+    ctx.client("elbv2").add_tags(ResourceArns=[live.physical_id], Tags=tags_list(tags))
+
+
+# --- load balancer ---------------------------------------------------------------------------
+class LoadBalancerKind(Kind[LoadBalancer]):
+    kind = "load_balancer"
+    label = "load balancer"
+
+    def find(self, ctx: Ctx, want: LoadBalancer, rec: Record | None) -> Live | None:
         elb = ctx.client("elbv2")
-        name = names.target_group(ctx.cfg, str(spec.param("color", "main")))
-        rec = ctx.state.get(spec.logical_id)
+        lb = (
+            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id])
+            if rec
+            else None
+        )
+        lb = lb or _first(elb.describe_load_balancers, "LoadBalancers", Names=[want.name])
+        return self._live(ctx, lb)
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        elb = ctx.client("elbv2")
+        return self._live(
+            ctx,
+            _first(
+                elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id]
+            ),
+        )
+
+    def _live(self, ctx: Ctx, lb: dict[str, Any] | None) -> Live | None:
+        if lb is None:
+            return None
+        return self._live_from(lb, _tags(ctx, lb["LoadBalancerArn"]))
+
+    def create(self, ctx: Ctx, want: LoadBalancer) -> Live:
+        lb = ctx.client("elbv2").create_load_balancer(
+            Name=want.name,
+            Subnets=[ctx.id_of(s) for s in want.subnets],
+            SecurityGroups=[ctx.id_of(want.security_group)],
+            Scheme=want.scheme,
+            Type="application",
+            IpAddressType="ipv4",
+            Tags=tags_list(want.tag_dict),
+        )["LoadBalancers"][0]
+        return self._live_from(lb, want.tag_dict)
+
+    def _live_from(self, lb: dict[str, Any], tags: dict[str, str]) -> Live:
+        arn = lb["LoadBalancerArn"]
+        outputs = {
+            "name": lb["LoadBalancerName"],
+            "dns_name": lb["DNSName"],
+            "arn_suffix": _suffix(arn),
+        }
+        return Live(arn, arn, tags, lb, outputs)
+
+    def configure(self, ctx: Ctx, want: LoadBalancer, live: Live) -> Live | None:
+        if self._idle_diff(ctx, want, live):
+            self._set_idle_timeout(ctx, want, live)
+        return None
+
+    def diff(self, ctx: Ctx, want: LoadBalancer, live: Live) -> list[Diff]:
+        lb = live.data
+        out: list[Diff] = []
+        sg = ctx.id_of(want.security_group)
+        have_sgs = sorted(lb.get("SecurityGroups", []))
+        if have_sgs != [sg]:
+            out.append(Diff("security_groups", have_sgs, [sg]))
+        subnets = sorted(ctx.id_of(s) for s in want.subnets)
+        have_subnets = sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []))
+        if have_subnets != subnets:
+            out.append(Diff("subnets", have_subnets, subnets))
+        out += self._idle_diff(ctx, want, live)
+        return out
+
+    def _idle_diff(self, ctx: Ctx, want: LoadBalancer, live: Live) -> list[Diff]:
+        attrs = _attributes(
+            ctx.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=live.physical_id)[
+                "Attributes"
+            ]
+        )
+        have = attrs.get("idle_timeout.timeout_seconds")
+        if have == str(want.idle_timeout):
+            return []
+        return [Diff("idle_timeout", _number(have), want.idle_timeout)]
+
+    def update(self, ctx: Ctx, want: LoadBalancer, live: Live, diffs: list[Diff]) -> Live | None:
+        elb = ctx.client("elbv2")
+        fields = {d.field for d in diffs}
+        if "security_groups" in fields:
+            elb.set_security_groups(
+                LoadBalancerArn=live.physical_id, SecurityGroups=[ctx.id_of(want.security_group)]
+            )
+        if "subnets" in fields:
+            elb.set_subnets(
+                LoadBalancerArn=live.physical_id, Subnets=[ctx.id_of(s) for s in want.subnets]
+            )
+        if "idle_timeout" in fields:
+            self._set_idle_timeout(ctx, want, live)
+        return None
+
+    def _set_idle_timeout(self, ctx: Ctx, want: LoadBalancer, live: Live) -> None:
+        ctx.client("elbv2").modify_load_balancer_attributes(
+            LoadBalancerArn=live.physical_id,
+            Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(want.idle_timeout)}],
+        )
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        _add_tags(ctx, live, tags)
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        elb = ctx.client("elbv2")
+        arn = rec.physical_id
+        elb.delete_load_balancer(LoadBalancerArn=arn)
+        # Wait until it is gone, so the subnets and security groups deleted next can go.
+        what = self.what(str(rec.outputs.get("name", arn)))
+        deadline = time.monotonic() + LOAD_BALANCER_DELETE_DEADLINE
+        delay = 1.0
+        while _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[arn]):
+            if ctx.cancel.is_set():
+                raise Cancelled(f"interrupted while waiting for {what} to be deleted")
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"{what} still exists {LOAD_BALANCER_DELETE_DEADLINE} s after its deletion",
+                    hint="run `down` again",
+                )
+            ctx.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def summary(self, want: LoadBalancer) -> list[str]:
+        return [
+            f"{want.scheme} ALB in {len(want.subnets)} subnets",
+            f"idle timeout {want.idle_timeout} s",
+        ]
+
+
+# --- target groups ---------------------------------------------------------------------------
+class TargetGroupKind(Kind[TargetGroup]):
+    kind = "target_group"
+    label = "target group"
+
+    def find(self, ctx: Ctx, want: TargetGroup, rec: Record | None) -> Live | None:
+        elb = ctx.client("elbv2")
         tg = (
             _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id])
             if rec
             else None
         )
-        found_by_state = tg is not None
-        tg = tg or _first(elb.describe_target_groups, "TargetGroups", Names=[name])
-        hc = desired_health_check(ctx)
-        action: Action
-        if tg is None:
-            vpc_id = ctx.out("vpc")
-            if ctx.dry_run:
-                return _outcome(
-                    spec,
-                    "create",
-                    "",
-                    [f"HTTP:{ctx.cfg.task.endpoint.port}, ip targets, {hc['HealthCheckPath']}"],
-                )
-            try:
-                tg = elb.create_target_group(
-                    Name=name,
-                    Protocol="HTTP",
-                    Port=ctx.cfg.task.endpoint.port,
-                    VpcId=vpc_id,
-                    TargetType="ip",
-                    Tags=tags_list(ctx.tags(spec.logical_id)),
-                    **hc,
-                )["TargetGroups"][0]
-            except ClientError as e:
-                raise aws_error("Creating", f"target group {name}", e) from None
-            action = "create"
-        else:
-            if not found_by_state:
-                _refuse_stranger(
-                    ctx, tg["TargetGroupArn"], f"target group {name}", "DuplicateTargetGroupName"
-                )
-            action = "unchanged" if found_by_state else "adopt"
-        arn = tg["TargetGroupArn"]
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                arn,
-                arn=arn,
-                outputs={"name": name, "arn_suffix": _suffix(arn)},
-            )
-        )
-        what = f"target group {name}"
-        changes = [f"{k} {tg.get(k)!r} -> {v!r}" for k, v in hc.items() if tg.get(k) != v]
-        if changes and not ctx.dry_run:
-            _mutate(what, lambda: elb.modify_target_group(TargetGroupArn=arn, **hc))
-        attrs = {
-            a["Key"]: a["Value"]
-            for a in elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
-        }
-        delay = str(ctx.cfg.load_balancer.deregistration_delay)
-        have_delay = attrs.get("deregistration_delay.timeout_seconds")
-        if have_delay != delay:
-            changes.append(f"deregistration_delay {have_delay} -> {delay}")
-            if not ctx.dry_run:
-                _mutate(
-                    what,
-                    lambda: elb.modify_target_group_attributes(
-                        TargetGroupArn=arn,
-                        Attributes=[
-                            {"Key": "deregistration_delay.timeout_seconds", "Value": delay}
-                        ],
-                    ),
-                )
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, arn, changes)
+        tg = tg or _first(elb.describe_target_groups, "TargetGroups", Names=[want.name])
+        return self._live(ctx, tg)
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         elb = ctx.client("elbv2")
-        arn = record.physical_id
-        try:
-            retry_on(
-                lambda: elb.delete_target_group(TargetGroupArn=arn),
-                codes=("ResourceInUse",),
-                fragment="in use by a listener or a rule",
-                deadline=TARGET_GROUP_IN_USE_DEADLINE,
-                sleep=ctx.sleep,
+        return self._live(
+            ctx,
+            _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id]),
+        )
+
+    def _live(self, ctx: Ctx, tg: dict[str, Any] | None) -> Live | None:
+        if tg is None:
+            return None
+        return self._live_from(tg, _tags(ctx, tg["TargetGroupArn"]))
+
+    def _live_from(self, tg: dict[str, Any], tags: dict[str, str]) -> Live:
+        arn = tg["TargetGroupArn"]
+        return Live(arn, arn, tags, tg, {"name": tg["TargetGroupName"], "arn_suffix": _suffix(arn)})
+
+    def create(self, ctx: Ctx, want: TargetGroup) -> Live:
+        tg = ctx.client("elbv2").create_target_group(
+            Name=want.name,
+            Protocol=want.protocol,
+            Port=want.port,
+            VpcId=ctx.id_of(want.vpc),
+            TargetType=want.target_type,
+            Tags=tags_list(want.tag_dict),
+            **want.health_check,
+        )["TargetGroups"][0]
+        return self._live_from(tg, want.tag_dict)
+
+    def configure(self, ctx: Ctx, want: TargetGroup, live: Live) -> Live | None:
+        if self._delay_diff(ctx, want, live):
+            self._set_delay(ctx, want, live)
+        return None
+
+    def diff(self, ctx: Ctx, want: TargetGroup, live: Live) -> list[Diff]:
+        tg = live.data
+        out = [Diff(k, tg.get(k), v) for k, v in want.health_check.items() if tg.get(k) != v]
+        return out + self._delay_diff(ctx, want, live)
+
+    def _delay_diff(self, ctx: Ctx, want: TargetGroup, live: Live) -> list[Diff]:
+        attrs = _attributes(
+            ctx.client("elbv2").describe_target_group_attributes(TargetGroupArn=live.physical_id)[
+                "Attributes"
+            ]
+        )
+        have = attrs.get("deregistration_delay.timeout_seconds")
+        if have == str(want.deregistration_delay):
+            return []
+        return [Diff("deregistration_delay", _number(have), want.deregistration_delay)]
+
+    def update(self, ctx: Ctx, want: TargetGroup, live: Live, diffs: list[Diff]) -> Live | None:
+        fields = {d.field for d in diffs}
+        if fields & set(want.health_check):
+            ctx.client("elbv2").modify_target_group(
+                TargetGroupArn=live.physical_id, **want.health_check
             )
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], arn)
-            raise aws_error(
-                "Deleting", f"target group {record.outputs.get('name', arn)}", e
-            ) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], arn)
+        if "deregistration_delay" in fields:
+            self._set_delay(ctx, want, live)
+        return None
+
+    def _set_delay(self, ctx: Ctx, want: TargetGroup, live: Live) -> None:
+        ctx.client("elbv2").modify_target_group_attributes(
+            TargetGroupArn=live.physical_id,
+            Attributes=[
+                {
+                    "Key": "deregistration_delay.timeout_seconds",
+                    "Value": str(want.deregistration_delay),
+                }
+            ],
+        )
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        _add_tags(ctx, live, tags)
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        retry_on(
+            lambda: ctx.client("elbv2").delete_target_group(TargetGroupArn=rec.physical_id),
+            codes=("ResourceInUse",),
+            fragment="in use by a listener or a rule",
+            deadline=TARGET_GROUP_IN_USE_DEADLINE,
+            sleep=ctx.sleep,
+        )
+
+    def summary(self, want: TargetGroup) -> list[str]:
+        return [
+            f"{want.protocol}:{want.port}, {want.target_type} targets, "
+            f"health check {want.health_check['HealthCheckPath']}",
+            f"deregistration delay {want.deregistration_delay} s",
+        ]
 
 
-# --- Listeners -------------------------------------------------------------------------------
-def listener_port(ctx: Ctx, logical_id: str) -> int:
-    lb = ctx.cfg.load_balancer
-    if logical_id == "listener.https":
-        return lb.https_port
-    if logical_id == "listener.test":
-        port = ctx.cfg.pipeline.deploy.blue_green.test_listener_port
-        assert port is not None, "stack.py adds listener.test only with a test port"
-        return port
-    return lb.listener_port
-
-
+# --- listeners -------------------------------------------------------------------------------
 def _forward_targets(action: dict[str, Any]) -> set[str]:
     arns = {g["TargetGroupArn"] for g in action.get("ForwardConfig", {}).get("TargetGroups", [])}
     if action.get("TargetGroupArn"):
@@ -317,124 +451,164 @@ def _forward_targets(action: dict[str, Any]) -> set[str]:
     return arns
 
 
-class ListenerHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        elb = ctx.client("elbv2")
-        lbc = ctx.cfg.load_balancer
-        port = listener_port(ctx, spec.logical_id)
-        https = spec.logical_id == "listener.https"
-        redirect = spec.logical_id == "listener.http" and lbc.certificate_arn is not None
-        tg_id = str(spec.param("target_group"))
-        alb_arn = ctx.out("alb")
-        tg_arn = ctx.out(tg_id)
-        # CodeDeploy swaps the listeners between blue and green (and may split the weights during
-        # a canary/linear deployment): forwarding to either is the normal state, not drift.
-        accept = {tg_arn}
-        if ctx.cfg.pipeline.deploy.strategy == "blue_green" and tg_id in ("tg.blue", "tg.green"):
-            accept = {ctx.out("tg.blue"), ctx.out("tg.green")}
-        if redirect:
-            want_action: dict[str, Any] = {
-                "Type": "redirect",
-                "RedirectConfig": {
-                    "Protocol": "HTTPS",
-                    "Port": str(lbc.https_port),
-                    "StatusCode": "HTTP_301",
-                },
-            }
-        else:
-            want_action = {"Type": "forward", "TargetGroupArn": tg_arn}
-        extra: dict[str, Any] = {}
-        if https:
-            extra = {
-                "Certificates": [{"CertificateArn": lbc.certificate_arn}],
-                "SslPolicy": lbc.ssl_policy,
-            }
-        protocol = "HTTPS" if https else "HTTP"
+def _tg_name(arn: str) -> str:
+    """`arn:...:targetgroup/<name>/<id>` -> name."""
+    parts = arn.rsplit(":", 1)[-1].split("/")
+    return parts[1] if len(parts) == 3 else arn
 
-        rec = ctx.state.get(spec.logical_id)
-        listeners = elb.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]
-        by_state = [x for x in listeners if rec and x["ListenerArn"] == rec.physical_id]
-        found = by_state or [x for x in listeners if x["Port"] == port]
-        action: Action
-        what = f"listener {port} of {names.alb(ctx.cfg)}"
-        if not found:
-            if ctx.dry_run:
-                return _outcome(
-                    spec,
-                    "create",
-                    "",
-                    [f"{protocol}:{port} -> {_describe_action(want_action, tg_id)}"],
+
+def _describe_actions(actions: list[dict[str, Any]]) -> str:
+    """A listener's default actions as AWS reports them, in a few words."""
+    out = []
+    for a in actions:
+        if a.get("Type") == "redirect":
+            c = a.get("RedirectConfig", {})
+            out.append(
+                f"redirect {c.get('StatusCode')} to {c.get('Protocol', '#{protocol}')}:"
+                f"{c.get('Port', '#{port}')}"
+            )
+        elif a.get("Type") == "forward":
+            groups = a.get("ForwardConfig", {}).get("TargetGroups", [])
+            if len(groups) > 1:
+                out.append(
+                    "forward to "
+                    + ", ".join(
+                        f"{_tg_name(g['TargetGroupArn'])} ({g.get('Weight')})" for g in groups
+                    )
                 )
-            try:
-                li = elb.create_listener(
-                    LoadBalancerArn=alb_arn,
-                    Protocol=protocol,
-                    Port=port,
-                    DefaultActions=[want_action],
-                    Tags=tags_list(ctx.tags(spec.logical_id)),
-                    **extra,
-                )["Listeners"][0]
-            except ClientError as e:
-                raise aws_error("Creating", what, e) from None
-            action = "create"
+            else:
+                out.append("forward to " + ", ".join(sorted(map(_tg_name, _forward_targets(a)))))
         else:
-            li = found[0]
-            action = "unchanged" if by_state else "adopt"
-        arn = li["ListenerArn"]
-        ctx.record(Record(spec.logical_id, spec.kind, arn, arn=arn, outputs={"port": port}))
+            out.append(str(a.get("Type")))
+    return "; ".join(out) or "none"
 
-        # Only what differs is sent: a certificate fix must not undo CodeDeploy's blue/green swap.
-        changes: list[str] = []
-        update: dict[str, Any] = {}
-        if li.get("Port") != port:
-            changes.append(f"port {li.get('Port')} -> {port}")
-            update["Port"] = port
-        if li.get("Protocol") != protocol:
-            changes.append(f"protocol {li.get('Protocol')} -> {protocol}")
-            update["Protocol"] = protocol
-        if not _action_matches(li.get("DefaultActions", []), want_action, accept):
-            changes.append(f"default action -> {_describe_action(want_action, tg_id)}")
-            update["DefaultActions"] = [want_action]
-        if https:
-            certs = [c["CertificateArn"] for c in li.get("Certificates", [])]
-            if certs != [lbc.certificate_arn]:
-                changes.append(f"certificate {certs} -> {lbc.certificate_arn}")
-                update["Certificates"] = extra["Certificates"]
-            if li.get("SslPolicy") != lbc.ssl_policy:
-                changes.append(f"ssl policy {li.get('SslPolicy')} -> {lbc.ssl_policy}")
-                update["SslPolicy"] = lbc.ssl_policy
-        if update and not ctx.dry_run:
-            _mutate(what, lambda: elb.modify_listener(ListenerArn=arn, **update))
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, arn, changes)
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+class ListenerKind(Kind[Listener]):
+    kind = "listener"
+    label = "listener"
+
+    def name(self, want: Listener) -> str:
+        return f"{want.load_balancer.name}:{want.port}"
+
+    def want_action(self, ctx: Ctx, want: Listener) -> dict[str, Any]:
+        if want.redirect is not None:
+            return {"Type": "redirect", "RedirectConfig": dict(want.redirect)}
+        return {"Type": "forward", "TargetGroupArn": ctx.arn_of(want.target_group)}
+
+    def _want_text(self, want: Listener) -> str:
+        if want.redirect is not None:
+            r = want.redirect
+            return f"redirect {r['StatusCode']} to {r['Protocol']}:{r['Port']}"
+        return f"forward to {want.target_group.name}"
+
+    def find(self, ctx: Ctx, want: Listener, rec: Record | None) -> Live | None:
+        if rec is not None:
+            live = self.find_recorded(ctx, rec)
+            if live is not None:
+                return live
         elb = ctx.client("elbv2")
-        arn = record.physical_id
         try:
-            elb.delete_listener(ListenerArn=arn)
+            listeners = elb.describe_listeners(LoadBalancerArn=ctx.id_of(want.load_balancer))[
+                "Listeners"
+            ]
         except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], arn)
-            raise aws_error("Deleting", f"listener {record.outputs.get('port', arn)}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], arn)
+            if is_not_found(e):  # the load balancer recorded is gone: so is the listener
+                return None
+            raise
+        found = [x for x in listeners if x.get("Port") == want.port]
+        return self._live(ctx, found[0]) if found else None
 
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        elb = ctx.client("elbv2")
+        li = _first(elb.describe_listeners, "Listeners", ListenerArns=[rec.physical_id])
+        return self._live(ctx, li) if li else None
 
-def _action_matches(have: list[dict[str, Any]], want: dict[str, Any], accept: set[str]) -> bool:
-    if len(have) != 1 or have[0].get("Type") != want["Type"]:
-        return False
-    if want["Type"] == "forward":
+    def _live(self, ctx: Ctx, li: dict[str, Any]) -> Live:
+        arn = li["ListenerArn"]
+        return Live(arn, arn, _tags(ctx, arn), li, {"port": li.get("Port")})
+
+    def create(self, ctx: Ctx, want: Listener) -> Live:
+        li = ctx.client("elbv2").create_listener(
+            LoadBalancerArn=ctx.id_of(want.load_balancer),
+            Protocol=want.protocol,
+            Port=want.port,
+            DefaultActions=[self.want_action(ctx, want)],
+            Tags=tags_list(want.tag_dict),
+            **self._tls(want),
+        )["Listeners"][0]
+        arn = li["ListenerArn"]
+        return Live(arn, arn, want.tag_dict, li, {"port": want.port})
+
+    def _tls(self, want: Listener) -> dict[str, Any]:
+        if want.certificate_arn is None:
+            return {}
+        return {
+            "Certificates": [{"CertificateArn": want.certificate_arn}],
+            "SslPolicy": want.ssl_policy,
+        }
+
+    def _action_matches(self, ctx: Ctx, want: Listener, have: list[dict[str, Any]]) -> bool:
+        if len(have) != 1:
+            return False
+        if want.redirect is not None:
+            got = have[0].get("RedirectConfig", {})
+            return have[0].get("Type") == "redirect" and all(
+                got.get(k) == v for k, v in want.redirect.items()
+            )
+        if have[0].get("Type") != "forward":
+            return False
+        accept = {ctx.arn_of(tg) for tg in (want.target_group, *want.accepted)}
         targets = _forward_targets(have[0])
         return bool(targets) and targets <= accept
-    got = have[0].get("RedirectConfig", {})
-    return all(got.get(k) == v for k, v in want["RedirectConfig"].items())
+
+    def diff(self, ctx: Ctx, want: Listener, live: Live) -> list[Diff]:
+        li = live.data
+        out: list[Diff] = []
+        if li.get("Port") != want.port:
+            out.append(Diff("port", li.get("Port"), want.port))
+        if li.get("Protocol") != want.protocol:
+            out.append(Diff("protocol", li.get("Protocol"), want.protocol))
+        actions = li.get("DefaultActions", [])
+        if not self._action_matches(ctx, want, actions):
+            out.append(Diff("default action", _describe_actions(actions), self._want_text(want)))
+        if want.certificate_arn is not None:
+            certs = [c["CertificateArn"] for c in li.get("Certificates", [])]
+            if certs != [want.certificate_arn]:
+                out.append(Diff("certificates", certs, [want.certificate_arn]))
+            if li.get("SslPolicy") != want.ssl_policy:
+                out.append(Diff("ssl_policy", li.get("SslPolicy"), want.ssl_policy))
+        return out
+
+    def update(self, ctx: Ctx, want: Listener, live: Live, diffs: list[Diff]) -> Live | None:
+        # Only what differs is sent: a certificate fix must not undo CodeDeploy's blue/green swap.
+        fields = {d.field for d in diffs}
+        update: dict[str, Any] = {}
+        if "port" in fields:
+            update["Port"] = want.port
+        if "protocol" in fields:
+            update["Protocol"] = want.protocol
+            update.update(self._tls(want))
+        if "default action" in fields:
+            update["DefaultActions"] = [self.want_action(ctx, want)]
+        if "certificates" in fields:
+            update["Certificates"] = self._tls(want)["Certificates"]
+        if "ssl_policy" in fields:
+            update["SslPolicy"] = want.ssl_policy
+        if not update:
+            return None
+        ctx.client("elbv2").modify_listener(ListenerArn=live.physical_id, **update)
+        if "port" in fields:
+            return Live(live.physical_id, live.arn, live.tags, live.data, {"port": want.port})
+        return None
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        _add_tags(ctx, live, tags)
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        ctx.client("elbv2").delete_listener(ListenerArn=rec.physical_id)
+
+    def summary(self, want: Listener) -> list[str]:
+        return [f"{want.protocol}:{want.port} -> {self._want_text(want)}"]
 
 
-def _describe_action(action: dict[str, Any], tg_id: str) -> str:
-    if action["Type"] == "redirect":
-        cfg = action["RedirectConfig"]
-        return f"redirect {cfg['StatusCode']} to HTTPS:{cfg['Port']}"
-    return f"forward to {tg_id}"
+KINDS = (LoadBalancerKind(), TargetGroupKind(), ListenerKind())

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
-from ecs_cicd import names
-from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
+from ecs_cicd.aws import retry_on
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
 from ecs_cicd.state import Record
 
 # "A conflicting operation is currently in progress against this resource" (AWS-BEHAVIOUR.md).
@@ -16,92 +13,80 @@ CONFLICT_DEADLINE = 120
 CONFLICT = ("OperationAbortedException",)
 
 
-def log_group_name(ctx: Ctx, purpose: str) -> str:
-    return (
-        names.codebuild_log_group(ctx.cfg) if purpose == "codebuild" else names.log_group(ctx.cfg)
-    )
+@dataclass(frozen=True, eq=False, kw_only=True)
+class LogGroup(Resource):
+    kind = "log_group"
+    name: str
+    retention_days: int
+    arn: str
 
 
-def find_log_group(ctx: Ctx, name: str) -> dict[str, Any] | None:
-    """DescribeLogGroups matches a prefix; only the exact name counts."""
-    pages = ctx.client("logs").get_paginator("describe_log_groups")
-    try:
-        for page in pages.paginate(logGroupNamePrefix=name):
+class LogGroupKind(Kind[LogGroup]):
+    kind = "log_group"
+    label = "log group"
+
+    def find(self, ctx: Ctx, want: LogGroup, rec: Record | None) -> Live | None:
+        return self._describe(ctx, rec.physical_id if rec else want.name) or (
+            self._describe(ctx, want.name) if rec and rec.physical_id != want.name else None
+        )
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        return self._describe(ctx, rec.physical_id)
+
+    def _describe(self, ctx: Ctx, name: str) -> Live | None:
+        """DescribeLogGroups matches a prefix; only the exact name counts."""
+        logs = ctx.client("logs")
+        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
             for group in page.get("logGroups", []):
                 if group.get("logGroupName") == name:
-                    found: dict[str, Any] = group
-                    return found
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise aws_error("Reading", f"log group {name}", e) from None
-    return None
+                    arn = str(group.get("arn", "")).removesuffix(":*")
+                    tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+                    return Live(name, arn, dict(tags), group, {"name": name})
+        return None
+
+    def create(self, ctx: Ctx, want: LogGroup) -> Live:
+        ctx.client("logs").create_log_group(logGroupName=want.name, tags=want.tag_dict)
+        return Live(want.name, want.arn, want.tag_dict, None, {"name": want.name})
+
+    def configure(self, ctx: Ctx, want: LogGroup, live: Live) -> Live | None:
+        self._retention(ctx, want)
+        return None
+
+    def diff(self, ctx: Ctx, want: LogGroup, live: Live) -> list[Diff]:
+        have = live.data.get("retentionInDays")
+        if have == want.retention_days:
+            return []
+        return [Diff("retentionInDays", have or "never expire", want.retention_days)]
+
+    def update(self, ctx: Ctx, want: LogGroup, live: Live, diffs: list[Diff]) -> Live | None:
+        self._retention(ctx, want)
+        return None
+
+    def _retention(self, ctx: Ctx, want: LogGroup) -> None:
+        retry_on(
+            lambda: ctx.client("logs").put_retention_policy(
+                logGroupName=want.name, retentionInDays=want.retention_days
+            ),
+            codes=CONFLICT,
+            fragment=None,
+            deadline=CONFLICT_DEADLINE,
+            sleep=ctx.sleep,
+        )
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("logs").tag_resource(resourceArn=live.arn, tags=tags)
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        retry_on(
+            lambda: ctx.client("logs").delete_log_group(logGroupName=rec.physical_id),
+            codes=CONFLICT,
+            fragment=None,
+            deadline=CONFLICT_DEADLINE,
+            sleep=ctx.sleep,
+        )
+
+    def summary(self, want: LogGroup) -> list[str]:
+        return [f"retention {want.retention_days} days"]
 
 
-def _arn(group: dict[str, Any]) -> str:
-    arn = group.get("logGroupArn") or str(group.get("arn", ""))
-    return str(arn).removesuffix(":*")
-
-
-class LogGroupHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        logs = ctx.client("logs")
-        name = log_group_name(ctx, str(spec.param("purpose")))
-        days = ctx.cfg.logs.retention_days
-        rec = ctx.state.get(spec.logical_id)
-        group = find_log_group(ctx, name)
-        action: Action
-        if group is None:
-            if ctx.dry_run:
-                return Outcome(spec.logical_id, spec.kind, "create", [f"retention {days} days"], "")
-            try:
-                logs.create_log_group(logGroupName=name, tags=ctx.tags(spec.logical_id))
-                action = "create"
-            except ClientError as e:
-                # Created between our look-up and now (a concurrent or crashed run): adopt it.
-                if error_code(e) != "ResourceAlreadyExistsException":
-                    raise aws_error("Creating", f"log group {name}", e) from None
-                action = "adopt"
-            group = find_log_group(ctx, name) or {"logGroupName": name}
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        arn = _arn(group) or ctx.arn("logs", f"log-group:{name}")
-        ctx.record(Record(spec.logical_id, spec.kind, name, arn=arn, outputs={"name": name}))
-
-        changes: list[str] = []
-        have = group.get("retentionInDays")
-        if have != days:
-            changes.append(f"retention {have or 'never expire'} -> {days} days")
-            if not ctx.dry_run:
-                try:
-                    retry_on(
-                        lambda: logs.put_retention_policy(logGroupName=name, retentionInDays=days),
-                        codes=CONFLICT,
-                        fragment=None,
-                        deadline=CONFLICT_DEADLINE,
-                        sleep=ctx.sleep,
-                    )
-                except ClientError as e:
-                    raise aws_error("Setting retention of", f"log group {name}", e) from None
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, name)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        logs = ctx.client("logs")
-        name = record.physical_id
-        try:
-            retry_on(
-                lambda: logs.delete_log_group(logGroupName=name),
-                codes=CONFLICT,
-                fragment=None,
-                deadline=CONFLICT_DEADLINE,
-                sleep=ctx.sleep,
-            )
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], name)
-            raise aws_error("Deleting", f"log group {name}", e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], name)
+KINDS = (LogGroupKind(),)

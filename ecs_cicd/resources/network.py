@@ -1,16 +1,24 @@
 """Network: a new VPC with public subnets in two or more AZs, an internet gateway and a public
 route table — or an existing VPC and subnets, referenced and never modified or deleted.
+
+EC2 resources carry a `Name` tag (`<stack>-<logical id>`) besides the stack's tags; they are found
+by the state's id, then by the stack's tags, then by that Name (in the VPC, where they live in
+one): one named like ours without our stack tag is someone else's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_list
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.aws import aws_error, is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
 from ecs_cicd.names import ID_TAG, STACK_TAG
 from ecs_cicd.state import Record
 
@@ -25,38 +33,227 @@ EC2_NOT_FOUND = (
 )
 # Deleting while Fargate/ALB ENIs and public IPs are being released (AWS-BEHAVIOUR.md).
 DEPENDENCY_DEADLINE = 1200
+DEFAULT_ROUTE = "0.0.0.0/0"
+
+Tags = tuple[tuple[str, str], ...]
 
 
-def tag_spec(ctx: Ctx, resource_type: str, logical_id: str) -> list[dict[str, Any]]:
-    tags = {**ctx.tags(logical_id), "Name": f"{ctx.cfg.stack}-{logical_id}"}
+# --- models ----------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Vpc(Resource):
+    kind = "vpc"
+    name: str  # the Name tag
+    cidr: str
+    dns_support: bool = True
+    dns_hostnames: bool = True
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ExistingVpc(Resource):
+    """The VPC the config names (`network.vpc_id`): referenced, never changed."""
+
+    kind = "vpc.existing"
+    vpc_id: str
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Subnet(Resource):
+    kind = "subnet"
+    name: str  # the Name tag
+    vpc: Vpc
+    cidr: str
+    index: int  # of `count` public subnets
+    count: int
+    # None: the region's `index`-th available zone (sorted), resolved when the subnet is created.
+    availability_zone: str | None
+    map_public_ip: bool = True
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ExistingSubnet(Resource):
+    """A subnet the config names (`network.subnet_ids`): referenced, never changed."""
+
+    kind = "subnet.existing"
+    subnet_id: str
+    vpc: ExistingVpc
+    index: int
+    group: tuple[str, ...]  # every configured subnet id: together in two AZs at least
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class InternetGateway(Resource):
+    kind = "igw"
+    name: str  # the Name tag
+    vpc: Vpc
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RouteTable(Resource):
+    kind = "route_table"
+    name: str  # the Name tag
+    vpc: Vpc
+    igw: InternetGateway
+    subnets: tuple[Subnet, ...]
+    destination: str = DEFAULT_ROUTE
+
+
+@dataclass(frozen=True)
+class Network:
+    """What stack.py wires: the VPC, the public subnets and (for a new VPC) the route table."""
+
+    vpc: Vpc | ExistingVpc
+    subnets: tuple[Subnet | ExistingSubnet, ...]
+    route_table: RouteTable | None
+
+
+# --- builder ---------------------------------------------------------------------------------
+def ec2_tags(cfg: Config, tags: Tags, logical_id: str) -> Tags:
+    """The stack's tags plus EC2's `Name` (`<stack>-<logical id>`)."""
+    return tuple(sorted({**dict(tags), "Name": f"{cfg.stack}-{logical_id}"}.items()))
+
+
+def subnet_count(cfg: Config) -> int:
+    n = cfg.network
+    if n.public_subnet_cidrs:
+        return len(n.public_subnet_cidrs)
+    if n.availability_zones:
+        return len(n.availability_zones)
+    return 2
+
+
+def build_network(cfg: Config, target: Target, t: Callable[[str], Tags]) -> Network:
+    n = cfg.network
+    if n.existing:
+        assert n.vpc_id is not None
+        ids = tuple(n.subnet_ids or ())
+        existing = ExistingVpc(logical_id="vpc", vpc_id=n.vpc_id)
+        return Network(
+            existing,
+            tuple(
+                ExistingSubnet(
+                    logical_id=f"subnet.public.{i}",
+                    subnet_id=sid,
+                    vpc=existing,
+                    index=i,
+                    group=ids,
+                )
+                for i, sid in enumerate(ids)
+            ),
+            None,
+        )
+
+    def tagged(lid: str) -> Tags:
+        return ec2_tags(cfg, t(lid), lid)
+
+    def name(lid: str) -> str:
+        return f"{cfg.stack}-{lid}"
+
+    vpc = Vpc(logical_id="vpc", tags=tagged("vpc"), name=name("vpc"), cidr=n.vpc_cidr)
+    count = subnet_count(cfg)
+    cidrs = n.subnet_cidrs(count)
+    zones = list(n.availability_zones or [])
+    if zones and len(zones) < count:
+        raise ConfigError(
+            f"{len(zones)} availability zone(s) given; {count} subnets need {count}",
+            field="network.availability_zones",
+        )
+    subnets = tuple(
+        Subnet(
+            logical_id=f"subnet.public.{i}",
+            tags=tagged(f"subnet.public.{i}"),
+            name=name(f"subnet.public.{i}"),
+            vpc=vpc,
+            cidr=cidrs[i],
+            index=i,
+            count=count,
+            availability_zone=zones[i] if zones else None,
+        )
+        for i in range(count)
+    )
+    igw = InternetGateway(logical_id="igw", tags=tagged("igw"), name=name("igw"), vpc=vpc)
+    rtb = RouteTable(
+        logical_id="rtb.public",
+        tags=tagged("rtb.public"),
+        name=name("rtb.public"),
+        vpc=vpc,
+        igw=igw,
+        subnets=subnets,
+    )
+    return Network(vpc, subnets, rtb)
+
+
+# --- EC2 helpers (security.py uses them too) -------------------------------------------------
+def tag_spec(resource_type: str, tags: dict[str, str]) -> list[dict[str, Any]]:
     return [{"ResourceType": resource_type, "Tags": tags_list(tags)}]
 
 
-def find_tagged(ctx: Ctx, describe: str, key: str, logical_id: str) -> dict[str, Any] | None:
-    """The EC2 resource carrying this stack's tags for `logical_id` (crash recovery: adopt it)."""
-    resp = getattr(ctx.client("ec2"), describe)(
-        Filters=[
-            {"Name": f"tag:{STACK_TAG}", "Values": [ctx.cfg.stack]},
-            {"Name": f"tag:{ID_TAG}", "Values": [logical_id]},
-        ]
-    )
-    items = [i for i in resp[key] if i.get("State") not in ("deleted", "deleting")]
+def _alive(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    items = [i for i in items if i.get("State") not in ("deleted", "deleting")]
     return items[0] if items else None
 
 
-def describe_one(
-    ctx: Ctx, describe: str, key: str, id_param: str, rid: str
-) -> dict[str, Any] | None:
-    try:
-        items = getattr(ctx.client("ec2"), describe)(**{id_param: [rid]})[key]
-    except ClientError as e:
-        if is_not_found(e):
-            return None
-        raise
-    return items[0] if items else None
+R = TypeVar("R", bound=Resource)
 
 
-def ec2_after_create(ctx: Ctx, call: Any) -> Any:
+class Ec2Kind(Kind[R]):
+    """What EC2 kinds share: look-up by id, by the stack's tags, by name; tagging."""
+
+    describe: ClassVar[str]  # "describe_vpcs"
+    key: ClassVar[str]  # "Vpcs"
+    ids: ClassVar[str]  # "VpcIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        raise NotImplementedError
+
+    def by_name(self, ctx: Ctx, want: R) -> list[dict[str, Any]]:
+        """Filters finding it by name (they may need a dependency's id: `Pending` when it does
+        not exist yet, so neither does this)."""
+        return [named(self.name(want))]
+
+    def find(self, ctx: Ctx, want: R, rec: Record | None) -> Live | None:
+        """By the recorded id, then by the stack's tags (a lost record: adopt it), then by name
+        (someone else's, unless it carries our stack tag)."""
+        item = (
+            (self.one(ctx, rec.physical_id) if rec else None)
+            or self.where(
+                ctx,
+                {"Name": f"tag:{STACK_TAG}", "Values": [ctx.stack]},
+                {"Name": f"tag:{ID_TAG}", "Values": [want.logical_id]},
+            )
+            or self.where(ctx, *self.by_name(ctx, want))
+        )
+        return self.live(item) if item else None
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        item = self.one(ctx, rec.physical_id)
+        return self.live(item) if item else None
+
+    def one(self, ctx: Ctx, rid: str) -> dict[str, Any] | None:
+        """The resource `rid`, or None when it does not exist."""
+        try:
+            items = getattr(ctx.client("ec2"), self.describe)(**{self.ids: [rid]})[self.key]
+        except ClientError as e:
+            if is_not_found(e):
+                return None
+            raise
+        return _alive(items)
+
+    def where(self, ctx: Ctx, *filters: dict[str, Any]) -> dict[str, Any] | None:
+        return _alive(getattr(ctx.client("ec2"), self.describe)(Filters=list(filters))[self.key])
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("ec2").create_tags(Resources=[live.physical_id], Tags=tags_list(tags))
+
+
+def named(name: str) -> dict[str, Any]:
+    return {"Name": "tag:Name", "Values": [name]}
+
+
+def in_vpc(ctx: Ctx, vpc: Resource) -> dict[str, Any]:
+    return {"Name": "vpc-id", "Values": [ctx.id_of(vpc)]}
+
+
+def ec2_after_create(ctx: Ctx, call: Callable[[], Any]) -> Any:
     """A call on something just created: retry its NotFound while EC2 catches up, never recreate."""
     return retry_on(
         call, codes=EC2_NOT_FOUND, fragment=None, deadline=EC2_READ_LAG, sleep=ctx.sleep
@@ -64,80 +261,100 @@ def ec2_after_create(ctx: Ctx, call: Any) -> Any:
 
 
 def delete_ec2(
-    ctx: Ctx, what: str, call: Any, *, codes: tuple[str, ...] = ("DependencyViolation",)
-) -> bool:
-    """Run an EC2 delete; NotFound is done; dependency violations are retried until the deadline."""
-    try:
-        retry_on(call, codes=codes, fragment=None, deadline=DEPENDENCY_DEADLINE, sleep=ctx.sleep)
-    except ClientError as e:
-        if is_not_found(e):
-            return False
-        raise aws_error("Deleting", what, e) from None
-    return True
+    ctx: Ctx, call: Callable[[], Any], *, codes: tuple[str, ...] = ("DependencyViolation",)
+) -> None:
+    """Run an EC2 delete, retrying dependency violations until the deadline. Not found: the
+    lifecycle's "gone"."""
+    retry_on(call, codes=codes, fragment=None, deadline=DEPENDENCY_DEADLINE, sleep=ctx.sleep)
 
 
-def _outcome(spec: Spec, action: Any, rid: str, changes: list[str] | None = None) -> Outcome:
-    return Outcome(spec.logical_id, spec.kind, action, changes or [], rid)
+def live_tags(item: dict[str, Any]) -> dict[str, str]:
+    return tags_dict(item.get("Tags"))
 
 
 # --- VPC -------------------------------------------------------------------------------------
-class VpcHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
+DNS_ATTRIBUTES = ("EnableDnsSupport", "EnableDnsHostnames")
+
+
+class VpcKind(Ec2Kind[Vpc]):
+    kind = "vpc"
+    label = "VPC"
+    describe, key, ids = "describe_vpcs", "Vpcs", "VpcIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _vpc_live(item)
+
+    def create(self, ctx: Ctx, want: Vpc) -> Live:
+        vpc = ctx.client("ec2").create_vpc(
+            CidrBlock=want.cidr, TagSpecifications=tag_spec("vpc", want.tag_dict)
+        )["Vpc"]
+        return _vpc_live({**vpc, "Tags": tags_list(want.tag_dict)})
+
+    def configure(self, ctx: Ctx, want: Vpc, live: Live) -> Live | None:
+        # A new VPC has DNS support but not DNS hostnames; set both, as wanted.
+        self._set(ctx, want, live.physical_id, DNS_ATTRIBUTES)
+        return None
+
+    def diff(self, ctx: Ctx, want: Vpc, live: Live) -> list[Diff]:
         ec2 = ctx.client("ec2")
-        rec = ctx.state.get(spec.logical_id)
-        vpc = describe_one(ctx, "describe_vpcs", "Vpcs", "VpcIds", rec.physical_id) if rec else None
-        vpc = vpc or find_tagged(ctx, "describe_vpcs", "Vpcs", spec.logical_id)
-        if vpc is None:
-            if ctx.dry_run:
-                return _outcome(spec, "create", "", [f"cidr {ctx.cfg.network.vpc_cidr}"])
-            try:
-                vpc = ec2.create_vpc(
-                    CidrBlock=ctx.cfg.network.vpc_cidr,
-                    TagSpecifications=tag_spec(ctx, "vpc", spec.logical_id),
-                )["Vpc"]
-            except ClientError as e:
-                raise aws_error("Creating", f"VPC {ctx.cfg.network.vpc_cidr}", e) from None
-            action = "create"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        vpc_id = vpc["VpcId"]
-        ctx.record(Record(spec.logical_id, spec.kind, vpc_id, outputs={"cidr": vpc["CidrBlock"]}))
-        changes = []
-        for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
-            if action == "create" or not _vpc_attribute(ctx, vpc_id, attr):
-                if action != "create":
-                    changes.append(f"{attr}: off -> on")
-                if not ctx.dry_run:
-                    ec2_after_create(
-                        ctx,
-                        lambda a=attr: ec2.modify_vpc_attribute(
-                            VpcId=vpc_id, **{a: {"Value": True}}
-                        ),
-                    )
-        if changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, vpc_id, changes)
+        out: list[Diff] = []
+        for attr, wanted in zip(DNS_ATTRIBUTES, _dns(want), strict=True):
+            key = attr[0].lower() + attr[1:]
+            resp = ec2.describe_vpc_attribute(VpcId=live.physical_id, Attribute=key)
+            have = bool(resp[attr]["Value"])
+            if have != wanted:
+                out.append(Diff(attr, have, wanted))
+        return out
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+    def update(self, ctx: Ctx, want: Vpc, live: Live, diffs: list[Diff]) -> Live | None:
+        self._set(ctx, want, live.physical_id, tuple(d.field for d in diffs))
+        return None
+
+    def _set(self, ctx: Ctx, want: Vpc, vpc_id: str, attrs: tuple[str, ...]) -> None:
         ec2 = ctx.client("ec2")
-        deleted = delete_ec2(
-            ctx, f"VPC {record.physical_id}", lambda: ec2.delete_vpc(VpcId=record.physical_id)
-        )
-        return Outcome(
-            record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id
-        )
+        values = dict(zip(DNS_ATTRIBUTES, _dns(want), strict=True))
+        for attr in attrs:
+            setting: dict[str, Any] = {attr: {"Value": values[attr]}}
+            ec2_after_create(
+                ctx, functools.partial(ec2.modify_vpc_attribute, VpcId=vpc_id, **setting)
+            )
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        delete_ec2(ctx, lambda: ctx.client("ec2").delete_vpc(VpcId=rec.physical_id))
+
+    def summary(self, want: Vpc) -> list[str]:
+        return [f"cidr {want.cidr}"]
 
 
-def _vpc_attribute(ctx: Ctx, vpc_id: str, attr: str) -> bool:
-    key = attr[0].lower() + attr[1:]
-    resp = ctx.client("ec2").describe_vpc_attribute(VpcId=vpc_id, Attribute=key)
-    return bool(resp[attr]["Value"])
+def _dns(want: Vpc) -> tuple[bool, bool]:
+    return (want.dns_support, want.dns_hostnames)
+
+
+def _vpc_live(vpc: dict[str, Any]) -> Live:
+    return Live(vpc["VpcId"], None, live_tags(vpc), vpc, {"cidr": vpc["CidrBlock"]})
+
+
+class ExistingVpcKind(Ec2Kind[ExistingVpc]):
+    kind = "vpc.existing"
+    label = "VPC"
+    reference = True
+    describe, key, ids = "describe_vpcs", "Vpcs", "VpcIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _vpc_live(item)
+
+    def name(self, want: ExistingVpc) -> str:
+        return want.vpc_id
+
+    def find(self, ctx: Ctx, want: ExistingVpc, rec: Record | None) -> Live | None:
+        vpc = self.one(ctx, want.vpc_id)
+        return _vpc_live(vpc) if vpc else None
 
 
 # --- Subnets ---------------------------------------------------------------------------------
 def availability_zones(ctx: Ctx) -> list[str]:
-    if ctx.cfg.network.availability_zones:
-        return list(ctx.cfg.network.availability_zones)
+    """The region's available zones, sorted (a subnet without a configured zone takes its
+    index's)."""
     zones = ctx.client("ec2").describe_availability_zones(
         Filters=[
             {"Name": "state", "Values": ["available"]},
@@ -147,287 +364,289 @@ def availability_zones(ctx: Ctx) -> list[str]:
     return sorted(z["ZoneName"] for z in zones)
 
 
-class SubnetHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
+def _subnet_live(sub: dict[str, Any]) -> Live:
+    return Live(
+        sub["SubnetId"],
+        sub.get("SubnetArn"),
+        live_tags(sub),
+        sub,
+        {"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]},
+    )
+
+
+class SubnetKind(Ec2Kind[Subnet]):
+    kind = "subnet"
+    label = "subnet"
+    describe, key, ids = "describe_subnets", "Subnets", "SubnetIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _subnet_live(item)
+
+    def by_name(self, ctx: Ctx, want: Subnet) -> list[dict[str, Any]]:
+        return [named(want.name), in_vpc(ctx, want.vpc)]
+
+    def create(self, ctx: Ctx, want: Subnet) -> Live:
         ec2 = ctx.client("ec2")
-        index, count = spec.param("index"), spec.param("count")
-        cidr = ctx.cfg.network.subnet_cidrs(count)[index]
-        rec = ctx.state.get(spec.logical_id)
-        sub = (
-            describe_one(ctx, "describe_subnets", "Subnets", "SubnetIds", rec.physical_id)
-            if rec
-            else None
-        )
-        sub = sub or find_tagged(ctx, "describe_subnets", "Subnets", spec.logical_id)
-        if sub is None:
-            vpc_id = ctx.out("vpc")
-            azs = availability_zones(ctx)
-            if len(azs) < count:
+        vpc_id = ctx.id_of(want.vpc)
+        az = want.availability_zone
+        if az is None:
+            zones = availability_zones(ctx)
+            if len(zones) < want.count:
                 raise ConfigError(
-                    f"region {ctx.region} offers {len(azs)} availability zone(s); {count} subnets need {count}",
+                    f"region {ctx.region} offers {len(zones)} availability zone(s); "
+                    f"{want.count} subnets need {want.count}",
                     field="network.public_subnet_cidrs",
                 )
-            az = azs[index]
-            if ctx.dry_run:
-                return _outcome(spec, "create", "", [f"{cidr} in {az}"])
-            try:
-                sub = ec2_after_create(
-                    ctx,
-                    lambda: ec2.create_subnet(
-                        VpcId=vpc_id,
-                        CidrBlock=cidr,
-                        AvailabilityZone=az,
-                        TagSpecifications=tag_spec(ctx, "subnet", spec.logical_id),
-                    ),
-                )["Subnet"]
-            except ClientError as e:
-                raise aws_error("Creating", f"subnet {cidr} in {az}", e) from None
-            action = "create"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        sid = sub["SubnetId"]
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                sid,
-                outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]},
-            )
-        )
-        changes = []
-        if not sub.get("MapPublicIpOnLaunch"):
-            if action != "create":
-                changes.append("MapPublicIpOnLaunch: false -> true")
-            if not ctx.dry_run:
-                ec2_after_create(
-                    ctx,
-                    lambda: ec2.modify_subnet_attribute(
-                        SubnetId=sid, MapPublicIpOnLaunch={"Value": True}
-                    ),
-                )
-        if changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, sid, changes)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        ec2 = ctx.client("ec2")
-        deleted = delete_ec2(
+            az = zones[want.index]
+        sub = ec2_after_create(
             ctx,
-            f"subnet {record.physical_id}",
-            lambda: ec2.delete_subnet(SubnetId=record.physical_id),
+            lambda: ec2.create_subnet(
+                VpcId=vpc_id,
+                CidrBlock=want.cidr,
+                AvailabilityZone=az,
+                TagSpecifications=tag_spec("subnet", want.tag_dict),
+            ),
+        )["Subnet"]
+        return _subnet_live({**sub, "Tags": tags_list(want.tag_dict)})
+
+    def configure(self, ctx: Ctx, want: Subnet, live: Live) -> Live | None:
+        if bool(live.data.get("MapPublicIpOnLaunch")) != want.map_public_ip:
+            self._map_public_ip(ctx, want, live.physical_id)
+        return None
+
+    def diff(self, ctx: Ctx, want: Subnet, live: Live) -> list[Diff]:
+        have = bool(live.data.get("MapPublicIpOnLaunch"))
+        if have == want.map_public_ip:
+            return []
+        return [Diff("MapPublicIpOnLaunch", have, want.map_public_ip)]
+
+    def update(self, ctx: Ctx, want: Subnet, live: Live, diffs: list[Diff]) -> Live | None:
+        self._map_public_ip(ctx, want, live.physical_id)
+        return None
+
+    def _map_public_ip(self, ctx: Ctx, want: Subnet, sid: str) -> None:
+        ec2 = ctx.client("ec2")
+        ec2_after_create(
+            ctx,
+            lambda: ec2.modify_subnet_attribute(
+                SubnetId=sid, MapPublicIpOnLaunch={"Value": want.map_public_ip}
+            ),
         )
-        return Outcome(
-            record.logical_id, record.kind, "delete" if deleted else "gone", [], record.physical_id
-        )
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        delete_ec2(ctx, lambda: ctx.client("ec2").delete_subnet(SubnetId=rec.physical_id))
+
+    def summary(self, want: Subnet) -> list[str]:
+        az = want.availability_zone or f"the region's zone #{want.index + 1}"
+        return [f"{want.cidr} in {az}", "public IPs on launch"]
+
+
+class ExistingSubnetKind(Ec2Kind[ExistingSubnet]):
+    kind = "subnet.existing"
+    label = "subnet"
+    reference = True
+    describe, key, ids = "describe_subnets", "Subnets", "SubnetIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _subnet_live(item)
+
+    def name(self, want: ExistingSubnet) -> str:
+        return want.subnet_id
+
+    def find(self, ctx: Ctx, want: ExistingSubnet, rec: Record | None) -> Live | None:
+        sub = self.one(ctx, want.subnet_id)
+        return _subnet_live(sub) if sub else None
+
+    def diff(self, ctx: Ctx, want: ExistingSubnet, live: Live) -> list[Diff]:
+        """Not a difference to converge (it is not ours): a config that cannot work."""
+        sid, in_vpc = want.subnet_id, live.data["VpcId"]
+        if in_vpc != want.vpc.vpc_id:
+            raise ConfigError(
+                f"subnet {sid} is in {in_vpc}, not {want.vpc.vpc_id}", field="network.subnet_ids"
+            )
+        if want.index == 0:
+            subs = ctx.client("ec2").describe_subnets(SubnetIds=list(want.group))["Subnets"]
+            if len({s["AvailabilityZone"] for s in subs}) < 2:
+                raise ConfigError(
+                    "the subnets are in fewer than two availability zones; an ALB needs two",
+                    field="network.subnet_ids",
+                )
+        return []
 
 
 # --- Internet gateway ------------------------------------------------------------------------
-class InternetGatewayHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        ec2 = ctx.client("ec2")
-        rec = ctx.state.get(spec.logical_id)
-        igw = (
-            describe_one(
-                ctx,
-                "describe_internet_gateways",
-                "InternetGateways",
-                "InternetGatewayIds",
-                rec.physical_id,
-            )
-            if rec
-            else None
-        )
-        igw = igw or find_tagged(
-            ctx, "describe_internet_gateways", "InternetGateways", spec.logical_id
-        )
-        vpc_id = ctx.out("vpc")
-        if igw is None:
-            if ctx.dry_run:
-                return _outcome(spec, "create", "", ["attached to the VPC"])
-            try:
-                igw = ec2.create_internet_gateway(
-                    TagSpecifications=tag_spec(ctx, "internet-gateway", spec.logical_id)
-                )["InternetGateway"]
-            except ClientError as e:
-                raise aws_error("Creating", "internet gateway", e) from None
-            action = "create"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        gid = igw["InternetGatewayId"]
-        ctx.record(Record(spec.logical_id, spec.kind, gid, outputs={"vpc_id": vpc_id}))
-        changes = []
-        attached = [
-            a["VpcId"]
-            for a in igw.get("Attachments", [])
-            if a.get("State") in ("available", "attached", "attaching")
-        ]
-        if vpc_id not in attached:
-            if action != "create":
-                changes.append(f"attach to {vpc_id}")
-            if not ctx.dry_run:
-                ec2_after_create(
-                    ctx, lambda: ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id)
-                )
-        if changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, gid, changes)
+ATTACHED = ("available", "attached", "attaching")
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        ec2 = ctx.client("ec2")
-        gid = record.physical_id
-        igw = describe_one(
-            ctx, "describe_internet_gateways", "InternetGateways", "InternetGatewayIds", gid
+
+def _igw_live(igw: dict[str, Any]) -> Live:
+    attached = _attached(igw)
+    return Live(
+        igw["InternetGatewayId"],
+        None,
+        live_tags(igw),
+        igw,
+        {"vpc_id": attached[0]} if attached else {},
+    )
+
+
+def _attached(igw: dict[str, Any]) -> list[str]:
+    return [a["VpcId"] for a in igw.get("Attachments", []) if a.get("State") in ATTACHED]
+
+
+class InternetGatewayKind(Ec2Kind[InternetGateway]):
+    kind = "igw"
+    label = "internet gateway"
+    describe, key, ids = "describe_internet_gateways", "InternetGateways", "InternetGatewayIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _igw_live(item)
+
+    def create(self, ctx: Ctx, want: InternetGateway) -> Live:
+        igw = ctx.client("ec2").create_internet_gateway(
+            TagSpecifications=tag_spec("internet-gateway", want.tag_dict)
+        )["InternetGateway"]
+        return _igw_live({**igw, "Tags": tags_list(want.tag_dict)})
+
+    def configure(self, ctx: Ctx, want: InternetGateway, live: Live) -> Live | None:
+        return self._attach(ctx, want, live)
+
+    def diff(self, ctx: Ctx, want: InternetGateway, live: Live) -> list[Diff]:
+        vpc_id = ctx.id_of(want.vpc)
+        attached = _attached(live.data)
+        if vpc_id in attached:
+            return []
+        return [Diff("attachment", ", ".join(attached) or None, vpc_id)]
+
+    def update(self, ctx: Ctx, want: InternetGateway, live: Live, diffs: list[Diff]) -> Live | None:
+        return self._attach(ctx, want, live)
+
+    def _attach(self, ctx: Ctx, want: InternetGateway, live: Live) -> Live:
+        ec2, gid, vpc_id = ctx.client("ec2"), live.physical_id, ctx.id_of(want.vpc)
+        ec2_after_create(
+            ctx, lambda: ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=vpc_id)
         )
-        if igw is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], gid)
-        for att in igw.get("Attachments", []):
-            vpc_id: str = att["VpcId"]
+        return Live(gid, live.arn, live.tags, live.data, {"vpc_id": vpc_id})
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        ec2, gid = ctx.client("ec2"), rec.physical_id
+        for vpc_id in [a["VpcId"] for a in live.data.get("Attachments", [])]:
             try:
                 # "Network vpc-... has some mapped public address(es)": task/ALB IPs still mapped.
                 retry_on(
-                    lambda v=vpc_id: ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=v),  # type: ignore[misc]
+                    functools.partial(
+                        ec2.detach_internet_gateway, InternetGatewayId=gid, VpcId=vpc_id
+                    ),
                     codes=("DependencyViolation",),
                     fragment="mapped public address",
                     deadline=DEPENDENCY_DEADLINE,
                     sleep=ctx.sleep,
                 )
             except ClientError as e:
-                if error_code(e) != "Gateway.NotAttached" and not is_not_found(e):
+                # Gateway.NotAttached (or the VPC gone): detached already, go on to the delete.
+                if not is_not_found(e):
                     raise aws_error("Detaching", f"internet gateway {gid}", e) from None
-        deleted = delete_ec2(
-            ctx,
-            f"internet gateway {gid}",
-            lambda: ec2.delete_internet_gateway(InternetGatewayId=gid),
-        )
-        return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], gid)
+        delete_ec2(ctx, lambda: ec2.delete_internet_gateway(InternetGatewayId=gid))
+
+    def summary(self, want: InternetGateway) -> list[str]:
+        return ["attached to the VPC"]
 
 
 # --- Public route table ----------------------------------------------------------------------
-class RouteTableHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        ec2 = ctx.client("ec2")
-        rec = ctx.state.get(spec.logical_id)
-        rtb = (
-            describe_one(
-                ctx, "describe_route_tables", "RouteTables", "RouteTableIds", rec.physical_id
-            )
-            if rec
-            else None
-        )
-        rtb = rtb or find_tagged(ctx, "describe_route_tables", "RouteTables", spec.logical_id)
-        vpc_id, igw_id = ctx.out("vpc"), ctx.out("igw")
-        subnet_ids = [ctx.out(s) for s in spec.param("subnets")]
-        if rtb is None:
-            if ctx.dry_run:
-                return _outcome(spec, "create", "", ["default route to the internet gateway"])
-            try:
-                rtb = ec2.create_route_table(
-                    VpcId=vpc_id, TagSpecifications=tag_spec(ctx, "route-table", spec.logical_id)
-                )["RouteTable"]
-            except ClientError as e:
-                raise aws_error("Creating", "route table", e) from None
-            action = "create"
-        else:
-            action = "adopt" if rec is None else "unchanged"
-        rid = rtb["RouteTableId"]
-        ctx.record(Record(spec.logical_id, spec.kind, rid))
-        changes = []
-        default = [r for r in rtb.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-        if not default or default[0].get("GatewayId") != igw_id:
-            if action != "create":
-                changes.append(f"route 0.0.0.0/0 -> {igw_id}")
-            if not ctx.dry_run:
-                call: Any = ec2.replace_route if default else ec2.create_route
-                ec2_after_create(
-                    ctx,
-                    lambda: call(
-                        RouteTableId=rid, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
-                    ),
-                )
-        associated = {a.get("SubnetId") for a in rtb.get("Associations", [])}
-        for sid in subnet_ids:
-            if sid not in associated:
-                if action != "create":
-                    changes.append(f"associate {sid}")
-                if not ctx.dry_run:
-                    ec2_after_create(
-                        ctx, lambda s=sid: ec2.associate_route_table(RouteTableId=rid, SubnetId=s)
-                    )
-        if changes and action == "unchanged":
-            action = "update"
-        return _outcome(spec, action, rid, changes)
+def _rtb_live(rtb: dict[str, Any]) -> Live:
+    return Live(rtb["RouteTableId"], None, live_tags(rtb), rtb)
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+
+class RouteTableKind(Ec2Kind[RouteTable]):
+    kind = "route_table"
+    label = "route table"
+    describe, key, ids = "describe_route_tables", "RouteTables", "RouteTableIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _rtb_live(item)
+
+    def by_name(self, ctx: Ctx, want: RouteTable) -> list[dict[str, Any]]:
+        return [named(want.name), in_vpc(ctx, want.vpc)]
+
+    def create(self, ctx: Ctx, want: RouteTable) -> Live:
         ec2 = ctx.client("ec2")
-        rid = record.physical_id
-        rtb = describe_one(ctx, "describe_route_tables", "RouteTables", "RouteTableIds", rid)
-        if rtb is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], rid)
-        for a in rtb.get("Associations", []):
+        vpc_id = ctx.id_of(want.vpc)
+        rtb = ec2_after_create(
+            ctx,
+            lambda: ec2.create_route_table(
+                VpcId=vpc_id, TagSpecifications=tag_spec("route-table", want.tag_dict)
+            ),
+        )["RouteTable"]
+        return _rtb_live({**rtb, "Tags": tags_list(want.tag_dict)})
+
+    def configure(self, ctx: Ctx, want: RouteTable, live: Live) -> Live | None:
+        self._converge(ctx, want, live, self.diff(ctx, want, live))
+        return None
+
+    def diff(self, ctx: Ctx, want: RouteTable, live: Live) -> list[Diff]:
+        rtb, igw_id = live.data, ctx.id_of(want.igw)
+        out: list[Diff] = []
+        route = _route(rtb, want.destination)
+        if route is None or route.get("GatewayId") != igw_id:
+            have = route.get("GatewayId") if route else None
+            out.append(Diff(f"route {want.destination}", have, igw_id))
+        associated = {a.get("SubnetId") for a in rtb.get("Associations", [])}
+        for s in want.subnets:
+            sid = ctx.id_of(s)
+            if sid not in associated:
+                out.append(Diff(f"association {s.logical_id}", note=f"associate {sid}"))
+        return out
+
+    def update(self, ctx: Ctx, want: RouteTable, live: Live, diffs: list[Diff]) -> Live | None:
+        self._converge(ctx, want, live, diffs)
+        return None
+
+    def _converge(self, ctx: Ctx, want: RouteTable, live: Live, diffs: list[Diff]) -> None:
+        ec2, rid = ctx.client("ec2"), live.physical_id
+        fields = {d.field for d in diffs}
+        if f"route {want.destination}" in fields:
+            igw_id = ctx.id_of(want.igw)
+            call = ec2.replace_route if _route(live.data, want.destination) else ec2.create_route
+            ec2_after_create(
+                ctx,
+                lambda: call(
+                    RouteTableId=rid, DestinationCidrBlock=want.destination, GatewayId=igw_id
+                ),
+            )
+        for s in want.subnets:
+            if f"association {s.logical_id}" in fields:
+                associate = functools.partial(
+                    ec2.associate_route_table, RouteTableId=rid, SubnetId=ctx.id_of(s)
+                )
+                ec2_after_create(ctx, associate)
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        ec2, rid = ctx.client("ec2"), rec.physical_id
+        for a in live.data.get("Associations", []):
             if not a.get("Main"):
                 try:
                     ec2.disassociate_route_table(AssociationId=a["RouteTableAssociationId"])
                 except ClientError as e:
                     if not is_not_found(e):
                         raise aws_error("Disassociating", f"route table {rid}", e) from None
-        deleted = delete_ec2(
-            ctx, f"route table {rid}", lambda: ec2.delete_route_table(RouteTableId=rid)
-        )
-        return Outcome(record.logical_id, record.kind, "delete" if deleted else "gone", [], rid)
+        delete_ec2(ctx, lambda: ec2.delete_route_table(RouteTableId=rid))
+
+    def summary(self, want: RouteTable) -> list[str]:
+        return [
+            f"route {want.destination} to the internet gateway",
+            f"associated with {', '.join(s.logical_id for s in want.subnets)}",
+        ]
 
 
-# --- Existing network (referenced, never modified) -------------------------------------------
-class ExistingVpcHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        vpc_id = ctx.cfg.network.vpc_id
-        assert vpc_id is not None
-        vpc = describe_one(ctx, "describe_vpcs", "Vpcs", "VpcIds", vpc_id)
-        if vpc is None:
-            raise ConfigError(
-                f"VPC {vpc_id} does not exist in {ctx.region}", field="network.vpc_id"
-            )
-        ctx.record(
-            Record(
-                spec.logical_id, spec.kind, vpc_id, owned=False, outputs={"cidr": vpc["CidrBlock"]}
-            )
-        )
-        return _outcome(spec, "reference", vpc_id)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        return Outcome(record.logical_id, record.kind, "reference", [], record.physical_id)
+def _route(rtb: dict[str, Any], destination: str) -> dict[str, Any] | None:
+    routes = [r for r in rtb.get("Routes", []) if r.get("DestinationCidrBlock") == destination]
+    return routes[0] if routes else None
 
 
-class ExistingSubnetHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        ids = ctx.cfg.network.subnet_ids or []
-        sid = ids[spec.param("index")]
-        sub = describe_one(ctx, "describe_subnets", "Subnets", "SubnetIds", sid)
-        if sub is None:
-            raise ConfigError(
-                f"subnet {sid} does not exist in {ctx.region}", field="network.subnet_ids"
-            )
-        if sub["VpcId"] != ctx.cfg.network.vpc_id:
-            raise ConfigError(
-                f"subnet {sid} is in {sub['VpcId']}, not {ctx.cfg.network.vpc_id}",
-                field="network.subnet_ids",
-            )
-        if spec.param("index") == 0:
-            subs = ctx.client("ec2").describe_subnets(SubnetIds=ids)["Subnets"]
-            if len({s["AvailabilityZone"] for s in subs}) < 2:
-                raise ConfigError(
-                    "the subnets are in fewer than two availability zones; an ALB needs two",
-                    field="network.subnet_ids",
-                )
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                sid,
-                owned=False,
-                outputs={"cidr": sub["CidrBlock"], "az": sub["AvailabilityZone"]},
-            )
-        )
-        return _outcome(spec, "reference", sid)
-
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        return Outcome(record.logical_id, record.kind, "reference", [], record.physical_id)
+KINDS = (
+    VpcKind(),
+    ExistingVpcKind(),
+    SubnetKind(),
+    ExistingSubnetKind(),
+    InternetGatewayKind(),
+    RouteTableKind(),
+)

@@ -3,9 +3,12 @@ partition (no AWS calls).
 
 Owns the trust policy of each role (exactly one service principal), its least-privilege inline
 policy scoped to this stack's ARNs, and the one AWS managed policy we attach (CodeDeploy's, for
-blue/green). Also the rules every document here keeps, so tests and the task-role validation
-check them in one place: no `*` or `service:*` action, Resource "*" only for the actions AWS
-authorizes against "*" alone (STAR_RESOURCE_ACTIONS), no broad managed policies.
+blue/green). Also the rules every document here keeps, checked in one place by the tests: no
+`*` or `service:*` action, Resource "*" only for the actions AWS authorizes against "*" alone
+(STAR_RESOURCE_ACTIONS), no broad managed policies. The rules of the config's own task-role
+statements live in `ecs_cicd.rules`, which the config checks when it is loaded.
+
+iam.py's `build_role` puts these documents in the desired Role model, so they are data there.
 
 Resource types per action follow AWS's Service Authorization Reference.
 """
@@ -21,7 +24,7 @@ from typing import Any
 
 from ecs_cicd import names, taskdef
 from ecs_cicd.config import CodeCommitSource, Config, ConnectionSource, S3Source
-from ecs_cicd.errors import ConfigError
+from ecs_cicd.rules import as_list, is_broad, validate_task_role_statements
 
 VERSION = "2012-10-17"
 INLINE_POLICY_NAME = "ecs-cicd"
@@ -77,7 +80,6 @@ EXEC_COMMAND = (
 _PRIVATE_ECR = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
 )
-_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")
 
 
 @dataclass(frozen=True)
@@ -258,45 +260,6 @@ def secret_resources(scope: Scope, value_from: str) -> tuple[str, list[str]]:
 
 
 # --- task role -------------------------------------------------------------------------------
-def validate_task_role_statements(statements: list[dict[str, Any]]) -> None:
-    """Each statement needs Effect, Action and Resource; an Allow may not grant `*` or
-    `service:*`. Raises ConfigError naming the statement."""
-    for i, st in enumerate(statements):
-        field = f"task.task_role_statements[{i}]"
-        if not isinstance(st, dict):
-            raise ConfigError("must be a mapping with Effect, Action and Resource", field=field)
-        missing = [k for k in ("Effect", "Action", "Resource") if k not in st]
-        if missing:
-            raise ConfigError(
-                f"missing {', '.join(missing)}",
-                field=field,
-                hint="every statement needs Effect, Action and Resource (NotAction is refused)",
-            )
-        if st["Effect"] not in ("Allow", "Deny"):
-            raise ConfigError(
-                f"Effect {st['Effect']!r} must be Allow or Deny", field=f"{field}.Effect"
-            )
-        actions = _as_list(st["Action"])
-        if not actions or not all(
-            isinstance(a, str) and (a == "*" or _ACTION.match(a)) for a in actions
-        ):
-            raise ConfigError(
-                "Action must be service:Action strings, e.g. s3:GetObject", field=f"{field}.Action"
-            )
-        broad = [a for a in actions if _is_broad(a)]
-        if broad and st["Effect"] == "Allow":
-            raise ConfigError(
-                f"grants every action ({', '.join(broad)})",
-                field=f"{field}.Action",
-                hint="name the actions the application calls, e.g. s3:GetObject",
-            )
-        resources = _as_list(st["Resource"])
-        if not resources or not all(isinstance(r, str) and r for r in resources):
-            raise ConfigError(
-                "Resource must be an ARN or a list of ARNs", field=f"{field}.Resource"
-            )
-
-
 def task_statements(cfg: Config, scope: Scope) -> list[dict[str, Any]]:
     """The config's statements verbatim, plus ECS Exec's channels when it is enabled."""
     validate_task_role_statements(cfg.task.task_role_statements)
@@ -459,14 +422,6 @@ def source_statements(cfg: Config, scope: Scope) -> list[dict[str, Any]]:
 
 
 # --- rules and comparison --------------------------------------------------------------------
-def _as_list(v: Any) -> list[Any]:
-    return list(v) if isinstance(v, list | tuple) else [v]
-
-
-def _is_broad(action: str) -> bool:
-    return action == "*" or action.endswith(":*")
-
-
 def policy_problems(doc: dict[str, Any], *, user_statements: int = 0) -> list[str]:
     """Breaches of our rules in a document (empty: none).
 
@@ -474,14 +429,14 @@ def policy_problems(doc: dict[str, Any], *, user_statements: int = 0) -> list[st
     action rules apply, since an application may legitimately need Resource "*".
     """
     problems = []
-    for i, st in enumerate(_as_list(doc.get("Statement", []))):
+    for i, st in enumerate(as_list(doc.get("Statement", []))):
         where = st.get("Sid") or f"statement {i}"
         if "NotAction" in st or "NotResource" in st:
             problems.append(f"{where}: NotAction/NotResource")
-        actions = [str(a) for a in _as_list(st.get("Action", []))]
+        actions = [str(a) for a in as_list(st.get("Action", []))]
         if st.get("Effect") == "Allow":
-            problems += [f"{where}: broad action {a}" for a in actions if _is_broad(a)]
-        if i >= user_statements and "*" in _as_list(st.get("Resource", [])):
+            problems += [f"{where}: broad action {a}" for a in actions if is_broad(a)]
+        if i >= user_statements and "*" in as_list(st.get("Resource", [])):
             problems += [
                 f"{where}: {a} on Resource *" for a in actions if a not in STAR_RESOURCE_ACTIONS
             ]
@@ -518,7 +473,7 @@ def canonical(doc: dict[str, Any]) -> dict[str, Any]:
     single values and one-element lists alike, list order ignored."""
 
     def values(v: Any) -> list[Any]:
-        return sorted(json.dumps(x, sort_keys=True) for x in _as_list(v))
+        return sorted(json.dumps(x, sort_keys=True) for x in as_list(v))
 
     def statement(st: dict[str, Any]) -> str:
         out: dict[str, Any] = {}
@@ -535,5 +490,5 @@ def canonical(doc: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "Version": doc.get("Version"),
-        "Statement": sorted(statement(st) for st in _as_list(doc.get("Statement", []))),
+        "Statement": sorted(statement(st) for st in as_list(doc.get("Statement", []))),
     }

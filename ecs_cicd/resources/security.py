@@ -7,22 +7,35 @@ default allow-all (tasks must reach ECR and the internet); it is only put back i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
 from ecs_cicd.aws import aws_error, error_code, error_message, is_not_found, retry_on
-from ecs_cicd.engine import Action, Ctx, Outcome, Spec
+from ecs_cicd.config import Config
 from ecs_cicd.errors import AwsError
+from ecs_cicd.lifecycle import Ctx, Diff, Live, Resource
 from ecs_cicd.names import STACK_TAG
-from ecs_cicd.resources.network import describe_one, ec2_after_create, find_tagged, tag_spec
+from ecs_cicd.resources.network import (
+    Ec2Kind,
+    ExistingVpc,
+    Vpc,
+    ec2_after_create,
+    ec2_tags,
+    in_vpc,
+    live_tags,
+    tag_spec,
+)
 from ecs_cicd.state import Record
 
 # Fargate task ENIs and ALB ENIs are released minutes after the service / ALB is gone
 # (AWS-BEHAVIOUR.md, EC2 DeleteSecurityGroup): retry up to 20 minutes.
 DELETE_DEADLINE = 1200
 DELETE_RETRY_CODES = ("DependencyViolation", "InvalidGroup.InUse")
+
+Tags = tuple[tuple[str, str], ...]
 
 
 class Rule(NamedTuple):
@@ -31,7 +44,7 @@ class Rule(NamedTuple):
     protocol: str
     from_port: int | None
     to_port: int | None
-    source: str  # a CIDR, or a security group id ("sg-...")
+    source: str  # a CIDR, a prefix list id ("pl-...") or a security group id ("sg-...")
 
     def describe(self) -> str:
         ports = "all" if self.protocol == "-1" else f"{self.protocol}/{self.from_port}"
@@ -39,25 +52,103 @@ class Rule(NamedTuple):
             ports += f"-{self.to_port}"
         return f"{ports} from {self.source}"
 
-    def permission(self) -> dict[str, Any]:
+    def permission(self, description: str | None = None) -> dict[str, Any]:
         perm: dict[str, Any] = {"IpProtocol": self.protocol}
         if self.protocol != "-1":
             perm["FromPort"] = self.from_port
             perm["ToPort"] = self.to_port
         if self.source.startswith("sg-"):
-            perm["UserIdGroupPairs"] = [{"GroupId": self.source}]
+            key, item = "UserIdGroupPairs", {"GroupId": self.source}
         elif ":" in self.source:
-            perm["Ipv6Ranges"] = [{"CidrIpv6": self.source}]
+            key, item = "Ipv6Ranges", {"CidrIpv6": self.source}
         elif self.source.startswith("pl-"):
-            perm["PrefixListIds"] = [{"PrefixListId": self.source}]
+            key, item = "PrefixListIds", {"PrefixListId": self.source}
         else:
-            perm["IpRanges"] = [{"CidrIp": self.source}]
+            key, item = "IpRanges", {"CidrIp": self.source}
+        if description:
+            item["Description"] = description  # descriptions are not compared
+        perm[key] = [item]
         return perm
 
 
 ALLOW_ALL_EGRESS = Rule("-1", None, None, "0.0.0.0/0")
 
 
+@dataclass(frozen=True)
+class Ingress:
+    """A desired ingress rule: from a CIDR, or from another group of the stack (by reference,
+    its id known once it exists)."""
+
+    protocol: str
+    from_port: int
+    to_port: int
+    source: str | SecurityGroup
+
+    def rule(self, ctx: Ctx) -> Rule:
+        src = ctx.id_of(self.source) if isinstance(self.source, Resource) else self.source
+        return Rule(self.protocol, self.from_port, self.to_port, src)
+
+    def describe(self) -> str:
+        src = self.source.logical_id if isinstance(self.source, Resource) else self.source
+        return Rule(self.protocol, self.from_port, self.to_port, src).describe()
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SecurityGroup(Resource):
+    kind = "security_group"
+    name: str  # GroupName, unique in the VPC
+    description: str
+    vpc: Vpc | ExistingVpc
+    ingress: tuple[Ingress, ...]  # exactly these
+    egress: tuple[Rule, ...] = (ALLOW_ALL_EGRESS,)  # at least these
+    rule_description: str = ""
+
+    def deps(self) -> tuple[Resource, ...]:
+        groups = [i.source for i in self.ingress if isinstance(i.source, Resource)]
+        return (*super().deps(), *[g for g in groups if g is not self])
+
+
+# --- builders --------------------------------------------------------------------------------
+def _group(
+    cfg: Config,
+    lid: str,
+    purpose: str,
+    vpc: Vpc | ExistingVpc,
+    ingress: tuple[Ingress, ...],
+    tags: Tags,
+) -> SecurityGroup:
+    return SecurityGroup(
+        logical_id=lid,
+        tags=ec2_tags(cfg, tags, lid),
+        name=names.security_group(cfg, purpose),
+        description=f"ecs_cicd {cfg.stack}: {purpose}",
+        vpc=vpc,
+        ingress=ingress,
+        rule_description=f"ecs_cicd {cfg.stack}",
+    )
+
+
+def build_alb_group(cfg: Config, vpc: Vpc | ExistingVpc, tags: Tags) -> SecurityGroup:
+    """Ingress from the configured CIDRs on the listener ports (and blue/green's test port)."""
+    ports = list(cfg.load_balancer.ports())
+    bg = cfg.pipeline.deploy.blue_green
+    if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port:
+        ports.append(bg.test_listener_port)
+    ingress = tuple(
+        Ingress("tcp", p, p, c) for p in sorted(set(ports)) for c in cfg.load_balancer.ingress_cidrs
+    )
+    return _group(cfg, "sg.alb", "alb", vpc, ingress, tags)
+
+
+def build_tasks_group(
+    cfg: Config, vpc: Vpc | ExistingVpc, sg_alb: SecurityGroup, tags: Tags
+) -> SecurityGroup:
+    """Ingress only from the ALB's group, on the endpoint container's port."""
+    port = cfg.task.endpoint.port
+    return _group(cfg, "sg.tasks", "tasks", vpc, (Ingress("tcp", port, port, sg_alb),), tags)
+
+
+# --- reading ---------------------------------------------------------------------------------
 def rules_of(permissions: list[dict[str, Any]]) -> set[Rule]:
     """EC2's IpPermissions, flattened to one Rule per source."""
     out: set[Rule] = set()
@@ -72,112 +163,123 @@ def rules_of(permissions: list[dict[str, Any]]) -> set[Rule]:
     return out
 
 
-def desired_ingress(ctx: Ctx, purpose: str) -> set[Rule]:
-    cfg = ctx.cfg
-    if purpose == "tasks":
-        port = cfg.task.endpoint.port
-        return {Rule("tcp", port, port, str(ctx.out("sg.alb")))}
-    ports = list(cfg.load_balancer.ports())
-    bg = cfg.pipeline.deploy.blue_green
-    if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port:
-        ports.append(bg.test_listener_port)
-    return {Rule("tcp", p, p, c) for p in ports for c in cfg.load_balancer.ingress_cidrs}
+def _sg_live(sg: dict[str, Any]) -> Live:
+    return Live(
+        sg["GroupId"],
+        sg.get("SecurityGroupArn"),
+        live_tags(sg),
+        sg,
+        {"name": sg["GroupName"], "vpc_id": sg["VpcId"]},
+    )
 
 
-def _describe_group(ctx: Ctx, group_id: str) -> dict[str, Any] | None:
-    return describe_one(ctx, "describe_security_groups", "SecurityGroups", "GroupIds", group_id)
+def _what(name: str, gid: str) -> str:
+    return f"security group {name} ({gid})"
 
 
-class SecurityGroupHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
+class SecurityGroupKind(Ec2Kind[SecurityGroup]):
+    kind = "security_group"
+    label = "security group"
+    describe, key, ids = "describe_security_groups", "SecurityGroups", "GroupIds"
+
+    def live(self, item: dict[str, Any]) -> Live:
+        return _sg_live(item)
+
+    def by_name(self, ctx: Ctx, want: SecurityGroup) -> list[dict[str, Any]]:
+        """The group name is unique in a VPC."""
+        return [{"Name": "group-name", "Values": [want.name]}, in_vpc(ctx, want.vpc)]
+
+    def create(self, ctx: Ctx, want: SecurityGroup) -> Live:
         ec2 = ctx.client("ec2")
-        purpose = str(spec.param("purpose"))
-        name = names.security_group(ctx.cfg, purpose)
-        rec = ctx.state.get(spec.logical_id)
-        sg = _describe_group(ctx, rec.physical_id) if rec else None
-        sg = sg or find_tagged(ctx, "describe_security_groups", "SecurityGroups", spec.logical_id)
-        want = desired_ingress(ctx, purpose)
-        action: Action
-        if sg is None:
-            vpc_id = ctx.out("vpc")
-            if ctx.dry_run:
-                changes: list[str] = [f"ingress {r.describe()}" for r in sorted(want)]
-                return Outcome(spec.logical_id, spec.kind, "create", changes, "")
-            try:
-                gid = ec2.create_security_group(
-                    GroupName=name,
-                    Description=f"ecs_cicd {ctx.cfg.stack}: {purpose}",
+        vpc_id = ctx.id_of(want.vpc)
+        try:
+            gid = ec2_after_create(
+                ctx,
+                lambda: ec2.create_security_group(
+                    GroupName=want.name,
+                    Description=want.description,
                     VpcId=vpc_id,
-                    TagSpecifications=tag_spec(ctx, "security-group", spec.logical_id),
-                )["GroupId"]
-            except ClientError as e:
-                hint = None
-                if error_code(e) == "InvalidGroup.Duplicate":
-                    hint = f"a group {name} without this stack's tags exists in {vpc_id}; delete it"
-                raise aws_error("Creating", f"security group {name}", e, hint) from None
-            ctx.record(
-                Record(spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": vpc_id})
-            )
-            # A new group has AWS's allow-all egress and no ingress.
-            have_in: set[Rule] = set()
-            have_out = {ALLOW_ALL_EGRESS}
-            action = "create"
-        else:
-            gid = sg["GroupId"]
-            ctx.record(
-                Record(
-                    spec.logical_id, spec.kind, gid, outputs={"name": name, "vpc_id": sg["VpcId"]}
-                )
-            )
-            have_in = rules_of(sg.get("IpPermissions", []))
-            have_out = rules_of(sg.get("IpPermissionsEgress", []))
-            action = "adopt" if rec is None else "unchanged"
+                    TagSpecifications=tag_spec("security-group", want.tag_dict),
+                ),
+            )["GroupId"]
+        except ClientError as e:
+            if error_code(e) != "InvalidGroup.Duplicate":
+                raise
+            hint = f"a group {want.name} without this stack's tags exists in {vpc_id}; delete it"
+            raise aws_error("Creating", self.what(want.name), e, hint) from None
+        # A new group has AWS's allow-all egress and no ingress.
+        data = {
+            "GroupId": gid,
+            "GroupName": want.name,
+            "VpcId": vpc_id,
+            "IpPermissions": [],
+            "IpPermissionsEgress": [ALLOW_ALL_EGRESS.permission()],
+        }
+        return Live(gid, None, want.tag_dict, data, {"name": want.name, "vpc_id": vpc_id})
 
-        changes = []
-        add, revoke = sorted(want - have_in), sorted(have_in - want)
-        changes += [f"add ingress {r.describe()}" for r in add]
-        changes += [f"revoke ingress {r.describe()}" for r in revoke]
-        add_egress = ALLOW_ALL_EGRESS not in have_out
-        if add_egress:
-            changes.append(f"add egress {ALLOW_ALL_EGRESS.describe()}")
-        if not ctx.dry_run:
-            what = f"security group {name} ({gid})"
-            if revoke:
-                _revoke(ctx, gid, revoke, egress=False, what=what)
-            if add:
-                _call(
+    def configure(self, ctx: Ctx, want: SecurityGroup, live: Live) -> Live | None:
+        diffs = self.diff(ctx, want, live)
+        if diffs:
+            self.update(ctx, want, live, diffs)
+        return None
+
+    def diff(self, ctx: Ctx, want: SecurityGroup, live: Live) -> list[Diff]:
+        wanted = {i.rule(ctx) for i in want.ingress}
+        have_in = rules_of(live.data.get("IpPermissions", []))
+        have_out = rules_of(live.data.get("IpPermissionsEgress", []))
+        out = [
+            Diff("ingress", None, r, note=f"add {r.describe()}") for r in sorted(wanted - have_in)
+        ]
+        out += [
+            Diff("ingress", r, None, note=f"revoke {r.describe()}")
+            for r in sorted(have_in - wanted)
+        ]
+        out += [
+            Diff("egress", None, r, note=f"add {r.describe()}")
+            for r in want.egress
+            if r not in have_out
+        ]
+        return out
+
+    def update(self, ctx: Ctx, want: SecurityGroup, live: Live, diffs: list[Diff]) -> Live | None:
+        ec2, gid = ctx.client("ec2"), live.physical_id
+        what = _what(want.name, gid)
+        revoke = [d.have for d in diffs if d.field == "ingress" and d.have is not None]
+        add = [d.want for d in diffs if d.field == "ingress" and d.want is not None]
+        add_egress = [d.want for d in diffs if d.field == "egress" and d.want is not None]
+        if revoke:
+            _revoke(ctx, gid, revoke, egress=False, what=what)
+        if add:
+            _call(
+                "Authorizing ingress of",
+                what,
+                lambda: ec2_after_create(
                     ctx,
-                    "Authorizing ingress of",
-                    what,
                     lambda: ec2.authorize_security_group_ingress(
-                        GroupId=gid, IpPermissions=[_described(r, ctx.cfg.stack) for r in add]
+                        GroupId=gid,
+                        IpPermissions=[r.permission(want.rule_description) for r in add],
                     ),
-                )
-            if add_egress:
-                _call(
+                ),
+            )
+        if add_egress:
+            _call(
+                "Authorizing egress of",
+                what,
+                lambda: ec2_after_create(
                     ctx,
-                    "Authorizing egress of",
-                    what,
                     lambda: ec2.authorize_security_group_egress(
-                        GroupId=gid, IpPermissions=[ALLOW_ALL_EGRESS.permission()]
+                        GroupId=gid, IpPermissions=[r.permission() for r in add_egress]
                     ),
-                )
-        if action == "create":
-            changes = []
-        elif changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, gid)
+                ),
+            )
+        return None
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
-        ec2 = ctx.client("ec2")
-        gid = record.physical_id
-        what = f"security group {record.outputs.get('name', gid)} ({gid})"
-        sg = _describe_group(ctx, gid)
-        if sg is None:
-            return Outcome(record.logical_id, record.kind, "gone", [], gid)
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        ec2, gid = ctx.client("ec2"), rec.physical_id
+        what = _what(str(rec.outputs.get("name", gid)), gid)
         # A group referenced by another group cannot be deleted (AWS-BEHAVIOUR.md): drop this
         # group's rules naming other groups, and our stack's rules naming this group.
-        _revoke_group_references(ctx, sg, what)
+        _revoke_group_references(ctx, live.data, what)
         for other in _stack_groups(ctx):
             if other["GroupId"] != gid:
                 _revoke_group_references(ctx, other, what, only=gid)
@@ -190,33 +292,24 @@ class SecurityGroupHandler:
                 sleep=ctx.sleep,
             )
         except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], gid)
             if error_code(e) in DELETE_RETRY_CODES:
                 raise _held_by(ctx, what, gid, e) from None
-            raise aws_error("Deleting", what, e) from None
-        return Outcome(record.logical_id, record.kind, "delete", [], gid)
+            raise
+
+    def summary(self, want: SecurityGroup) -> list[str]:
+        return [f"ingress {i.describe()}" for i in want.ingress]
 
 
-def _described(rule: Rule, stack: str) -> dict[str, Any]:
-    """The permission with a description naming the stack (descriptions are not compared)."""
-    perm = rule.permission()
-    for key in ("IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds"):
-        for item in perm.get(key, []):
-            item["Description"] = f"ecs_cicd {stack}"
-    return perm
-
-
-def _call(ctx: Ctx, action: str, what: str, call: Any) -> None:
+def _call(action: str, what: str, call: Any) -> None:
     try:
-        ec2_after_create(ctx, call)
+        call()
     except ClientError as e:
         raise aws_error(action, what, e) from None
 
 
 def _stack_groups(ctx: Ctx) -> list[dict[str, Any]]:
     resp = ctx.client("ec2").describe_security_groups(
-        Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [ctx.cfg.stack]}]
+        Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]
     )
     groups: list[dict[str, Any]] = resp["SecurityGroups"]
     return groups
@@ -297,3 +390,6 @@ def _held_by(ctx: Ctx, what: str, gid: str, e: ClientError) -> AwsError:
         hint="ENIs of stopped Fargate tasks and deleted load balancers are released minutes later; "
         "run `down` again, or delete the ENIs listed if nothing uses them",
     )
+
+
+KINDS = (SecurityGroupKind(),)

@@ -1,20 +1,37 @@
 """The ECS service: Fargate, public subnets, behind the target group on the endpoint container.
 
 Records the deployment `up` started so the wait follows that deployment (not "services stable").
+The deployment controller (ECS for rolling, CODE_DEPLOY for blue/green) cannot change in place:
+such a change is a replacement, which `up` makes only with --replace-service.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, is_not_found, retry_on, tags_list
-from ecs_cicd.engine import Ctx, Outcome, Spec
+from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.resources.cluster import Cluster
+from ecs_cicd.resources.taskdef import TaskDefinition
 from ecs_cicd.state import Record
 from ecs_cicd.waiters import wait_for_service_inactive
+
+__all__ = [
+    "KINDS",
+    "Service",
+    "ServiceKind",
+    "build_service",
+    "describe_service",
+    "primary_deployment",
+    "status_details",
+    "wait_for_service_inactive",
+]
 
 # IAM / cluster / listener propagation on CreateService (AWS-BEHAVIOUR.md).
 CREATE_RETRY_DEADLINE = 240
@@ -25,11 +42,83 @@ CREATE_RETRY_FRAGMENTS = (
 )
 
 
-def controller(ctx: Ctx) -> str:
-    return "CODE_DEPLOY" if ctx.cfg.pipeline.deploy.strategy == "blue_green" else "ECS"
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Service(Resource):
+    kind = "service"
+    name: str
+    cluster: Cluster
+    task_definition: TaskDefinition
+    security_group: Resource
+    subnets: tuple[Resource, ...]
+    target_group: Resource
+    controller: str  # ECS (rolling) | CODE_DEPLOY (blue/green)
+    desired_count: int
+    grace_period: int
+    min_healthy_percent: int
+    max_percent: int
+    circuit_breaker: bool
+    capacity_provider: str
+    enable_execute_command: bool
+    assign_public_ip: bool
+    container: str  # the load balancer's target: container and port
+    container_port: int
+
+    @property
+    def deployment_configuration(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "maximumPercent": self.max_percent,
+            "minimumHealthyPercent": self.min_healthy_percent,
+        }
+        if self.controller == "ECS":
+            out["deploymentCircuitBreaker"] = {
+                "enable": self.circuit_breaker,
+                "rollback": self.circuit_breaker,
+            }
+        return out
+
+    @property
+    def public_ip(self) -> str:
+        return "ENABLED" if self.assign_public_ip else "DISABLED"
+
+
+def build_service(
+    cfg: Config,
+    cluster: Cluster,
+    taskdef: TaskDefinition,
+    sg_tasks: Resource,
+    subnets: tuple[Resource, ...] | list[Resource],
+    target_group: Resource,
+    tags: tuple[tuple[str, str], ...],
+    *,
+    after: tuple[Resource, ...] = (),
+) -> Service:
+    s = cfg.service
+    return Service(
+        logical_id="service",
+        tags=tags,
+        after=after,
+        name=names.service(cfg),
+        cluster=cluster,
+        task_definition=taskdef,
+        security_group=sg_tasks,
+        subnets=tuple(subnets),
+        target_group=target_group,
+        controller="CODE_DEPLOY" if cfg.pipeline.deploy.strategy == "blue_green" else "ECS",
+        desired_count=s.desired_count,
+        grace_period=s.health_check_grace_period,
+        min_healthy_percent=s.min_healthy_percent,
+        max_percent=s.max_percent,
+        circuit_breaker=s.circuit_breaker,
+        capacity_provider=s.capacity_provider,
+        enable_execute_command=s.enable_execute_command,
+        assign_public_ip=s.assign_public_ip,
+        container=cfg.task.endpoint.container,
+        container_port=cfg.task.endpoint.port,
+    )
 
 
 def describe_service(ctx: Ctx, cluster: str, name: str) -> dict[str, Any] | None:
+    """The service as DescribeServices reports it (any status, with its tags), or None."""
     try:
         resp = ctx.client("ecs").describe_services(
             cluster=cluster, services=[name], include=["TAGS"]
@@ -42,88 +131,6 @@ def describe_service(ctx: Ctx, cluster: str, name: str) -> dict[str, Any] | None
     return items[0] if items else None
 
 
-def desired_settings(ctx: Ctx, spec: Spec) -> dict[str, Any]:
-    cfg = ctx.cfg
-    subnets = [ctx.out(d) for d in spec.deps if d.startswith("subnet.")]
-    prod_tg = "tg.blue" if controller(ctx) == "CODE_DEPLOY" else "tg.main"
-    return {
-        "desiredCount": cfg.service.desired_count,
-        "healthCheckGracePeriodSeconds": cfg.service.health_check_grace_period,
-        "enableExecuteCommand": cfg.service.enable_execute_command,
-        "networkConfiguration": {
-            "awsvpcConfiguration": {
-                "subnets": sorted(subnets),
-                "securityGroups": [ctx.out("sg.tasks")],
-                "assignPublicIp": "ENABLED" if cfg.service.assign_public_ip else "DISABLED",
-            }
-        },
-        "deploymentConfiguration": {
-            "maximumPercent": cfg.service.max_percent,
-            "minimumHealthyPercent": cfg.service.min_healthy_percent,
-            **(
-                {
-                    "deploymentCircuitBreaker": {
-                        "enable": cfg.service.circuit_breaker,
-                        "rollback": cfg.service.circuit_breaker,
-                    }
-                }
-                if controller(ctx) == "ECS"
-                else {}
-            ),
-        },
-        "loadBalancers": [
-            {
-                "targetGroupArn": ctx.out(prod_tg),
-                "containerName": cfg.task.endpoint.container,
-                "containerPort": cfg.task.endpoint.port,
-            }
-        ],
-    }
-
-
-def service_differences(want: dict[str, Any], svc: dict[str, Any], taskdef_arn: str) -> list[str]:
-    out = []
-    if svc.get("taskDefinition") != taskdef_arn:
-        out.append(f"taskDefinition: {svc.get('taskDefinition')} -> {taskdef_arn}")
-    for key in ("desiredCount", "healthCheckGracePeriodSeconds", "enableExecuteCommand"):
-        if svc.get(key, False if key == "enableExecuteCommand" else None) != want[key]:
-            out.append(f"{key}: {svc.get(key)!r} -> {want[key]!r}")
-    have_net = svc.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
-    want_net = want["networkConfiguration"]["awsvpcConfiguration"]
-    if (
-        sorted(have_net.get("subnets", [])) != want_net["subnets"]
-        or sorted(have_net.get("securityGroups", [])) != want_net["securityGroups"]
-        or have_net.get("assignPublicIp", "DISABLED") != want_net["assignPublicIp"]
-    ):
-        out.append("networkConfiguration")
-    have_dc = svc.get("deploymentConfiguration", {})
-    for key, value in want["deploymentConfiguration"].items():
-        have = have_dc.get(key)
-        if isinstance(value, dict) and isinstance(have, dict):
-            have = {k: have.get(k) for k in value}
-        if have != value:
-            out.append(f"deploymentConfiguration.{key}: {have!r} -> {value!r}")
-    return out
-
-
-def check_controller(ctx: Ctx) -> None:
-    """Before `up` changes anything: a service whose deployment controller differs from the
-    strategy cannot be switched in place; say so (exit 2) unless --replace-service."""
-    if ctx.replace_service or ctx.state.get("service") is None:
-        return
-    svc = describe_service(ctx, names.cluster(ctx.cfg), names.service(ctx.cfg))
-    if svc is None or svc.get("status") != "ACTIVE":
-        return
-    have = svc.get("deploymentController", {}).get("type", "ECS")
-    if have != controller(ctx):
-        raise ConfigError(
-            f"the service uses the {have} deployment controller, the config asks for "
-            f"{controller(ctx)}; AWS cannot switch it in place",
-            field="pipeline.deploy.strategy",
-            hint="re-run with --replace-service to delete and recreate the service (downtime)",
-        )
-
-
 def primary_deployment(svc: dict[str, Any]) -> str | None:
     for d in svc.get("deployments", []):
         if d.get("status") == "PRIMARY":
@@ -131,143 +138,216 @@ def primary_deployment(svc: dict[str, Any]) -> str | None:
     return None
 
 
-class ServiceHandler:
-    def ensure(self, ctx: Ctx, spec: Spec) -> Outcome:
-        cfg = ctx.cfg
-        ecs = ctx.client("ecs")
-        cluster, name = names.cluster(cfg), names.service(cfg)
-        rec = ctx.state.get(spec.logical_id)
-        taskdef_arn = ctx.out("taskdef", "arn")
-        want = desired_settings(ctx, spec)
-        svc = describe_service(ctx, cluster, name)
-        if svc is not None and svc.get("status") == "DRAINING":
-            if ctx.dry_run:
-                return Outcome(
-                    spec.logical_id, spec.kind, "create", ["(a previous service is still draining)"]
-                )
-            # "Creation of service was not idempotent" until the old one is INACTIVE.
-            wait_for_service_inactive(ctx, cluster, name)
-            svc = None
-        if svc is not None and svc.get("status") == "INACTIVE":
-            svc = None
-        if svc is not None:
-            have_controller = svc.get("deploymentController", {}).get("type", "ECS")
-            if have_controller != controller(ctx):
-                if not ctx.replace_service:
-                    raise ConfigError(
-                        f"the service uses the {have_controller} deployment controller, the config "
-                        f"asks for {controller(ctx)}; AWS cannot switch it in place",
-                        field="pipeline.deploy.strategy",
-                        hint="re-run with --replace-service to delete and recreate the service (downtime)",
-                    )
-                if ctx.dry_run:
-                    return Outcome(
-                        spec.logical_id,
-                        spec.kind,
-                        "update",
-                        ["replace the service (deployment controller)"],
-                    )
-                self.delete(ctx, Record(spec.logical_id, spec.kind, name, arn=svc["serviceArn"]))
-                svc = None
-        if svc is None:
-            if ctx.dry_run:
-                return Outcome(
-                    spec.logical_id, spec.kind, "create", [f"desired {cfg.service.desired_count}"]
-                )
-            svc = self._create(ctx, spec, cluster, name, taskdef_arn, want)
-            ctx.record(
-                Record(
-                    spec.logical_id,
-                    spec.kind,
-                    name,
-                    arn=svc["serviceArn"],
-                    outputs={"cluster": cluster, "deployment": primary_deployment(svc)},
-                )
-            )
-            return Outcome(spec.logical_id, spec.kind, "create", [], name)
-        action = "adopt" if rec is None else "unchanged"
-        changes = service_differences(want, svc, taskdef_arn)
-        if controller(ctx) == "CODE_DEPLOY":
-            # Task definition and network changes of a CODE_DEPLOY service go through a
-            # CodeDeploy deployment (resources/codedeploy.py), not UpdateService.
-            changes = [
-                c for c in changes if not c.startswith(("taskDefinition", "networkConfiguration"))
-            ]
-        deployment = primary_deployment(svc)
-        if changes and not ctx.dry_run:
-            update: dict[str, Any] = {
-                "cluster": cluster,
-                "service": name,
-                "desiredCount": want["desiredCount"],
-                "healthCheckGracePeriodSeconds": want["healthCheckGracePeriodSeconds"],
-                "enableExecuteCommand": want["enableExecuteCommand"],
-                "deploymentConfiguration": want["deploymentConfiguration"],
-            }
-            if controller(ctx) == "ECS":
-                update["taskDefinition"] = taskdef_arn
-                update["networkConfiguration"] = want["networkConfiguration"]
-            try:
-                svc = ecs.update_service(**update)["service"]
-            except ClientError as e:
-                raise aws_error("Updating", f"ECS service {name}", e) from None
-            deployment = primary_deployment(svc)
-        ctx.record(
-            Record(
-                spec.logical_id,
-                spec.kind,
-                name,
-                arn=svc["serviceArn"],
-                outputs={"cluster": cluster, "deployment": deployment},
-            )
-        )
-        if changes and action == "unchanged":
-            action = "update"
-        return Outcome(spec.logical_id, spec.kind, action, changes, name)
+def status_details(ctx: Ctx, rec: Record) -> dict[str, Any] | None:
+    """What `status` shows of the recorded service: counts, task definition, deployments."""
+    svc = describe_service(ctx, str(rec.outputs.get("cluster") or rec.physical_id), rec.physical_id)
+    if svc is None:
+        return None
+    keys = ("id", "status", "rolloutState", "desiredCount", "runningCount", "taskDefinition")
+    return {
+        "status": svc.get("status"),
+        "desired": svc.get("desiredCount"),
+        "running": svc.get("runningCount"),
+        "pending": svc.get("pendingCount"),
+        "task_definition": svc.get("taskDefinition"),
+        "deployments": [{k: d.get(k) for k in keys} for d in svc.get("deployments", [])],
+    }
 
-    def _create(
-        self, ctx: Ctx, spec: Spec, cluster: str, name: str, taskdef_arn: str, want: dict[str, Any]
-    ) -> dict[str, Any]:
-        ecs = ctx.client("ecs")
+
+def controller_of(svc: dict[str, Any]) -> str:
+    return str(svc.get("deploymentController", {}).get("type", "ECS"))
+
+
+def _live(cluster: str, svc: dict[str, Any]) -> Live:
+    return Live(
+        svc["serviceName"],
+        svc["serviceArn"],
+        tags_dict(svc.get("tags"), "key", "value"),
+        svc,
+        {"cluster": cluster, "deployment": primary_deployment(svc)},
+    )
+
+
+class ServiceKind(Kind[Service]):
+    kind = "service"
+    label = "ECS service"
+
+    def find(self, ctx: Ctx, want: Service, rec: Record | None) -> Live | None:
+        """ACTIVE only: a DRAINING service is on its way out (create waits for it)."""
+        where = (
+            [(str(rec.outputs.get("cluster") or want.cluster.name), rec.physical_id)] if rec else []
+        )
+        if (want.cluster.name, want.name) not in where:
+            where.append((want.cluster.name, want.name))
+        for cluster, name in where:
+            svc = describe_service(ctx, cluster, name)
+            if svc is not None and svc.get("status") == "ACTIVE":
+                return _live(cluster, svc)
+        return None
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        cluster = str(rec.outputs.get("cluster") or rec.physical_id)
+        svc = describe_service(ctx, cluster, rec.physical_id)
+        if svc is None or svc.get("status") == "INACTIVE":
+            return None
+        return _live(cluster, svc)
+
+    # --- create ------------------------------------------------------------------------------
+    def create(self, ctx: Ctx, want: Service) -> Live:
+        cluster = ctx.id_of(want.cluster)
+        old = describe_service(ctx, cluster, want.name)
+        if old is not None and old.get("status") == "DRAINING":
+            # "Creation of service was not idempotent" until the old one is INACTIVE.
+            wait_for_service_inactive(ctx, cluster, want.name)
         kwargs: dict[str, Any] = {
             "cluster": cluster,
-            "serviceName": name,
-            "taskDefinition": taskdef_arn,
-            "capacityProviderStrategy": [
-                {"capacityProvider": ctx.cfg.service.capacity_provider, "weight": 1}
-            ],
+            "serviceName": want.name,
+            "taskDefinition": ctx.arn_of(want.task_definition),
+            "capacityProviderStrategy": [{"capacityProvider": want.capacity_provider, "weight": 1}],
             "platformVersion": "LATEST",
-            "deploymentController": {"type": controller(ctx)},
+            "deploymentController": {"type": want.controller},
             "propagateTags": "SERVICE",
-            "tags": tags_list(ctx.tags(spec.logical_id), "key", "value"),
-            **want,
+            "tags": tags_list(want.tag_dict, "key", "value"),
+            "desiredCount": want.desired_count,
+            "healthCheckGracePeriodSeconds": want.grace_period,
+            "enableExecuteCommand": want.enable_execute_command,
+            "networkConfiguration": self._network(ctx, want),
+            "deploymentConfiguration": want.deployment_configuration,
+            "loadBalancers": [
+                {
+                    "targetGroupArn": ctx.arn_of(want.target_group),
+                    "containerName": want.container,
+                    "containerPort": want.container_port,
+                }
+            ],
         }
-        try:
-            resp = retry_on(
-                lambda: ecs.create_service(**kwargs),
-                codes=("InvalidParameterException", "ClusterNotFoundException"),
-                fragment=(*CREATE_RETRY_FRAGMENTS, "Cluster not found"),
-                deadline=CREATE_RETRY_DEADLINE,
-                sleep=ctx.sleep,
-            )
-        except ClientError as e:
-            raise aws_error("Creating", f"ECS service {name}", e) from None
-        return dict(resp["service"])
+        svc = retry_on(
+            lambda: ctx.client("ecs").create_service(**kwargs)["service"],
+            codes=("InvalidParameterException", "ClusterNotFoundException"),
+            fragment=(*CREATE_RETRY_FRAGMENTS, "Cluster not found"),
+            deadline=CREATE_RETRY_DEADLINE,
+            sleep=ctx.sleep,
+        )
+        live = _live(cluster, svc)
+        live.tags = want.tag_dict
+        return live
 
-    def delete(self, ctx: Ctx, record: Record) -> Outcome:
+    def _network(self, ctx: Ctx, want: Service) -> dict[str, Any]:
+        return {
+            "awsvpcConfiguration": {
+                "subnets": sorted(ctx.id_of(s) for s in want.subnets),
+                "securityGroups": [ctx.id_of(want.security_group)],
+                "assignPublicIp": want.public_ip,
+            }
+        }
+
+    # --- diff / update -----------------------------------------------------------------------
+    def diff(self, ctx: Ctx, want: Service, live: Live) -> list[Diff]:
+        svc: dict[str, Any] = live.data
+        out: list[Diff] = []
+        have_controller = controller_of(svc)
+        if have_controller != want.controller:
+            out.append(Diff("deploymentController", have_controller, want.controller, replace=True))
+        if want.controller == "ECS":
+            # A CODE_DEPLOY service's task definition and network change through a CodeDeploy
+            # deployment (resources/codedeploy.py), not UpdateService.
+            taskdef = ctx.arn_of(want.task_definition)
+            if svc.get("taskDefinition") != taskdef:
+                out.append(Diff("taskDefinition", svc.get("taskDefinition"), taskdef))
+        for key, value, default in (
+            ("desiredCount", want.desired_count, None),
+            ("healthCheckGracePeriodSeconds", want.grace_period, None),
+            ("enableExecuteCommand", want.enable_execute_command, False),
+        ):
+            if svc.get(key, default) != value:
+                out.append(Diff(key, svc.get(key), value))
+        if want.controller == "ECS":
+            have_net = svc.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+            have = {
+                "subnets": sorted(have_net.get("subnets", [])),
+                "securityGroups": sorted(have_net.get("securityGroups", [])),
+                "assignPublicIp": have_net.get("assignPublicIp", "DISABLED"),
+            }
+            net = self._network(ctx, want)["awsvpcConfiguration"]
+            if have != net:
+                out.append(Diff("networkConfiguration", have, net))
+        have_dc = svc.get("deploymentConfiguration", {})
+        for key, value in want.deployment_configuration.items():
+            have_value = have_dc.get(key)
+            if isinstance(value, dict) and isinstance(have_value, dict):
+                have_value = {k: have_value.get(k) for k in value}
+            if have_value != value:
+                out.append(Diff(f"deploymentConfiguration.{key}", have_value, value))
+        return out
+
+    def update(self, ctx: Ctx, want: Service, live: Live, diffs: list[Diff]) -> Live | None:
+        if any(d.replace for d in diffs):
+            return self._replace(ctx, want, live)
+        cluster = str(live.outputs.get("cluster") or ctx.id_of(want.cluster))
+        update: dict[str, Any] = {
+            "cluster": cluster,
+            "service": live.physical_id,
+            "desiredCount": want.desired_count,
+            "healthCheckGracePeriodSeconds": want.grace_period,
+            "enableExecuteCommand": want.enable_execute_command,
+            "deploymentConfiguration": want.deployment_configuration,
+        }
+        if want.controller == "ECS":
+            update["taskDefinition"] = ctx.arn_of(want.task_definition)
+            update["networkConfiguration"] = self._network(ctx, want)
+        svc = ctx.client("ecs").update_service(**update)["service"]
+        new = _live(cluster, svc)
+        new.tags = live.tags
+        return new
+
+    def _replace(self, ctx: Ctx, want: Service, live: Live) -> Live:
+        """The deployment controller changes: delete the service, then create it again."""
+        if not ctx.replace_service:
+            raise ConfigError(
+                f"the service uses the {controller_of(live.data)} deployment controller, the "
+                f"config asks for {want.controller}; AWS cannot switch it in place",
+                field="pipeline.deploy.strategy",
+                hint="re-run with --replace-service to delete and recreate the service (downtime)",
+            )
+        cluster = str(live.outputs.get("cluster") or ctx.id_of(want.cluster))
+        self._delete(ctx, cluster, live)
+        return self.create(ctx, want)
+
+    # --- delete ------------------------------------------------------------------------------
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        self._delete(ctx, str(live.outputs["cluster"]), live)
+
+    def _delete(self, ctx: Ctx, cluster: str, live: Live) -> None:
         ecs = ctx.client("ecs")
-        cluster = record.outputs.get("cluster") or names.cluster(ctx.cfg)
-        svc = describe_service(ctx, cluster, record.physical_id)
-        if svc is None or svc.get("status") == "INACTIVE":
-            return Outcome(record.logical_id, record.kind, "gone", [], record.physical_id)
-        try:
-            if svc.get("status") == "ACTIVE":
-                if svc.get("desiredCount", 0) > 0:
-                    # "The service cannot be stopped while it is scaled above 0."
-                    ecs.update_service(cluster=cluster, service=record.physical_id, desiredCount=0)
-                ecs.delete_service(cluster=cluster, service=record.physical_id, force=True)
-        except ClientError as e:
-            if is_not_found(e):
-                return Outcome(record.logical_id, record.kind, "gone", [], record.physical_id)
-            raise aws_error("Deleting", f"ECS service {record.physical_id}", e) from None
-        wait_for_service_inactive(ctx, cluster, record.physical_id)
-        return Outcome(record.logical_id, record.kind, "delete", [], record.physical_id)
+        if live.data.get("status") == "ACTIVE":
+            if live.data.get("desiredCount", 0) > 0:
+                # "The service cannot be stopped while it is scaled above 0."
+                ecs.update_service(cluster=cluster, service=live.physical_id, desiredCount=0)
+            ecs.delete_service(cluster=cluster, service=live.physical_id, force=True)
+        wait_for_service_inactive(ctx, cluster, live.physical_id)
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        ctx.client("ecs").tag_resource(resourceArn=live.arn, tags=tags_list(tags, "key", "value"))
+
+    # --- plan text ---------------------------------------------------------------------------
+    def summary(self, want: Service) -> list[str]:
+        return [
+            f"desired {want.desired_count}",
+            f"{want.controller} deployment controller",
+            f"{want.capacity_provider}",
+        ]
+
+    def notes(self, want: Service, diffs: list[Diff]) -> list[str]:
+        out: list[str] = []
+        if any(d.replace for d in diffs):
+            out.append(
+                f"the deployment controller cannot change in place: the service is replaced by "
+                f"one with the {want.controller} controller — downtime unless the new service is "
+                f"created alongside the old one (needs --replace-service)"
+            )
+        elif any(d.field in ("taskDefinition", "networkConfiguration") for d in diffs):
+            out.append("starts a deployment (rolling)")
+        return out
+
+
+KINDS = (ServiceKind(),)

@@ -67,7 +67,8 @@ def emulator() -> Iterator[Any]:
     from ecs_cicd.emulator import EmulatorServer
 
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    with EmulatorServer() as server:
+    # The tests read the call log and arm faults and the crash hook: switch the control plane on.
+    with EmulatorServer(control=True) as server:
         yield server
 
 

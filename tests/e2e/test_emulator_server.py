@@ -1,16 +1,20 @@
 """The emulator as an HTTP server: call log, fault injection, targeted errors, crash hook.
 
-Everything here talks to 127.0.0.1 only.
+Everything here talks to 127.0.0.1 only. The control plane is test machinery, off unless the
+server is started with ``control=True`` (as these tests do; one test checks that it is off
+otherwise).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from ecs_cicd.emulator import EmulatorServer
 from ecs_cicd.emulator.client import (
+    ControlPlaneError,
     clear_crash,
     clear_faults,
     clear_injections,
@@ -46,7 +51,7 @@ REGION = "ap-northeast-1"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as emulator:
+    with EmulatorServer(control=True) as emulator:
         yield emulator
 
 
@@ -203,6 +208,31 @@ def test_crash_hook_kills_after_the_kth_mutating_call(endpoint: str) -> None:
             victim.wait()
 
 
+def test_crash_hook_refuses_a_process_the_emulator_did_not_start(endpoint: str) -> None:
+    # Our parent (the shell that ran pytest) is not a child of the emulator's process.
+    with pytest.raises(ControlPlaneError) as err:
+        crash_after(endpoint, 1, os.getppid())
+    assert err.value.status == 403
+    client(endpoint, "logs").create_log_group(logGroupName="/still-here")
+    assert [c["action"] for c in mutating_calls(endpoint)] == ["CreateLogGroup"]
+
+
+def test_control_plane_is_off_unless_asked_for() -> None:
+    with EmulatorServer() as plain:
+        url = plain.endpoint_url
+        for method, route in [("GET", "/health"), ("GET", "/calls"), ("POST", "/faults")]:
+            request = urllib.request.Request(f"{url}/_ecs_cicd{route}", data=None, method=method)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(request, timeout=10)
+            assert err.value.code == 404
+            err.value.close()
+        with pytest.raises(ControlPlaneError) as refused:
+            crash_after(url, 1, os.getpid())
+        assert refused.value.status == 404
+        # The emulator itself still answers AWS calls.
+        assert client(url, "sts").get_caller_identity()["Account"]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -216,7 +246,7 @@ def test_serve_blocks_until_interrupted(stop: signal.Signals) -> None:
     # Started with SIGINT ignored, as a background job of a non-interactive shell is.
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-        f"from ecs_cicd.emulator import serve; serve(port={port})"
+        f"from ecs_cicd.emulator import serve; serve(port={port}, control=True)"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,5 @@
-"""Engine: dependency order, concurrency, first error stops new work, cycles are caught."""
+"""Engine and the desired stack: dependency order, concurrency, first error stops new work, no
+cycles, every kind known, dependencies by reference."""
 
 from __future__ import annotations
 
@@ -7,61 +8,90 @@ import time
 
 import pytest
 
-from ecs_cicd.engine import Outcome, Spec, run_concurrently, topological
-from ecs_cicd.stack import build_specs
+from ecs_cicd.engine import run_concurrently
+from ecs_cicd.lifecycle import Resource, walk
+from ecs_cicd.resources import kinds
+from tests.unit.resources.helpers import config_with, stack_of
 
 
-def test_topological_order_and_cycles() -> None:
-    specs = [Spec("c", "k", ("b",)), Spec("b", "k", ("a",)), Spec("a", "k")]
-    assert [s.logical_id for s in topological(specs)] == ["a", "b", "c"]
+def test_walk_orders_dependencies_first_and_catches_cycles() -> None:
+    a = Resource(logical_id="a")
+    b = Resource(logical_id="b", after=(a,))
+    c = Resource(logical_id="c", after=(b,))
+    assert [r.logical_id for r in walk([c])] == ["a", "b", "c"]
+    x = Resource(logical_id="x")
+    y = Resource(logical_id="y", after=(x,))
+    object.__setattr__(x, "after", (y,))  # a cycle can only be made by force
     with pytest.raises(ValueError, match="cycle"):
-        topological([Spec("a", "k", ("b",)), Spec("b", "k", ("a",))])
-    with pytest.raises(ValueError, match="unknown"):
-        topological([Spec("a", "k", ("zz",))])
+        walk([y])
 
 
-def test_stack_specs_have_no_cycles_and_known_kinds(cfg) -> None:  # type: ignore[no-untyped-def]
-    from ecs_cicd.resources import handlers
-
-    specs = build_specs(cfg)
-    table = handlers()
-    assert all(s.kind in table for s in specs)
-    order = [s.logical_id for s in specs]
-    for s in specs:
-        for d in s.deps:
-            assert order.index(d) < order.index(s.logical_id)
+@pytest.mark.parametrize("strategy", ["rolling", "blue_green"])
+def test_stack_has_known_kinds_and_dependencies_first(strategy: str) -> None:
+    cfg = config_with(pipeline__deploy__strategy=strategy)
+    stack = stack_of(cfg)
+    table = kinds()
+    order = stack.ids
+    assert len(order) == len(set(order))
+    for r in stack.resources:
+        assert r.kind in table, r.kind
+        for d in (*r.deps(), *r.after):
+            assert order.index(d.logical_id) < order.index(r.logical_id)
+            assert stack.get(d.logical_id) is d  # one model per resource, shared by reference
+    service = stack.get("service")
     # The service needs its listener (AWS-BEHAVIOUR.md: target group without a load balancer).
-    assert "listener.http" in dict((s.logical_id, s.deps) for s in specs)["service"]
+    assert "listener.http" in {d.logical_id for d in service.after}
 
 
 def test_independent_work_runs_concurrently_and_respects_deps() -> None:
-    specs = [Spec("a", "k"), Spec("b", "k"), Spec("c", "k", ("a", "b"))]
+    deps = {"a": (), "b": (), "c": ("a", "b")}
     started: dict[str, float] = {}
     ended: dict[str, float] = {}
     lock = threading.Lock()
 
-    def work(s: Spec) -> Outcome:
+    def work(k: str) -> str:
         with lock:
-            started[s.logical_id] = time.monotonic()
+            started[k] = time.monotonic()
         time.sleep(0.2)
         with lock:
-            ended[s.logical_id] = time.monotonic()
-        return Outcome(s.logical_id, s.kind, "create")
+            ended[k] = time.monotonic()
+        return k
 
-    out = run_concurrently(specs, lambda s: s.deps, work, cancel=threading.Event())
-    assert {o.logical_id for o in out} == {"a", "b", "c"}
+    out = run_concurrently(
+        list(deps), lambda k: k, lambda k: deps[k], work, cancel=threading.Event()
+    )
+    assert set(out) == {"a", "b", "c"}
     assert abs(started["a"] - started["b"]) < 0.15  # side by side
     assert started["c"] >= max(ended["a"], ended["b"])
 
 
+def test_one_worker_runs_one_at_a_time() -> None:
+    running = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def work(k: str) -> str:
+        with lock:
+            running["now"] += 1
+            running["max"] = max(running["max"], running["now"])
+        time.sleep(0.05)
+        with lock:
+            running["now"] -= 1
+        return k
+
+    run_concurrently(
+        ["a", "b", "c"], lambda k: k, lambda k: (), work, cancel=threading.Event(), workers=1
+    )
+    assert running["max"] == 1
+
+
 def test_first_error_stops_new_work() -> None:
-    specs = [Spec("a", "k"), Spec("b", "k", ("a",))]
+    deps = {"a": (), "b": ("a",)}
     ran: list[str] = []
 
-    def work(s: Spec) -> Outcome:
-        ran.append(s.logical_id)
+    def work(k: str) -> str:
+        ran.append(k)
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        run_concurrently(specs, lambda s: s.deps, work, cancel=threading.Event())
+        run_concurrently(list(deps), lambda k: k, lambda k: deps[k], work, cancel=threading.Event())
     assert ran == ["a"]

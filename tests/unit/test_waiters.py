@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ecs_cicd import waiters
-from ecs_cicd.engine import Ctx
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
+from ecs_cicd.lifecycle import Ctx
 
 
 class FakeEcs:
@@ -136,9 +136,7 @@ def test_rollback_is_a_failure_not_steady_state(wctx: Ctx, monkeypatch: pytest.M
 def test_deadline_gives_last_seen_state(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeEcs(itertools.repeat(svc(dep("ecs-svc/new", "PRIMARY", "IN_PROGRESS", 0))))
     use(wctx, monkeypatch, fake)
-    wctx.cfg = wctx.cfg.model_copy(
-        update={"waits": wctx.cfg.waits.model_copy(update={"service": 0.05})}
-    )
+    wctx.deadlines = {"service": 0.05}
     with pytest.raises(WaitTimeout, match="IN_PROGRESS, running 0/1"):
         waiters.wait_for_service(wctx, "c", "s", "ecs-svc/new")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterable
+import subprocess
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +30,18 @@ def _downstream(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
 
 @pytest.fixture
 def app() -> mw.EmulatorMiddleware:
-    return mw.EmulatorMiddleware(_downstream)
+    return mw.EmulatorMiddleware(_downstream, control=True)
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    """A live child process of this (the emulator's) process, for the crash hook to target."""
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 def _json_call(client: Client, service: str, target: str, body: str = "{}") -> Any:
@@ -201,16 +213,102 @@ def test_faults_are_deterministic_per_seed_and_limited_to_services(
 
 
 def test_crash_kills_after_the_kth_mutating_call(
-    app: mw.EmulatorMiddleware, monkeypatch: pytest.MonkeyPatch
+    app: mw.EmulatorMiddleware,
+    child: subprocess.Popen[bytes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     killed: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append((pid, sig)))
     client = Client(app)
-    client.post("/_ecs_cicd/crash", json={"after_mutating": 2, "pid": 4242})
+    armed = client.post("/_ecs_cicd/crash", json={"after_mutating": 2, "pid": child.pid})
+    assert armed.status_code == 200
     _json_call(client, "logs", "Logs_20140328.CreateLogGroup")
     _json_call(client, "logs", "Logs_20140328.DescribeLogGroups")  # reads do not count
     assert killed == []
     _json_call(client, "logs", "Logs_20140328.PutRetentionPolicy")
-    assert killed == [(4242, signal.SIGKILL)]
+    assert killed == [(child.pid, signal.SIGKILL)]
     _json_call(client, "logs", "Logs_20140328.DeleteLogGroup")
     assert len(killed) == 1  # once only
+
+
+# --- the control plane is test machinery: off unless asked for ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/_ecs_cicd/health", None),
+        ("GET", "/_ecs_cicd/calls", None),
+        ("POST", "/_ecs_cicd/calls/reset", {}),
+        ("POST", "/_ecs_cicd/faults", {"rate": 1.0}),
+        ("DELETE", "/_ecs_cicd/faults", None),
+        (
+            "POST",
+            "/_ecs_cicd/inject",
+            {"service": "logs", "action": "CreateLogGroup", "code": "Boom"},
+        ),
+        ("POST", "/_ecs_cicd/crash", {"after_mutating": 1, "pid": 4242}),
+        ("POST", "/_ecs_cicd/pipeline-failure", {"stage": "Build"}),
+        ("GET", "/_ecs_cicd", None),
+    ],
+)
+def test_control_plane_is_off_by_default(
+    method: str, path: str, body: dict[str, Any] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, _sig: killed.append(pid))
+    app = mw.EmulatorMiddleware(_downstream)
+    assert not app.control_enabled
+    client = Client(app)
+    assert client.open(path, method=method, json=body).status_code == 404
+    # Nothing was armed: AWS calls reach moto untouched, and nothing is logged.
+    for _ in range(3):
+        reply = _json_call(client, "logs", "Logs_20140328.CreateLogGroup", body='{"a": 1}')
+        assert (reply.status_code, reply.get_json()) == (200, {"echo": '{"a": 1}'})
+    assert (app.calls, app.injections, app.faults, app.crash, killed) == ([], [], None, None, [])
+
+
+@pytest.mark.parametrize(
+    "pid",
+    [
+        pytest.param(os.getpid(), id="the-emulator-itself"),
+        pytest.param(os.getppid(), id="its-parent"),
+        pytest.param(1, id="init"),
+        pytest.param(0, id="own-process-group"),
+        pytest.param(-1, id="every-process"),
+    ],
+)
+def test_crash_hook_refuses_a_pid_that_is_not_a_live_child(
+    app: mw.EmulatorMiddleware, pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda target, _sig: killed.append(target))
+    client = Client(app)
+    reply = client.post("/_ecs_cicd/crash", json={"after_mutating": 1, "pid": pid})
+    assert reply.status_code == 403
+    assert "not a live child process" in reply.get_json()["error"]
+    assert app.crash is None
+    _json_call(client, "logs", "Logs_20140328.CreateLogGroup")
+    assert killed == []
+
+
+def test_crash_hook_refuses_a_child_that_has_exited(
+    app: mw.EmulatorMiddleware, child: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed: list[int] = []
+    client = Client(app)
+    arm = {"after_mutating": 1, "pid": child.pid}
+    assert client.post("/_ecs_cicd/crash", json=arm).status_code == 200
+    child.kill()
+    child.wait()  # reaped: its pid may now belong to anyone
+    monkeypatch.setattr(os, "kill", lambda target, _sig: killed.append(target))
+    _json_call(client, "logs", "Logs_20140328.CreateLogGroup")
+    assert killed == []
+    assert client.post("/_ecs_cicd/crash", json=arm).status_code == 403
+
+
+def test_crash_hook_needs_a_positive_count(
+    app: mw.EmulatorMiddleware, child: subprocess.Popen[bytes]
+) -> None:
+    reply = Client(app).post("/_ecs_cicd/crash", json={"after_mutating": 0, "pid": child.pid})
+    assert reply.status_code == 400

@@ -1,21 +1,24 @@
-"""Helpers the resource handler tests share: specs and handlers by logical id, other Ctx on the
-same moto and state, AWS errors injected into a client, and moto resources standing in for a
-handler's dependencies."""
+"""Helpers the resource kind tests share: the desired stack and one resource of it, the lifecycle
+run on one resource (ensure = examine + apply, plan = examine, delete = remove), configs with keys
+changed, AWS errors injected into a client, and moto resources standing in for dependencies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from ecs_cicd.config import parse_config
-from ecs_cicd.engine import Ctx, Handler, Outcome, Spec
-from ecs_cicd.stack import build_specs
+from ecs_cicd.config import Config, parse_config
+from ecs_cicd.lifecycle import Ctx, Outcome, Resource, Target, apply, examine, remove
+from ecs_cicd.resources import kinds
+from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, TARGET_ACCOUNT, TARGET_REGION
+
+TARGET = Target(TARGET_ACCOUNT, TARGET_REGION)
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
@@ -23,39 +26,14 @@ TRUST = (
 )
 
 
-# --- config and specs ------------------------------------------------------------------------
+# --- config and the desired stack ------------------------------------------------------------
 def example() -> dict[str, Any]:
     """The example config as a fresh dict, to change before parsing."""
     return dict(yaml.safe_load(EXAMPLE.read_text()))
 
 
-def spec_of(ctx: Ctx, lid: str) -> Spec:
-    """The spec with logical id `lid` among those ctx's config builds."""
-    return {s.logical_id: s for s in build_specs(ctx.cfg)}[lid]
-
-
-def recorded(ctx: Ctx, lid: str) -> Record:
-    """The state's record of `lid`; fails the test when there is none."""
-    rec = ctx.state.get(lid)
-    assert rec is not None, f"no record of {lid}"
-    return rec
-
-
-def ensure_by_kind(handlers: Mapping[str, Handler], ctx: Ctx, lid: str) -> Outcome:
-    """Ensure the spec `lid` with the handler of its kind."""
-    spec = spec_of(ctx, lid)
-    return handlers[spec.kind].ensure(ctx, spec)
-
-
-def delete_by_kind(handlers: Mapping[str, Handler], ctx: Ctx, lid: str) -> Outcome:
-    """Delete what is recorded as `lid` with the handler of its kind."""
-    rec = recorded(ctx, lid)
-    return handlers[rec.kind].delete(ctx, rec)
-
-
-# --- other Ctx on the same moto and state ----------------------------------------------------
-def with_config(ctx: Ctx, *, dry_run: bool = False, **changes: Any) -> Ctx:
-    """A Ctx on the same moto and state, with config keys changed (`a__b` sets a.b)."""
+def config_with(**changes: Any) -> Config:
+    """The example config with keys changed (`a__b` sets a.b)."""
     data = example()
     for path, value in changes.items():
         *parents, last = path.split("__")
@@ -63,13 +41,58 @@ def with_config(ctx: Ctx, *, dry_run: bool = False, **changes: Any) -> Ctx:
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
-    cfg = parse_config(data, base_dir=EXAMPLE.parent)
-    return Ctx(cfg, ctx.aws, ctx.state, dry_run=dry_run, sleep=lambda _s: None)
+    return parse_config(data, base_dir=EXAMPLE.parent)
 
 
-def dry(ctx: Ctx) -> Ctx:
-    """The same config, moto and state, for a plan (dry run)."""
-    return Ctx(ctx.cfg, ctx.aws, ctx.state, dry_run=True, sleep=lambda _s: None)
+def stack_of(cfg: Config) -> Stack:
+    return build_stack(cfg, TARGET)
+
+
+def want(cfg: Config, lid: str) -> Resource:
+    """The desired resource `lid` of cfg's stack."""
+    return stack_of(cfg).get(lid)
+
+
+# --- the lifecycle on one resource -----------------------------------------------------------
+def plan(ctx: Ctx, cfg: Config, lid: str) -> Outcome:
+    """What `plan` says of `lid`: read-only."""
+    w = want(cfg, lid)
+    return examine(ctx, kinds()[w.kind], w).outcome
+
+
+def ensure(ctx: Ctx, cfg: Config, lid: str) -> Outcome:
+    """What `up` does to `lid`: examine, then apply."""
+    w = want(cfg, lid)
+    return apply(ctx, examine(ctx, kinds()[w.kind], w))
+
+
+def ensure_all(ctx: Ctx, cfg: Config, *lids: str) -> list[Outcome]:
+    """Ensure `lids` and, first, everything they depend on (in dependency order)."""
+    stack = stack_of(cfg)
+    needed: set[str] = set()
+
+    def need(r: Resource) -> None:
+        if r.logical_id not in needed:
+            needed.add(r.logical_id)
+            for d in r.deps():
+                need(d)
+
+    for lid in lids:
+        need(stack.get(lid))
+    return [ensure(ctx, cfg, r.logical_id) for r in stack.resources if r.logical_id in needed]
+
+
+def delete(ctx: Ctx, lid: str) -> Outcome:
+    """What `down` does to the record `lid`."""
+    rec = recorded(ctx, lid)
+    return remove(ctx, kinds()[rec.kind], rec)
+
+
+def recorded(ctx: Ctx, lid: str) -> Record:
+    """The state's record of `lid`; fails the test when there is none."""
+    rec = ctx.state.get(lid)
+    assert rec is not None, f"no record of {lid}"
+    return rec
 
 
 # --- injected errors -------------------------------------------------------------------------
@@ -95,7 +118,7 @@ def inject(
     return calls
 
 
-# --- moto resources for a handler's dependencies ---------------------------------------------
+# --- moto resources for a kind's dependencies ------------------------------------------------
 def vpc_with_subnets(ec2: Any, region: str) -> tuple[str, list[str]]:
     """A 10.0.0.0/16 VPC with a /24 subnet in zones `a` and `c`: (VPC id, subnet ids)."""
     vpc: str = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

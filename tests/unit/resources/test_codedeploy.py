@@ -1,13 +1,13 @@
 """CodeDeploy blue/green on moto (with the emulator's CodeDeploy and ECS behaviour): the
 application and deployment group as configured, zero-call second ensure, drift put back, plan
-without mutating, a new task definition deployed through CodeDeploy and followed to the end,
-failed deployments, IAM role lag, and tolerant deletes."""
+without mutating, strangers refused and taken over on request, a new task definition deployed
+through CodeDeploy and followed to the end, failed deployments, IAM role lag, and tolerant
+deletes."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,62 +16,65 @@ from botocore.awsrequest import AWSResponse
 from moto.codedeploy.models import codedeploy_backends
 
 from ecs_cicd import names
-from ecs_cicd.aws import Aws, new_session
-from ecs_cicd.config import Config, parse_config
-from ecs_cicd.engine import Ctx, MissingDependency, Outcome
+from ecs_cicd.config import Config
 from ecs_cicd.errors import AwsError, DeploymentFailed, WaitTimeout
+from ecs_cicd.lifecycle import Ctx, Diff, ForeignResources
+from ecs_cicd.render.deploy import TASK_DEFINITION_PLACEHOLDER, render_appspec
 from ecs_cicd.resources import codedeploy
-from ecs_cicd.resources.codedeploy import ApplicationHandler, DeploymentGroupHandler
-from ecs_cicd.state import Record, State
-from tests.conftest import EXAMPLE
-from tests.unit.resources.helpers import example, record_role, spec_of, vpc_with_subnets
+from ecs_cicd.resources.codedeploy import APP_ID, GROUP_ID, Application, DeploymentGroup
+from ecs_cicd.state import Record
+from tests.unit.resources.helpers import (
+    client_error,
+    config_with,
+    delete,
+    ensure,
+    plan,
+    record_role,
+    recorded,
+    stack_of,
+    vpc_with_subnets,
+    want,
+)
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
+STACK = "test-codepipeline-dev"
 ROLE_LAG = "Cannot assume role provided."
-
-
-def client(service: str) -> Any:
-    """A client outside the tool's (its calls are not counted); service models parsed once."""
-    return new_session(region=REGION).client(service)
+APP_ARN = f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:{STACK}"
+GROUP_ARN = f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{STACK}/{STACK}"
 
 
 def blue_green_config(**blue_green: Any) -> Config:
-    data = example()
-    data["pipeline"]["deploy"] = {
-        "strategy": "blue_green",
-        "blue_green": {"test_listener_port": 8080, **blue_green},
-    }
-    data["waits"] = {"service": 2}
-    return parse_config(data, base_dir=EXAMPLE.parent)
-
-
-def same_moto(ctx: Ctx, cfg: Config | None = None, *, dry_run: bool = False) -> Ctx:
-    """Another Ctx on the same clients and state (a plan, or a changed config)."""
-    return Ctx(
-        cfg or ctx.cfg, ctx.aws, ctx.state, dry_run=dry_run, log=ctx.log, sleep=lambda _s: None
+    return config_with(
+        pipeline__deploy={
+            "strategy": "blue_green",
+            "blue_green": {"test_listener_port": 8080, **blue_green},
+        },
+        waits={"service": 2},
     )
 
 
-def ensure_app(ctx: Ctx) -> Outcome:
-    return ApplicationHandler().ensure(ctx, spec_of(ctx, "codedeploy.app"))
-
-
-def ensure_group(ctx: Ctx) -> Outcome:
-    return DeploymentGroupHandler().ensure(ctx, spec_of(ctx, "codedeploy.group"))
+def group_of(cfg: Config) -> DeploymentGroup:
+    group = want(cfg, GROUP_ID)
+    assert isinstance(group, DeploymentGroup)
+    return group
 
 
 def live_group(ctx: Ctx) -> dict[str, Any]:
-    info: dict[str, Any] = client("codedeploy").get_deployment_group(
-        applicationName=names.codedeploy_app(ctx.cfg),
-        deploymentGroupName=names.deployment_group(ctx.cfg),
+    info: dict[str, Any] = ctx.client("codedeploy").get_deployment_group(
+        applicationName=STACK, deploymentGroupName=STACK
     )["deploymentGroupInfo"]
     return info
 
 
-def register_revision(ctx: Ctx, image: str) -> str:
-    arn: str = client("ecs").register_task_definition(
-        family=names.family(ctx.cfg),
+def tags_of(ctx: Ctx, arn: str) -> dict[str, str]:
+    tags = ctx.client("codedeploy").list_tags_for_resource(ResourceArn=arn)["Tags"]
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def register_revision(ctx: Ctx, cfg: Config, image: str) -> str:
+    arn: str = ctx.client("ecs").register_task_definition(
+        family=names.family(cfg),
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="256",
@@ -83,13 +86,14 @@ def register_revision(ctx: Ctx, image: str) -> str:
     return arn
 
 
-def stand_up_dependencies(ctx: Ctx) -> None:
-    """Real moto resources for what the deployment group needs, recorded as their handlers do."""
-    cfg = ctx.cfg
-    ec2 = client("ec2")
-    elb = client("elbv2")
-    ecs = client("ecs")
-    iam = client("iam")
+def record_revision(ctx: Ctx, cfg: Config, arn: str) -> None:
+    """What the task definition kind records once it registered `arn`."""
+    ctx.state.put(Record("taskdef", "task_definition", names.family(cfg), arn=arn))
+
+
+def stand_up_dependencies(ctx: Ctx, cfg: Config) -> None:
+    """Real moto resources for what the deployment group needs, recorded as their kinds do."""
+    ec2, elb, ecs = ctx.client("ec2"), ctx.client("elbv2"), ctx.client("ecs")
     vpc, subnets = vpc_with_subnets(ec2, REGION)
     sg = ec2.create_security_group(GroupName="alb", Description="alb", VpcId=vpc)["GroupId"]
     alb = elb.create_load_balancer(Name=names.alb(cfg), Subnets=subnets, SecurityGroups=[sg])[
@@ -115,8 +119,8 @@ def stand_up_dependencies(ctx: Ctx) -> None:
         ctx.state.put(Record(lid, "listener", arn, arn=arn, outputs={"port": port}))
     ctx.state.put(Record("alb", "load_balancer", alb, arn=alb))
     ecs.create_cluster(clusterName=names.cluster(cfg))
-    taskdef = register_revision(ctx, "nginx:1")
-    ctx.state.put(Record("taskdef", "task_definition", names.family(cfg), arn=taskdef))
+    record_revision(ctx, cfg, register_revision(ctx, cfg, "nginx:1"))
+    taskdef = recorded(ctx, "taskdef").arn
     svc = ecs.create_service(
         cluster=names.cluster(cfg),
         serviceName=names.service(cfg),
@@ -139,7 +143,11 @@ def stand_up_dependencies(ctx: Ctx) -> None:
         )
     )
     record_role(
-        ctx, iam, "role.codedeploy", names.role(cfg, "codedeploy"), "codedeploy.amazonaws.com"
+        ctx,
+        ctx.client("iam"),
+        "role.codedeploy",
+        names.role(cfg, "codedeploy"),
+        "codedeploy.amazonaws.com",
     )
 
 
@@ -149,21 +157,23 @@ def logs() -> list[str]:
 
 
 @pytest.fixture
-def bg(mock: None, tmp_path: Path, logs: list[str]) -> Ctx:
-    """A blue/green Ctx on moto with the group's dependencies in place."""
-    cfg = blue_green_config()
-    aws = Aws(region=REGION, sleep=lambda _s: None)
-    state = State(tmp_path / "state.json", stack=cfg.stack, region=REGION)
-    ctx = Ctx(cfg, aws, state, log=logs.append, sleep=lambda _s: None)
-    stand_up_dependencies(ctx)
+def bgcfg() -> Config:
+    return blue_green_config()
+
+
+@pytest.fixture
+def bg(ctx: Ctx, bgcfg: Config, logs: list[str]) -> Ctx:
+    """A lifecycle Ctx on moto with the group's dependencies in place."""
+    ctx.log = logs.append
+    stand_up_dependencies(ctx, bgcfg)
     return ctx
 
 
 @pytest.fixture
-def up(bg: Ctx) -> Ctx:
+def up(bg: Ctx, bgcfg: Config) -> Ctx:
     """Application and deployment group created."""
-    assert ensure_app(bg).action == "create"
-    assert ensure_group(bg).action == "create"
+    assert ensure(bg, bgcfg, APP_ID).action == "create"
+    assert ensure(bg, bgcfg, GROUP_ID).action == "create"
     return bg
 
 
@@ -206,12 +216,23 @@ def mutating(ctx: Ctx) -> dict[str, int]:
     return dict(ctx.aws.stats.mutating)
 
 
+def with_deployment(ctx: Ctx, deployment: str | None) -> None:
+    """The group's record naming `deployment` to follow (None: none)."""
+    rec = recorded(ctx, GROUP_ID)
+    outputs = {"application": STACK, **({"deployment": deployment} if deployment else {})}
+    ctx.state.put(Record(rec.logical_id, rec.kind, rec.physical_id, arn=rec.arn, outputs=outputs))
+
+
+def wait(ctx: Ctx, cfg: Config, service_wait: float = 2) -> dict[str, Any] | None:
+    return codedeploy.wait_for_deployment_group(ctx, group_of(cfg), service_wait=service_wait)
+
+
 # --- pure ------------------------------------------------------------------------------------
 def test_appspec_names_the_revision_and_the_endpoint_container() -> None:
     cfg = blue_green_config()
-    arn = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/test-codepipeline-dev:7"
-    doc = yaml.safe_load(codedeploy.appspec_content(cfg, arn))
-    assert doc == {
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{STACK}:7"
+    content = group_of(cfg).appspec(arn)
+    assert yaml.safe_load(content) == {
         "version": 0.0,
         "Resources": [
             {
@@ -225,9 +246,13 @@ def test_appspec_names_the_revision_and_the_endpoint_container() -> None:
             }
         ],
     }
-    revision = {"appSpecContent": {"content": codedeploy.appspec_content(cfg, arn)}}
-    assert codedeploy.appspec_task_definition(revision) == arn
+    assert codedeploy.appspec_task_definition({"appSpecContent": {"content": content}}) == arn
     assert codedeploy.appspec_task_definition({"revisionType": "S3"}) is None
+
+
+def test_render_writes_the_same_appspec_as_the_deployments_use() -> None:
+    cfg = blue_green_config()
+    assert render_appspec(cfg) == group_of(cfg).appspec(TASK_DEFINITION_PLACEHOLDER)
 
 
 def test_deadline_adds_the_time_blue_green_waits_on_purpose() -> None:
@@ -242,11 +267,14 @@ def test_deadline_adds_the_time_blue_green_waits_on_purpose() -> None:
         ready_action="STOP_DEPLOYMENT",
         ready_wait_minutes=10,
     )
-    assert codedeploy.deployment_deadline(cfg) == 2 + 60 * (5 + 5 + 10)
+    assert codedeploy.deployment_deadline(group_of(cfg), 2) == 2 + 60 * (5 + 5 + 10)
+    # The ready wait counts only when the deployment stops for it.
+    cfg = blue_green_config(ready_wait_minutes=10)
+    assert codedeploy.deployment_deadline(group_of(cfg), 2) == 2 + 60 * 5
 
 
 def test_group_summary_ignores_aws_defaults_and_order() -> None:
-    want: dict[str, Any] = {
+    desired: dict[str, Any] = {
         "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce",
         "blueGreenDeploymentConfiguration": {
             "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
@@ -256,61 +284,169 @@ def test_group_summary_ignores_aws_defaults_and_order() -> None:
             "targetGroupPairInfoList": [{"targetGroups": [{"name": "b"}, {"name": "g"}]}]
         },
     }
-    have: dict[str, Any] = copy.deepcopy(want)
+    have: dict[str, Any] = copy.deepcopy(desired)
     have["blueGreenDeploymentConfiguration"]["deploymentReadyOption"]["waitTimeInMinutes"] = 0
     have["autoRollbackConfiguration"]["events"] = ["B", "A"]
     have["loadBalancerInfo"]["targetGroupPairInfoList"][0]["targetGroups"].reverse()
     have["loadBalancerInfo"]["elbInfoList"] = []
-    assert codedeploy.group_differences(want, have) == []
+    assert codedeploy.group_differences(desired, have) == []
     have["autoRollbackConfiguration"] = {"enabled": False}
-    assert codedeploy.group_differences(want, have) == ["autoRollback: off -> on A, B"]
+    assert codedeploy.group_differences(desired, have) == [Diff("autoRollback", "off", "on A, B")]
+
+
+def test_models_hold_every_desired_value() -> None:
+    cfg = blue_green_config(
+        deployment_config="CodeDeployDefault.ECSCanary10Percent5Minutes",
+        ready_action="STOP_DEPLOYMENT",
+        ready_wait_minutes=30,
+        termination_wait_minutes=60,
+    )
+    stack = stack_of(cfg)
+    app, group = stack.get(APP_ID), stack.get(GROUP_ID)
+    assert isinstance(app, Application) and isinstance(group, DeploymentGroup)
+    assert (app.kind, app.name, app.compute_platform) == ("codedeploy_app", STACK, "ECS")
+    assert dict(app.tags)["ecs-cicd:id"] == APP_ID
+    assert group.kind == "deployment_group" and group.application is app
+    assert {d.logical_id for d in group.deps()} == {
+        APP_ID,
+        "role.codedeploy",
+        "service",
+        "taskdef",
+        "tg.blue",
+        "tg.green",
+        "listener.http",
+        "listener.test",
+    }
+    assert dict(group.tags)["ecs-cicd:id"] == GROUP_ID
+    params = group.parameters(
+        role_arn="arn:role", production_listener_arn="arn:prod", test_listener_arn="arn:test"
+    )
+    assert params == {
+        "serviceRoleArn": "arn:role",
+        "deploymentConfigName": "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        "deploymentStyle": {
+            "deploymentType": "BLUE_GREEN",
+            "deploymentOption": "WITH_TRAFFIC_CONTROL",
+        },
+        "blueGreenDeploymentConfiguration": {
+            "deploymentReadyOption": {
+                "actionOnTimeout": "STOP_DEPLOYMENT",
+                "waitTimeInMinutes": 30,
+            },
+            "terminateBlueInstancesOnDeploymentSuccess": {
+                "action": "TERMINATE",
+                "terminationWaitTimeInMinutes": 60,
+            },
+        },
+        "autoRollbackConfiguration": {
+            "enabled": True,
+            "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"],
+        },
+        "ecsServices": [{"clusterName": STACK, "serviceName": STACK}],
+        "loadBalancerInfo": {
+            "targetGroupPairInfoList": [
+                {
+                    "targetGroups": [{"name": f"{STACK}-blue"}, {"name": f"{STACK}-green"}],
+                    "prodTrafficRoute": {"listenerArns": ["arn:prod"]},
+                    "testTrafficRoute": {"listenerArns": ["arn:test"]},
+                }
+            ]
+        },
+    }
+
+
+def test_production_listener_is_https_when_a_certificate_is_set() -> None:
+    cfg = config_with(
+        load_balancer__certificate_arn=f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/x",
+        pipeline__deploy={"strategy": "blue_green"},
+    )
+    group = group_of(cfg)
+    assert group.production_listener.logical_id == "listener.https"
+    assert group.test_listener is None  # no test listener configured
+    pair = group.parameters(role_arn="r", production_listener_arn="https", test_listener_arn=None)[
+        "loadBalancerInfo"
+    ]["targetGroupPairInfoList"][0]
+    assert pair["prodTrafficRoute"] == {"listenerArns": ["https"]}
+    assert "testTrafficRoute" not in pair
+    assert group_of(blue_green_config()).production_listener.logical_id == "listener.http"
 
 
 # --- application -----------------------------------------------------------------------------
-def test_application_created_for_ecs_with_tags_then_unchanged(bg: Ctx) -> None:
-    out = ensure_app(bg)
-    assert (out.action, out.physical_id) == ("create", "test-codepipeline-dev")
-    cd = client("codedeploy")
-    assert (
-        cd.get_application(applicationName="test-codepipeline-dev")["application"][
-            "computePlatform"
-        ]
-        == "ECS"
-    )
-    arn = f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:test-codepipeline-dev"
-    tags = {t["Key"]: t["Value"] for t in cd.list_tags_for_resource(ResourceArn=arn)["Tags"]}
-    assert tags["ecs-cicd:stack"] == "test-codepipeline-dev"
-    assert tags["ecs-cicd:id"] == "codedeploy.app"
-    rec = bg.state.get("codedeploy.app")
-    assert rec is not None and rec.physical_id == "test-codepipeline-dev" and rec.arn == arn
+def test_application_created_for_ecs_with_tags_then_unchanged(bg: Ctx, bgcfg: Config) -> None:
+    out = ensure(bg, bgcfg, APP_ID)
+    assert (out.action, out.physical_id) == ("create", STACK)
+    cd = bg.client("codedeploy")
+    assert cd.get_application(applicationName=STACK)["application"]["computePlatform"] == "ECS"
+    tags = tags_of(bg, APP_ARN)
+    assert tags["ecs-cicd:stack"] == STACK and tags["ecs-cicd:id"] == APP_ID
+    assert "codedeploy:TagResource" not in mutating(bg)  # tags at creation
+    rec = recorded(bg, APP_ID)
+    assert rec.physical_id == STACK and rec.arn == APP_ARN
     before = bg.aws.stats.mutating_total
-    assert ensure_app(bg).action == "unchanged"
+    assert ensure(bg, bgcfg, APP_ID).action == "unchanged"
     assert bg.aws.stats.mutating_total == before
 
 
-def test_application_of_a_stranger_is_not_adopted(bg: Ctx) -> None:
-    client("codedeploy").create_application(
-        applicationName="test-codepipeline-dev", computePlatform="ECS"
-    )
-    with pytest.raises(AwsError, match="does not carry the tag"):
-        ensure_app(bg)
+def test_application_without_a_record_is_adopted(bg: Ctx, bgcfg: Config) -> None:
+    ensure(bg, bgcfg, APP_ID)
+    bg.state.remove(APP_ID)
+    assert ensure(bg, bgcfg, APP_ID).action == "adopt"
+    assert recorded(bg, APP_ID).physical_id == STACK
 
 
-def test_application_of_another_compute_platform_is_refused(bg: Ctx) -> None:
-    client("codedeploy").create_application(
-        applicationName="test-codepipeline-dev",
+def test_application_of_a_stranger_is_not_adopted(bg: Ctx, bgcfg: Config) -> None:
+    bg.client("codedeploy").create_application(applicationName=STACK, computePlatform="ECS")
+    before = bg.aws.stats.mutating_total
+    assert plan(bg, bgcfg, APP_ID).action == "foreign"
+    with pytest.raises(ForeignResources):
+        ensure(bg, bgcfg, APP_ID)
+    assert bg.aws.stats.mutating_total == before
+    assert tags_of(bg, APP_ARN) == {}
+    assert bg.state.get(APP_ID) is None
+
+
+def test_application_of_a_stranger_is_taken_over_on_request(bg: Ctx, bgcfg: Config) -> None:
+    bg.client("codedeploy").create_application(applicationName=STACK, computePlatform="ECS")
+    bg.adopt = frozenset({APP_ID})
+    out = ensure(bg, bgcfg, APP_ID)
+    assert out.action == "take"
+    tags = tags_of(bg, APP_ARN)
+    assert tags["ecs-cicd:stack"] == STACK and tags["ecs-cicd:id"] == APP_ID
+    assert recorded(bg, APP_ID).physical_id == STACK
+
+
+def test_application_of_another_compute_platform_is_refused(bg: Ctx, bgcfg: Config) -> None:
+    bg.client("codedeploy").create_application(
+        applicationName=STACK,
         computePlatform="Server",
-        tags=[{"Key": "ecs-cicd:stack", "Value": "test-codepipeline-dev"}],
+        tags=[{"Key": "ecs-cicd:stack", "Value": STACK}],
     )
+    before = bg.aws.stats.mutating_total
+    with pytest.raises(AwsError, match="compute platform is Server") as err:
+        plan(bg, bgcfg, APP_ID)  # AWS cannot change it: refused before anything is changed
+    assert err.value.code == "WrongComputePlatform"
+    assert bg.aws.stats.mutating_total == before
     with pytest.raises(AwsError, match="compute platform is Server"):
-        ensure_app(bg)
+        ensure(bg, bgcfg, APP_ID)
+
+
+def test_application_deleted_by_hand_is_planned_again_and_gone(up: Ctx, bgcfg: Config) -> None:
+    up.client("codedeploy").delete_application(applicationName=STACK)
+    assert plan(up, bgcfg, APP_ID).action == "create"
+    assert delete(up, APP_ID).action == "gone"
+
+
+def test_application_whose_stack_tag_was_removed_is_left_by_delete(up: Ctx) -> None:
+    up.client("codedeploy").untag_resource(ResourceArn=APP_ARN, TagKeys=["ecs-cicd:stack"])
+    out = delete(up, APP_ID)
+    assert out.action == "skip"
+    assert up.client("codedeploy").get_application(applicationName=STACK)["application"]
 
 
 # --- deployment group ------------------------------------------------------------------------
 def test_group_is_created_as_configured(up: Ctx) -> None:
     info = live_group(up)
-    http, test = up.state.get("listener.http"), up.state.get("listener.test")
-    assert http is not None and test is not None
+    http, test = recorded(up, "listener.http"), recorded(up, "listener.test")
     assert info["deploymentStyle"] == {
         "deploymentType": "BLUE_GREEN",
         "deploymentOption": "WITH_TRAFFIC_CONTROL",
@@ -327,75 +463,92 @@ def test_group_is_created_as_configured(up: Ctx) -> None:
         "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"],
     }
     [pair] = info["loadBalancerInfo"]["targetGroupPairInfoList"]
-    assert pair["targetGroups"] == [
-        {"name": "test-codepipeline-dev-blue"},
-        {"name": "test-codepipeline-dev-green"},
-    ]
+    assert pair["targetGroups"] == [{"name": f"{STACK}-blue"}, {"name": f"{STACK}-green"}]
     assert pair["prodTrafficRoute"] == {"listenerArns": [http.physical_id]}
     assert pair["testTrafficRoute"] == {"listenerArns": [test.physical_id]}
-    assert info["ecsServices"] == [
-        {"clusterName": "test-codepipeline-dev", "serviceName": "test-codepipeline-dev"}
-    ]
+    assert info["ecsServices"] == [{"clusterName": STACK, "serviceName": STACK}]
     assert info["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
-    assert info["serviceRoleArn"].endswith(":role/test-codepipeline-dev-codedeploy")
+    assert info["serviceRoleArn"].endswith(f":role/{STACK}-codedeploy")
     assert info["computePlatform"] == "ECS"
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None and rec.physical_id == "test-codepipeline-dev"
-    assert rec.outputs == {"application": "test-codepipeline-dev"}
-    cd = client("codedeploy")
-    tags = cd.list_tags_for_resource(ResourceArn=rec.arn)["Tags"]
-    assert {"Key": "ecs-cicd:id", "Value": "codedeploy.group"} in tags
+    rec = recorded(up, GROUP_ID)
+    assert rec.physical_id == STACK and rec.arn == GROUP_ARN
+    assert rec.outputs == {"application": STACK}
+    tags = tags_of(up, GROUP_ARN)
+    assert tags["ecs-cicd:id"] == GROUP_ID and tags["ecs-cicd:stack"] == STACK
+    assert "codedeploy:TagResource" not in mutating(up)  # tags at creation
+    assert "codedeploy:CreateDeployment" not in mutating(up)  # the service runs the revision
 
 
-def test_second_ensure_makes_no_mutating_call(up: Ctx) -> None:
+def test_second_ensure_makes_no_mutating_call(up: Ctx, bgcfg: Config) -> None:
     before = up.aws.stats.mutating_total
-    out = ensure_group(up)
-    assert (out.action, out.changes) == ("unchanged", [])
+    out = ensure(up, bgcfg, GROUP_ID)
+    assert (out.action, out.changes, out.notes) == ("unchanged", [], [])
     assert up.aws.stats.mutating_total == before
 
 
-def test_group_without_a_record_is_adopted_and_a_strangers_refused(up: Ctx) -> None:
-    up.state.remove("codedeploy.group")
-    assert ensure_group(up).action == "adopt"
-    cd = client("codedeploy")
-    cd.delete_deployment_group(
-        applicationName="test-codepipeline-dev", deploymentGroupName="test-codepipeline-dev"
-    )
-    group = codedeploy.desired_group(up)
-    cd.create_deployment_group(
-        applicationName="test-codepipeline-dev",
-        deploymentGroupName="test-codepipeline-dev",
-        **group,
-    )
-    up.state.remove("codedeploy.group")
-    with pytest.raises(AwsError, match="does not carry the tag"):
-        ensure_group(up)
+def test_group_without_a_record_is_adopted(up: Ctx, bgcfg: Config) -> None:
+    up.state.remove(GROUP_ID)
+    assert ensure(up, bgcfg, GROUP_ID).action == "adopt"
+    assert recorded(up, GROUP_ID).outputs == {"application": STACK}
 
 
-def test_drift_is_planned_then_put_back(up: Ctx) -> None:
-    cd = client("codedeploy")
-    cd.update_deployment_group(
-        applicationName="test-codepipeline-dev",
-        currentDeploymentGroupName="test-codepipeline-dev",
+def make_stranger_group(ctx: Ctx, cfg: Config) -> None:
+    """Our group replaced by one of the same name without our tags (Terraform's, say)."""
+    cd = ctx.client("codedeploy")
+    cd.delete_deployment_group(applicationName=STACK, deploymentGroupName=STACK)
+    params = codedeploy.desired_group(ctx, group_of(cfg))
+    cd.create_deployment_group(applicationName=STACK, deploymentGroupName=STACK, **params)
+    ctx.state.remove(GROUP_ID)
+
+
+def test_group_of_a_stranger_is_not_adopted(up: Ctx, bgcfg: Config) -> None:
+    make_stranger_group(up, bgcfg)
+    before = up.aws.stats.mutating_total
+    planned = plan(up, bgcfg, GROUP_ID)
+    assert planned.action == "foreign"
+    assert "without the tag ecs-cicd:stack" in planned.changes[0]
+    with pytest.raises(ForeignResources):
+        ensure(up, bgcfg, GROUP_ID)
+    assert up.aws.stats.mutating_total == before
+    assert tags_of(up, GROUP_ARN) == {}
+    assert up.state.get(GROUP_ID) is None
+
+
+def test_group_of_a_stranger_is_taken_over_on_request(up: Ctx, bgcfg: Config) -> None:
+    make_stranger_group(up, bgcfg)
+    up.adopt = frozenset({GROUP_ID})
+    out = ensure(up, bgcfg, GROUP_ID)
+    assert out.action == "take"
+    tags = tags_of(up, GROUP_ARN)
+    assert tags["ecs-cicd:stack"] == STACK and tags["ecs-cicd:id"] == GROUP_ID
+    up.adopt = frozenset()
+    assert ensure(up, bgcfg, GROUP_ID).action == "unchanged"
+
+
+def test_drift_is_planned_then_put_back(up: Ctx, bgcfg: Config) -> None:
+    up.client("codedeploy").update_deployment_group(
+        applicationName=STACK,
+        currentDeploymentGroupName=STACK,
         deploymentConfigName="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
         autoRollbackConfiguration={"enabled": False},
     )
     before = up.aws.stats.mutating_total
-    plan = ensure_group(same_moto(up, dry_run=True))
-    assert plan.action == "update"
-    assert plan.changes == [
-        "deploymentConfigName: CodeDeployDefault.ECSLinear10PercentEvery1Minutes -> "
-        "CodeDeployDefault.ECSAllAtOnce",
-        "autoRollback: off -> on DEPLOYMENT_FAILURE, DEPLOYMENT_STOP_ON_REQUEST",
+    planned = plan(up, bgcfg, GROUP_ID)
+    assert planned.action == "update"
+    assert planned.changes == [
+        "deploymentConfigName: 'CodeDeployDefault.ECSLinear10PercentEvery1Minutes' -> "
+        "'CodeDeployDefault.ECSAllAtOnce'",
+        "autoRollback: 'off' -> 'on DEPLOYMENT_FAILURE, DEPLOYMENT_STOP_ON_REQUEST'",
     ]
+    assert planned.notes == []
     assert up.aws.stats.mutating_total == before
-    out = ensure_group(up)
-    assert out.action == "update" and out.changes == plan.changes
-    assert mutating(up).get("codedeploy:UpdateDeploymentGroup") == 1
+    out = ensure(up, bgcfg, GROUP_ID)
+    assert out.action == "update" and out.changes == planned.changes
+    assert mutating(up).get("codedeploy:UpdateDeploymentGroup") == 2  # the drift's, and ours
     info = live_group(up)
     assert info["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
     assert info["autoRollbackConfiguration"]["enabled"] is True
-    assert ensure_group(up).action == "unchanged"
+    assert ensure(up, bgcfg, GROUP_ID).action == "unchanged"
 
 
 def test_config_changes_converge(up: Ctx) -> None:
@@ -405,10 +558,11 @@ def test_config_changes_converge(up: Ctx) -> None:
         ready_wait_minutes=30,
         termination_wait_minutes=60,
     )
-    out = ensure_group(same_moto(up, cfg))
+    out = ensure(up, cfg, GROUP_ID)
     assert out.action == "update"
     assert (
-        "deploymentReadyOption: CONTINUE_DEPLOYMENT -> STOP_DEPLOYMENT after 30 min" in out.changes
+        "deploymentReadyOption: 'CONTINUE_DEPLOYMENT' -> 'STOP_DEPLOYMENT after 30 min'"
+        in out.changes
     )
     info = live_group(up)
     assert info["deploymentConfigName"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
@@ -419,143 +573,148 @@ def test_config_changes_converge(up: Ctx) -> None:
             "terminationWaitTimeInMinutes": 60,
         },
     }
-    assert ensure_group(same_moto(up, cfg)).action == "unchanged"
+    assert ensure(up, cfg, GROUP_ID).action == "unchanged"
 
 
-def test_production_listener_is_https_when_a_certificate_is_set(bg: Ctx) -> None:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["load_balancer"]["certificate_arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/x"
-    data["pipeline"]["deploy"] = {"strategy": "blue_green"}
-    ctx = same_moto(bg, parse_config(data, base_dir=EXAMPLE.parent))
-    https = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:listener/app/x/1/443"
-    ctx.state.put(Record("listener.https", "listener", https, arn=https))
-    pair = codedeploy.desired_group(ctx)["loadBalancerInfo"]["targetGroupPairInfoList"][0]
-    assert pair["prodTrafficRoute"] == {"listenerArns": [https]}
-    assert "testTrafficRoute" not in pair  # no test listener configured
-
-
-def test_plan_of_a_new_group_makes_nothing(bg: Ctx) -> None:
-    plan = same_moto(bg, dry_run=True)
-    assert ensure_app(plan).action == "create"
-    with pytest.raises(MissingDependency):  # the application is not there yet either
-        ensure_group(plan)
-    ensure_app(bg)
+def test_plan_of_a_new_group_makes_nothing(bg: Ctx, bgcfg: Config) -> None:
     before = bg.aws.stats.mutating_total
-    out = ensure_group(same_moto(bg, dry_run=True))
+    assert plan(bg, bgcfg, APP_ID).action == "create"
+    assert plan(bg, bgcfg, GROUP_ID).action == "create"  # the application is not there either
+    ensure(bg, bgcfg, APP_ID)
+    before = bg.aws.stats.mutating_total
+    out = plan(bg, bgcfg, GROUP_ID)
     assert out.action == "create"
-    assert out.changes[0] == "CodeDeployDefault.ECSAllAtOnce"
+    assert out.changes == [
+        "CodeDeployDefault.ECSAllAtOnce",
+        "prod traffic via listener.http",
+        "test traffic via listener.test",
+    ]
     assert bg.aws.stats.mutating_total == before
-    cd = client("codedeploy")
     assert (
-        cd.list_deployment_groups(applicationName="test-codepipeline-dev")["deploymentGroups"] == []
+        bg.client("codedeploy").list_deployment_groups(applicationName=STACK)["deploymentGroups"]
+        == []
     )
 
 
-def test_role_lag_is_retried(bg: Ctx) -> None:
-    ensure_app(bg)
+def test_role_lag_is_retried(bg: Ctx, bgcfg: Config) -> None:
+    ensure(bg, bgcfg, APP_ID)
     calls = inject_errors(bg, "CreateDeploymentGroup", [("InvalidRoleException", ROLE_LAG)] * 2)
-    assert ensure_group(bg).action == "create"
+    assert ensure(bg, bgcfg, GROUP_ID).action == "create"
     assert calls() == 3
-    assert live_group(bg)["deploymentGroupName"] == "test-codepipeline-dev"
+    assert live_group(bg)["deploymentGroupName"] == STACK
 
 
-def test_other_invalid_role_errors_fail_at_once(bg: Ctx) -> None:
-    ensure_app(bg)
+def test_other_invalid_role_errors_fail_at_once(bg: Ctx, bgcfg: Config) -> None:
+    ensure(bg, bgcfg, APP_ID)
     message = "AWS CodeDeploy does not have the permissions required to assume the role"
     calls = inject_errors(bg, "CreateDeploymentGroup", [("InvalidRoleException", message)])
     with pytest.raises(AwsError) as err:
-        ensure_group(bg)
+        ensure(bg, bgcfg, GROUP_ID)
     assert calls() == 1
     assert err.value.code == "InvalidRoleException" and message in str(err.value)
-    assert bg.state.get("codedeploy.group") is None
+    assert bg.state.get(GROUP_ID) is None
 
 
 def test_role_lag_on_update_is_retried(up: Ctx) -> None:
     cfg = blue_green_config(termination_wait_minutes=10)
     calls = inject_errors(up, "UpdateDeploymentGroup", [("InvalidRoleException", ROLE_LAG)])
-    assert ensure_group(same_moto(up, cfg)).action == "update"
+    assert ensure(up, cfg, GROUP_ID).action == "update"
     assert calls() == 2
 
 
+def test_group_deleted_by_hand_is_planned_again_and_gone(up: Ctx, bgcfg: Config) -> None:
+    up.client("codedeploy").delete_deployment_group(
+        applicationName=STACK, deploymentGroupName=STACK
+    )
+    assert plan(up, bgcfg, GROUP_ID).action == "create"
+    assert delete(up, GROUP_ID).action == "gone"
+    assert ensure(up, bgcfg, GROUP_ID).action == "create"
+
+
+def test_group_whose_stack_tag_was_removed_is_left_by_delete(up: Ctx) -> None:
+    up.client("codedeploy").untag_resource(ResourceArn=GROUP_ARN, TagKeys=["ecs-cicd:stack"])
+    out = delete(up, GROUP_ID)
+    assert out.action == "skip"
+    assert live_group(up)["deploymentGroupName"] == STACK
+
+
 # --- deployments -----------------------------------------------------------------------------
-def test_new_revision_is_deployed_through_codedeploy_and_followed(up: Ctx, logs: list[str]) -> None:
-    new = register_revision(up, "nginx:2")
-    up.state.put(Record("taskdef", "task_definition", names.family(up.cfg), arn=new))
+def test_new_revision_is_deployed_through_codedeploy_and_followed(
+    up: Ctx, bgcfg: Config, logs: list[str]
+) -> None:
+    old = recorded(up, "taskdef").arn
+    new = register_revision(up, bgcfg, "nginx:2")
+    record_revision(up, bgcfg, new)
     before = up.aws.stats.mutating_total
-    plan = ensure_group(same_moto(up, dry_run=True))
-    assert (plan.action, plan.changes) == ("update", [f"deploy {new} via CodeDeploy"])
+    planned = plan(up, bgcfg, GROUP_ID)
+    assert (planned.action, planned.changes) == ("update", [f"taskDefinition: '{old}' -> '{new}'"])
+    assert planned.notes == [f"starts a CodeDeploy deployment of {new}"]
     assert up.aws.stats.mutating_total == before
 
-    out = ensure_group(up)
+    out = ensure(up, bgcfg, GROUP_ID)
     assert out.action == "update"
     assert mutating(up).get("codedeploy:CreateDeployment") == 1
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None
+    assert "codedeploy:UpdateDeploymentGroup" not in mutating(up)  # the group itself is right
+    rec = recorded(up, GROUP_ID)
     deployment_id = rec.outputs["deployment"]
-    assert out.changes == [f"deploy {new} via CodeDeploy (deployment {deployment_id})"]
-    info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    assert rec.outputs["application"] == STACK
+    info = up.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     assert info["revision"]["revisionType"] == "AppSpecContent"
+    assert info["revision"]["appSpecContent"]["content"] == group_of(bgcfg).appspec(new)
     assert codedeploy.appspec_task_definition(info["revision"]) == new
 
-    done = codedeploy.wait_for_deployment_group(up)
+    done = wait(up, bgcfg)
     assert done is not None and done["status"] == "Succeeded"
     assert any(f"deployment {deployment_id} Succeeded" in line for line in logs)
-    [svc] = client("ecs").describe_services(
-        cluster="test-codepipeline-dev", services=["test-codepipeline-dev"]
-    )["services"]
+    [svc] = up.client("ecs").describe_services(cluster=STACK, services=[STACK])["services"]
     assert svc["taskDefinition"] == new
 
     # Deployed: the next `up` changes nothing and follows no deployment.
     before = up.aws.stats.mutating_total
-    assert ensure_group(up).action == "unchanged"
+    assert ensure(up, bgcfg, GROUP_ID).action == "unchanged"
     assert up.aws.stats.mutating_total == before
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None and "deployment" not in rec.outputs
+    assert "deployment" not in recorded(up, GROUP_ID).outputs
 
 
 def test_a_deployment_in_flight_is_followed_not_duplicated(
-    up: Ctx, monkeypatch: pytest.MonkeyPatch
+    up: Ctx, bgcfg: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.ecs.models import ecs_backends
 
-    old = up.state.get("taskdef")
-    assert old is not None and old.arn is not None
-    new = register_revision(up, "nginx:2")
-    up.state.put(Record("taskdef", "task_definition", names.family(up.cfg), arn=new))
-    ensure_group(up)
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None
-    first = rec.outputs["deployment"]
+    old = recorded(up, "taskdef").arn
+    assert old is not None
+    new = register_revision(up, bgcfg, "nginx:2")
+    record_revision(up, bgcfg, new)
+    ensure(up, bgcfg, GROUP_ID)
+    first = recorded(up, GROUP_ID).outputs["deployment"]
     # Still in progress (moto's finish at once), the service still on the old revision.
     deployments = codedeploy_backends[ACCOUNT][REGION].deployments
     deployments[first].status = "InProgress"
-    service_key = f"{names.cluster(up.cfg)}:{names.service(up.cfg)}"
-    ecs_backends[ACCOUNT][REGION].services[service_key].task_definition = old.arn
+    service_key = f"{names.cluster(bgcfg)}:{names.service(bgcfg)}"
+    ecs_backends[ACCOUNT][REGION].services[service_key].task_definition = old
+    with_deployment(up, None)
 
-    out = ensure_group(up)
-    assert out.changes == [f"deploy {new} via CodeDeploy (deployment {first})"]
+    planned = plan(up, bgcfg, GROUP_ID)
+    assert planned.changes == [
+        f"taskDefinition: {new} is being deployed by CodeDeploy deployment {first}"
+    ]
+    assert planned.notes == []
+    out = ensure(up, bgcfg, GROUP_ID)
+    assert out.changes == planned.changes
     assert mutating(up).get("codedeploy:CreateDeployment") == 1  # still only the first one
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None and rec.outputs["deployment"] == first
+    assert recorded(up, GROUP_ID).outputs["deployment"] == first
 
-    newer = register_revision(up, "nginx:3")
-    up.state.put(Record("taskdef", "task_definition", names.family(up.cfg), arn=newer))
-    out = ensure_group(up)
-    assert out.changes[0].startswith(f"not deploying {newer}: CodeDeploy deployment {first}")
+    newer = register_revision(up, bgcfg, "nginx:3")
+    record_revision(up, bgcfg, newer)
+    out = ensure(up, bgcfg, GROUP_ID)
+    assert out.changes[0].startswith(
+        f"taskDefinition: not deploying {newer}: CodeDeploy deployment {first} is in progress"
+    )
     assert mutating(up).get("codedeploy:CreateDeployment") == 1
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None and rec.outputs["deployment"] == first
+    assert recorded(up, GROUP_ID).outputs["deployment"] == first
 
     # With no id recorded, the wait finds the group's deployment in flight by itself.
-    up.state.put(
-        Record(
-            rec.logical_id,
-            rec.kind,
-            rec.physical_id,
-            arn=rec.arn,
-            outputs={"application": "test-codepipeline-dev"},
-        )
-    )
+    with_deployment(up, None)
     polled: list[str] = []
     original = up.client("codedeploy").get_deployment
 
@@ -566,32 +725,22 @@ def test_a_deployment_in_flight_is_followed_not_duplicated(
     monkeypatch.setattr(up.client("codedeploy"), "get_deployment", spy)
     # moto lacks ListDeploymentTargets (the traffic detail); AWS answers no targets this early.
     monkeypatch.setattr(up.client("codedeploy"), "list_deployment_targets", lambda **_: {})
-    quick = same_moto(up, blue_green_config(termination_wait_minutes=0))  # a 2 s deadline
+    quick = blue_green_config(termination_wait_minutes=0)  # a 2 s deadline
     with pytest.raises(WaitTimeout, match=f"CodeDeploy deployment {first}"):
-        codedeploy.wait_for_deployment_group(quick)
+        wait(up, quick)
     assert set(polled) == {first}
     deployments[first].status = "Succeeded"
     polled.clear()
     # Nothing in flight any more: only the service check.
-    assert codedeploy.wait_for_deployment_group(quick) is None
+    assert wait(up, quick) is None
     assert polled == []
 
 
 def test_wait_reports_progress_only_when_it_changes(
-    up: Ctx, logs: list[str], monkeypatch: pytest.MonkeyPatch
+    up: Ctx, bgcfg: Config, logs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cd = up.client("codedeploy")
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None
-    up.state.put(
-        Record(
-            rec.logical_id,
-            rec.kind,
-            rec.physical_id,
-            arn=rec.arn,
-            outputs={**rec.outputs, "deployment": "d-ABC"},
-        )
-    )
+    with_deployment(up, "d-ABC")
     running = {"status": "InProgress", "deploymentOverview": {"InProgress": 1, "Pending": 0}}
     seen = fake_get_deployment(
         monkeypatch,
@@ -631,7 +780,7 @@ def test_wait_reports_progress_only_when_it_changes(
 
     monkeypatch.setattr(cd, "list_deployment_targets", lambda **_: {"targetIds": ["svc"]})
     monkeypatch.setattr(cd, "batch_get_deployment_targets", targets)
-    info = codedeploy.wait_for_deployment_group(up)
+    info = wait(up, bgcfg)
     assert info is not None and info["status"] == "Succeeded"
     assert seen == ["d-ABC"] * 5
     assert [line for line in logs if line.startswith("codedeploy:")] == [
@@ -646,26 +795,16 @@ def test_wait_reports_progress_only_when_it_changes(
 
 @pytest.mark.parametrize("status", ["Failed", "Stopped"])
 def test_failed_deployment_fails_at_once_with_aws_reason(
-    up: Ctx, monkeypatch: pytest.MonkeyPatch, status: str
+    up: Ctx, bgcfg: Config, monkeypatch: pytest.MonkeyPatch, status: str
 ) -> None:
-    rec = up.state.get("codedeploy.group")
-    assert rec is not None
-    up.state.put(
-        Record(
-            rec.logical_id,
-            rec.kind,
-            rec.physical_id,
-            arn=rec.arn,
-            outputs={**rec.outputs, "deployment": "d-BAD"},
-        )
-    )
+    with_deployment(up, "d-BAD")
     seen = fake_get_deployment(
         monkeypatch,
         up,
         [
             {
-                "applicationName": "test-codepipeline-dev",
-                "deploymentGroupName": "test-codepipeline-dev",
+                "applicationName": STACK,
+                "deploymentGroupName": STACK,
                 "status": status,
                 "errorInformation": {
                     "code": "ECS_UPDATE_ERROR",
@@ -676,13 +815,10 @@ def test_failed_deployment_fails_at_once_with_aws_reason(
         ],
     )
     with pytest.raises(DeploymentFailed) as err:
-        codedeploy.wait_for_deployment_group(up)
+        wait(up, bgcfg)
     assert seen == ["d-BAD"]  # no second poll
     text = str(err.value)
-    assert (
-        f"CodeDeploy deployment d-BAD of test-codepipeline-dev/test-codepipeline-dev {status}"
-        in text
-    )
+    assert f"CodeDeploy deployment d-BAD of {STACK}/{STACK} {status}" in text
     assert (
         "ECS_UPDATE_ERROR: The ECS service cannot be updated: new tasks failed health checks"
         in text
@@ -691,9 +827,9 @@ def test_failed_deployment_fails_at_once_with_aws_reason(
 
 
 def test_wait_without_a_deployment_checks_the_service_runs(
-    up: Ctx, monkeypatch: pytest.MonkeyPatch
+    up: Ctx, bgcfg: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert codedeploy.wait_for_deployment_group(up) is None  # emulator: running == desired
+    assert wait(up, bgcfg) is None  # emulator: running == desired
     ecs = up.client("ecs")
     original = ecs.describe_services
     answers = iter([{"services": []}, {"runningCount": 0}])
@@ -709,26 +845,49 @@ def test_wait_without_a_deployment_checks_the_service_runs(
         return resp
 
     monkeypatch.setattr(ecs, "describe_services", describe)
-    assert codedeploy.wait_for_deployment_group(up) is None
+    assert wait(up, bgcfg) is None
     monkeypatch.setattr(
         ecs,
         "describe_services",
         lambda **kw: {"services": [{**original(**kw)["services"][0], "runningCount": 0}]},
     )
-    with pytest.raises(WaitTimeout, match="running 0/1"):
-        codedeploy.wait_for_deployment_group(up)
+    up.deadlines = {"service": 2}  # waits.service, as ops makes the Ctx
+    with pytest.raises(WaitTimeout, match=r"waited 2s for ECS service .* running 0/1"):
+        codedeploy.wait_for_deployment_group(up, group_of(bgcfg))
 
 
 # --- delete ----------------------------------------------------------------------------------
 def test_delete_group_then_application_then_gone(up: Ctx) -> None:
-    group, app = up.state.get("codedeploy.group"), up.state.get("codedeploy.app")
-    assert group is not None and app is not None
-    assert DeploymentGroupHandler().delete(up, group).action == "delete"
-    cd = client("codedeploy")
-    assert (
-        cd.list_deployment_groups(applicationName="test-codepipeline-dev")["deploymentGroups"] == []
-    )
-    assert ApplicationHandler().delete(up, app).action == "delete"
+    assert delete(up, GROUP_ID).action == "delete"
+    cd = up.client("codedeploy")
+    assert cd.list_deployment_groups(applicationName=STACK)["deploymentGroups"] == []
+    assert delete(up, APP_ID).action == "delete"
     assert cd.list_applications()["applications"] == []
-    assert DeploymentGroupHandler().delete(up, group).action == "gone"
-    assert ApplicationHandler().delete(up, app).action == "gone"
+    assert delete(up, GROUP_ID).action == "gone"
+    assert delete(up, APP_ID).action == "gone"
+
+
+def test_delete_stops_a_deployment_in_flight_first(
+    up: Ctx, bgcfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new = register_revision(up, bgcfg, "nginx:2")
+    record_revision(up, bgcfg, new)
+    ensure(up, bgcfg, GROUP_ID)
+    first = recorded(up, GROUP_ID).outputs["deployment"]
+    codedeploy_backends[ACCOUNT][REGION].deployments[first].status = "InProgress"
+    stopped: list[dict[str, Any]] = []
+
+    def stop_deployment(**kw: Any) -> Any:  # moto lacks StopDeployment
+        stopped.append(kw)
+        # It finished meanwhile: tolerated, the delete goes on.
+        raise client_error(
+            "DeploymentAlreadyCompletedException", "already completed", "StopDeployment"
+        )
+
+    monkeypatch.setattr(up.client("codedeploy"), "stop_deployment", stop_deployment)
+    assert delete(up, GROUP_ID).action == "delete"
+    assert stopped == [{"deploymentId": first, "autoRollbackEnabled": False}]
+    assert (
+        up.client("codedeploy").list_deployment_groups(applicationName=STACK)["deploymentGroups"]
+        == []
+    )

@@ -1,18 +1,25 @@
 """The IAM documents: one service principal per trust policy, least privilege scoped to the
 stack's ARNs, and the security rules (no `*` / `service:*` actions, Resource "*" only where AWS
-requires it, no broad managed policies) for every role across configs."""
+requires it, no broad managed policies) for every role across configs. Asserted on the desired
+stack's Role models (`want(cfg, "role.codebuild")`): no client."""
 
 from __future__ import annotations
 
+import ast
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ecs_cicd import rules
 from ecs_cicd.config import Config, parse_config
 from ecs_cicd.errors import ConfigError
-from ecs_cicd.resources import policies
-from tests.unit.resources.helpers import example
+from ecs_cicd.lifecycle import Target
+from ecs_cicd.resources import iam, policies
+from ecs_cicd.rules import as_list
+from ecs_cicd.stack import build_stack
+from tests.unit.resources.helpers import example, want
 
 ACCOUNT = "123456789012"
 REGION = "ap-northeast-1"
@@ -75,19 +82,31 @@ CONFIGS: dict[str, Any] = {
 }
 
 
-def roles_of(cfg: Config) -> list[str]:
+def roles_of(cfg: Config) -> list[iam.Role]:
+    """The stack's roles: execution, task, CodeBuild, CodePipeline (and blue/green's CodeDeploy)."""
+    roles = [
+        r for r in build_stack(cfg, Target(ACCOUNT, REGION)).resources if isinstance(r, iam.Role)
+    ]
     purposes = ["execution", "task", "codebuild", "codepipeline"]
-    return [*purposes, "codedeploy"] if cfg.pipeline.deploy.strategy == "blue_green" else purposes
+    if cfg.pipeline.deploy.strategy == "blue_green":
+        purposes.append("codedeploy")
+    assert sorted(r.purpose for r in roles) == sorted(purposes)
+    return roles
+
+
+def role(cfg: Config, purpose: str, region: str = REGION) -> iam.Role:
+    """The desired role `role.<purpose>` (its documents are data of the model)."""
+    if region == REGION:
+        r = want(cfg, f"role.{purpose}")
+    else:
+        partition = "aws-cn" if region.startswith("cn-") else "aws"
+        r = build_stack(cfg, Target(ACCOUNT, region, partition)).get(f"role.{purpose}")
+    assert isinstance(r, iam.Role)
+    return r
 
 
 def doc(cfg: Config, purpose: str, region: str = REGION) -> dict[str, Any] | None:
-    return policies.inline_policy(
-        cfg,
-        purpose,
-        account=ACCOUNT,
-        region=region,
-        partition="aws-cn" if region.startswith("cn-") else "aws",
-    )
+    return role(cfg, purpose, region).inline
 
 
 def statements(cfg: Config, purpose: str) -> dict[str, dict[str, Any]]:
@@ -97,33 +116,35 @@ def statements(cfg: Config, purpose: str) -> dict[str, dict[str, Any]]:
 
 
 def actions_of(d: dict[str, Any] | None) -> set[str]:
-    return {a for s in (d or {}).get("Statement", []) for a in policies._as_list(s["Action"])}
+    return {a for s in (d or {}).get("Statement", []) for a in as_list(s["Action"])}
 
 
 # --- the rules, for every role and config ----------------------------------------------------
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_role_keeps_the_security_rules(name: str) -> None:
     cfg = CONFIGS[name]()
-    for purpose in roles_of(cfg):
-        trust = policies.trust_policy(purpose)
+    for r in roles_of(cfg):
+        purpose = r.purpose
+        trust = r.trust
+        assert trust == policies.trust_policy(purpose)
         assert len(trust["Statement"]) == 1
         principal = trust["Statement"][0]["Principal"]
         assert list(principal) == ["Service"] and isinstance(principal["Service"], str)
         assert trust["Statement"][0]["Action"] == "sts:AssumeRole"
 
-        d = doc(cfg, purpose)
+        d = r.inline
+        assert d == policies.inline_policy(cfg, purpose, account=ACCOUNT, region=REGION)
         users = len(cfg.task.task_role_statements) if purpose == "task" else 0
         if d is not None:
             assert policies.policy_problems(d, user_statements=users) == [], purpose
             for st in d["Statement"][users:]:
-                for r in policies._as_list(st["Resource"]):
+                for res in as_list(st["Resource"]):
                     # Scoped: "*" (checked above) or an ARN of this account, AWS's, or the
                     # config's own (connection, source bucket).
-                    assert r == "*" or r.startswith("arn:aws:"), r
-        managed = policies.managed_policy_arns(cfg, purpose)
-        assert policies.managed_policy_problems(managed) == []
-        assert managed == (
-            ["arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS"] if purpose == "codedeploy" else []
+                    assert res == "*" or res.startswith("arn:aws:"), res
+        assert policies.managed_policy_problems(list(r.managed)) == []
+        assert r.managed == (
+            ("arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS",) if purpose == "codedeploy" else ()
         )
 
 
@@ -137,6 +158,9 @@ def test_trust_principals() -> None:
     }
     for purpose, service in expected.items():
         assert policies.trust_policy(purpose)["Statement"][0]["Principal"] == {"Service": service}
+    for r in roles_of(CONFIGS["blue_green"]()):
+        assert r.trust["Statement"][0]["Principal"] == {"Service": expected[r.purpose]}
+        assert r.service == expected[r.purpose]
 
 
 def test_rule_checker_catches_broad_grants() -> None:
@@ -278,6 +302,35 @@ def test_task_role_statements_are_validated(statement: dict[str, Any], message: 
 def test_a_deny_may_name_every_action() -> None:
     cfg = make(task={"task_role_statements": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]})
     assert doc(cfg, "task") is not None
+
+
+def test_task_role_rules_hold_without_a_config() -> None:
+    """The rules are pure (ecs_cicd.rules): policies uses the same check the config runs."""
+    rules.validate_task_role_statements([USER_STATEMENT])
+    with pytest.raises(ConfigError, match="must be a mapping") as err:
+        rules.validate_task_role_statements([USER_STATEMENT, "s3:GetObject"])
+    assert "task.task_role_statements[1]" in str(err.value)
+    with pytest.raises(ConfigError, match="Resource must be an ARN"):
+        rules.validate_task_role_statements([{**USER_STATEMENT, "Resource": []}])
+
+
+def test_config_imports_no_resource_module() -> None:
+    """The config is pure data: its rules come from ecs_cicd.rules, not from a resource module."""
+    root = Path(__file__).resolve().parents[3] / "ecs_cicd"
+    for module in ("config.py", "rules.py"):
+        tree = ast.parse((root / module).read_text())
+        imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)] + [
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        ]
+        assert not [m for m in imported if m.startswith("ecs_cicd.resources")], module
+    # rules.py depends on nothing of ecs_cicd but its errors.
+    rules_tree = ast.parse((root / "rules.py").read_text())
+    ours = {
+        n.module
+        for n in ast.walk(rules_tree)
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("ecs_cicd")
+    }
+    assert ours == {"ecs_cicd.errors"}
 
 
 # --- CodeBuild role --------------------------------------------------------------------------

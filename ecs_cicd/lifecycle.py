@@ -1,0 +1,482 @@
+"""The one resource lifecycle, written once.
+
+A resource kind supplies only what is specific to it — `find`, `create`, `diff`, `update`,
+`delete` (and optionally `tag`, `summary`, `outputs`) — as a `Kind`. Everything else is here:
+
+    examine (read-only): find (state id, then name/tag) -> ownership verdict -> diff -> a Change
+    apply:               create (tags at creation) | adopt -> record at once -> update -> record
+    remove:              find the recorded resource -> only if ours -> delete; not found = done
+
+`plan` is `examine` over the desired stack, printed; `up` is the same examination, a check that
+nothing in it belongs to someone else, then `apply` of each change. No kind asks "is this a dry
+run?": a kind's `find` and `diff` only read, and only `apply`/`remove` call the mutating verbs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+
+from ecs_cicd.aws import Aws, aws_error, is_not_found
+from ecs_cicd.errors import AwsError, EcsCicdError
+from ecs_cicd.names import STACK_TAG
+from ecs_cicd.state import Record, State
+
+# The config's `waits:` defaults (a Ctx built without a config, as in tests, uses these).
+DEFAULT_DEADLINES = {"load_balancer": 600.0, "service": 900.0, "pipeline": 1800.0, "delete": 1200.0}
+
+
+# --- desired state ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """Where the stack goes: what desired values (ARNs, bucket names) need besides the config."""
+
+    account: str
+    region: str
+    partition: str = "aws"
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account if account else ''}:{resource}"
+        )
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Resource:
+    """The desired state of one resource: frozen, pure data, built by stack.py without AWS.
+
+    Subclasses (one per kind, in the kind's module) add their desired values as fields; a field
+    holding another Resource (or a tuple of them) is a dependency, by reference. `after` names
+    resources that must exist first without being data of this one (the service needs the
+    listener that associates its target group with the load balancer).
+    """
+
+    kind: ClassVar[str] = ""
+    logical_id: str
+    tags: tuple[tuple[str, str], ...] = ()
+    after: tuple[Resource, ...] = ()
+
+    def deps(self) -> tuple[Resource, ...]:
+        out: list[Resource] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            items = value if isinstance(value, tuple) else (value,)
+            out += [v for v in items if isinstance(v, Resource) and v not in out]
+        return tuple(out)
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+# --- what a kind reports ---------------------------------------------------------------------
+@dataclass
+class Live:
+    """A resource as AWS reports it. `tags` None: the kind cannot be tagged, ownership is our
+    state record (or `owned_by_holder`, the verdict on the tagged resource that holds it)."""
+
+    physical_id: str
+    arn: str | None = None
+    tags: dict[str, str] | None = field(default_factory=dict)
+    data: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    owned_by_holder: bool | None = None
+
+
+@dataclass(frozen=True)
+class Diff:
+    """One field that differs: `replace` when AWS cannot change it in place."""
+
+    field: str
+    have: Any = None
+    want: Any = None
+    note: str = ""
+    replace: bool = False
+
+    def __str__(self) -> str:
+        if self.note:
+            return f"{self.field}: {self.note}"
+        return f"{self.field}: {_short(self.have)} -> {_short(self.want)}"
+
+
+def _short(value: Any) -> str:
+    return "none" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+# Actions: create, update, replace, adopt (found untracked but ours), take (foreign, taken over on
+# request), unchanged, foreign (someone else's: blocks up), reference (not ours by design),
+# delete, gone (already deleted), skip (foreign: left alone by down).
+@dataclass
+class Outcome:
+    """One resource's line of a plan or of what an operation did."""
+
+    logical_id: str
+    kind: str
+    action: str
+    changes: list[str] = field(default_factory=list)
+    physical_id: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def destructive(self) -> bool:
+        return self.action in ("replace", "delete")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.logical_id,
+            "kind": self.kind,
+            "action": self.action,
+            "physical_id": self.physical_id,
+            "changes": self.changes,
+            **({"notes": self.notes} if self.notes else {}),
+        }
+
+
+class Pending(EcsCicdError):
+    """A dependency does not exist yet (plan): what needs its id is known only once it is made."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(f"{resource.logical_id} does not exist yet")
+        self.resource = resource
+
+
+class Cancelled(EcsCicdError):
+    exit_code = 130
+
+
+class Ctx:
+    """What a kind's verbs get: clients, the state, where the stack goes, a progress callback."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        state: State,
+        target: Target,
+        *,
+        stack: str,
+        log: Callable[[str], None] = lambda _msg: None,
+        sleep: Callable[[float], None] = time.sleep,
+        cancel: threading.Event | None = None,
+        adopt: frozenset[str] = frozenset(),
+        replace_service: bool = False,
+        deadlines: dict[str, float] | None = None,
+    ) -> None:
+        self.aws = aws
+        self.state = state
+        self.target = target
+        self.stack = stack
+        self.log = log
+        self.sleep = sleep
+        self.cancel = cancel or threading.Event()
+        self.adopt = adopt
+        self.replace_service = replace_service
+        self.deadlines = deadlines or {}
+
+    def deadline(self, wait: str) -> float:
+        """Seconds to wait for `wait` (load_balancer, service, pipeline, delete: `waits:`)."""
+        return float(self.deadlines.get(wait, DEFAULT_DEADLINES[wait]))
+
+    @property
+    def region(self) -> str:
+        return self.target.region
+
+    @property
+    def account(self) -> str:
+        return self.target.account
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def ref(self, resource: Resource) -> Record:
+        """The record of a dependency. Missing: it will be created first (plan) -> Pending."""
+        rec = self.state.get(resource.logical_id)
+        if rec is None:
+            raise Pending(resource)
+        return rec
+
+    def id_of(self, resource: Resource) -> str:
+        return self.ref(resource).physical_id
+
+    def arn_of(self, resource: Resource) -> str:
+        rec = self.ref(resource)
+        return rec.arn or rec.physical_id
+
+    def record(self, record: Record) -> None:
+        """Persist at once: a crash right after leaves the state true."""
+        self.state.put(record)
+
+
+R = TypeVar("R", bound=Resource)
+
+
+class Kind(Generic[R]):
+    """The verbs of one resource kind. Only `find`, `create` and `delete` are required."""
+
+    kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # "log group": used in messages
+    taggable: ClassVar[bool] = True
+    reference: ClassVar[bool] = False  # an existing resource the config names: never changed
+
+    def name(self, want: R) -> str:
+        return str(getattr(want, "name", want.logical_id))
+
+    def find(self, ctx: Ctx, want: R, rec: Record | None) -> Live | None:
+        """Look the resource up (by `rec` first, then name or tags). Read-only."""
+        raise NotImplementedError
+
+    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
+        """Look up what `rec` records (down, status). Read-only."""
+        raise NotImplementedError
+
+    def create(self, ctx: Ctx, want: R) -> Live:
+        """Create it with its tags in the same call."""
+        raise NotImplementedError
+
+    def configure(self, ctx: Ctx, want: R, live: Live) -> Live | None:
+        """Calls a resource needs right after `create`, once it is recorded (a crash between the
+        two leaves it recorded, and the next `diff` finds what is missing)."""
+        return None
+
+    def diff(self, ctx: Ctx, want: R, live: Live) -> list[Diff]:
+        """What differs between the desired and the live resource. Read-only."""
+        return []
+
+    def update(self, ctx: Ctx, want: R, live: Live, diffs: list[Diff]) -> Live | None:
+        """Converge `live` to `want` for `diffs`; returns the new live view when it changed."""
+        raise NotImplementedError(f"{self.kind} has no update")
+
+    def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
+        """Delete what `rec` records (ours, checked by the lifecycle). Not found: done."""
+        raise NotImplementedError
+
+    def tag(self, ctx: Ctx, live: Live, tags: dict[str, str]) -> None:
+        """Put our tags on a resource the user asked us to take over (`--adopt`)."""
+        raise NotImplementedError(f"{self.kind} cannot be tagged")
+
+    def summary(self, want: R) -> list[str]:
+        """What `create` will make, for the plan."""
+        return []
+
+    def notes(self, want: R, diffs: list[Diff]) -> list[str]:
+        """What an update also does (a deployment it starts, downtime it implies)."""
+        return []
+
+    def record(self, want: R, live: Live) -> Record:
+        return Record(
+            want.logical_id,
+            self.kind,
+            live.physical_id,
+            arn=live.arn,
+            owned=not self.reference,
+            outputs=dict(live.outputs),
+        )
+
+    def what(self, name: str) -> str:
+        return f"{self.label or self.kind} {name}"
+
+
+# --- ownership -------------------------------------------------------------------------------
+def is_ours(kind: Kind[Any], live: Live, stack: str, rec: Record | None) -> bool:
+    """Ours: it carries our stack tag; for kinds AWS cannot tag, our record of it or the verdict
+    on the tagged resource that holds it."""
+    if kind.reference:
+        return True
+    if live.tags is not None:
+        return live.tags.get(STACK_TAG) == stack
+    if live.owned_by_holder is not None:
+        return live.owned_by_holder
+    return rec is not None
+
+
+# --- examine: read-only ----------------------------------------------------------------------
+@dataclass
+class Step:
+    """What `examine` found for one desired resource, and what `apply` will do about it."""
+
+    want: Resource
+    kind: Kind[Any]
+    outcome: Outcome
+    live: Live | None = None
+    diffs: list[Diff] = field(default_factory=list)
+    complete: bool = True  # False: a dependency is still to be made, diff again before applying
+
+
+def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
+    lid, name = want.logical_id, kind.name(want)
+    rec = ctx.state.get(lid)
+
+    def outcome(action: str, changes: list[str] | None = None, pid: str | None = None) -> Outcome:
+        return Outcome(lid, kind.kind, action, changes or [], pid or name)
+
+    try:
+        live = read(kind, "Reading", name, lambda: kind.find(ctx, want, rec))
+    except Pending as p:
+        # Found through a dependency that does not exist yet: so it does not exist either.
+        return Step(
+            want,
+            kind,
+            outcome("create", [*kind.summary(want), f"after {p.resource.logical_id}"], name),
+            complete=False,
+        )
+    if live is None:
+        if kind.reference:
+            return Step(want, kind, outcome("missing", [f"{kind.what(name)} does not exist"]))
+        created = outcome("create", kind.summary(want))
+        created.notes = kind.notes(want, [])
+        return Step(want, kind, created)
+    pid = live.physical_id
+    ours = is_ours(kind, live, ctx.stack, rec)
+    if not ours and lid not in ctx.adopt:
+        return Step(want, kind, outcome("foreign", [_foreign_reason(kind, live)], pid), live)
+    complete = True
+    try:
+        diffs = read(kind, "Reading", name, lambda: kind.diff(ctx, want, live))
+    except Pending as p:
+        diffs, complete = [Diff(p.resource.logical_id, note="updated once it exists")], False
+    if kind.reference:
+        action = "reference"
+    elif not ours:
+        action = "take"
+    elif rec is None:
+        action = "adopt"
+    elif any(d.replace for d in diffs):
+        action = "replace"
+    else:
+        action = "update" if diffs else "unchanged"
+    changes = [str(d) for d in diffs]
+    if action == "take":
+        changes.insert(0, f"tag {STACK_TAG}={ctx.stack} (taken over with --adopt)")
+    out = outcome(action, changes, pid)
+    out.notes = kind.notes(want, diffs) if diffs else []
+    return Step(want, kind, out, live, diffs, complete)
+
+
+def _foreign_reason(kind: Kind[Any], live: Live) -> str:
+    if live.tags is None:
+        return "exists, but this stack's state does not record it"
+    have = live.tags.get(STACK_TAG)
+    return f"exists without the tag {STACK_TAG}" + (
+        f" (it carries {STACK_TAG}={have})" if have else ""
+    )
+
+
+def read(kind: Kind[Any], action: str, name: str, call: Callable[[], Any]) -> Any:
+    """Run a read verb; an AWS error it did not handle becomes one line naming the resource."""
+    try:
+        return call()
+    except ClientError as e:
+        raise aws_error(action, kind.what(name), e) from None
+
+
+# --- apply -----------------------------------------------------------------------------------
+def apply(ctx: Ctx, step: Step) -> Outcome:
+    """Make the resource what `step` says: create / take over / converge, recording at once."""
+    if not step.complete:
+        step = examine(ctx, step.kind, step.want)
+    kind, want, out = step.kind, step.want, step.outcome
+    name = kind.name(want)
+    if out.action in ("unchanged", "reference"):
+        if step.live is not None and ctx.state.get(want.logical_id) != kind.record(want, step.live):
+            ctx.record(kind.record(want, step.live))
+        return out
+    if out.action == "foreign":
+        raise ForeignResources([out])
+    if out.action == "missing":
+        raise AwsError("Reading", kind.what(name), "NotFound", out.changes[0])
+    if out.action == "create":
+        live = mutate(kind, "Creating", name, lambda: kind.create(ctx, want))
+        ctx.record(kind.record(want, live))
+        out.physical_id = live.physical_id
+        new = mutate(kind, "Configuring", name, lambda: kind.configure(ctx, want, live))
+        if new is not None:
+            ctx.record(kind.record(want, new))
+        return out
+    live = step.live
+    assert live is not None
+    if out.action == "take":
+        tags = dict(want.tags)
+        mutate(kind, "Tagging", name, lambda: kind.tag(ctx, live, tags))
+    ctx.record(kind.record(want, live))
+    if step.diffs:
+        new = mutate(kind, "Updating", name, lambda: kind.update(ctx, want, live, step.diffs))
+        if new is not None:
+            ctx.record(kind.record(want, new))
+    return out
+
+
+def mutate(kind: Kind[Any], action: str, name: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except ClientError as e:
+        raise aws_error(action, kind.what(name), e) from None
+
+
+# --- remove ----------------------------------------------------------------------------------
+def remove(ctx: Ctx, kind: Kind[Any], rec: Record) -> Outcome:
+    """Delete what `rec` records if it is ours; "not found" at any point means done."""
+
+    def outcome(action: str, changes: list[str] | None = None) -> Outcome:
+        return Outcome(rec.logical_id, kind.kind, action, changes or [], rec.physical_id)
+
+    if not rec.owned or kind.reference:
+        return outcome("reference")
+    try:
+        live = kind.find_recorded(ctx, rec)
+        if live is None:
+            return outcome("gone")
+        if not is_ours(kind, live, ctx.stack, rec):
+            return outcome("skip", [_foreign_reason(kind, live) + ": left alone"])
+        kind.delete(ctx, rec, live)
+    except ClientError as e:
+        if is_not_found(e):
+            return outcome("gone")
+        raise aws_error("Deleting", kind.what(rec.physical_id), e) from None
+    return outcome("delete")
+
+
+class ForeignResources(EcsCicdError):
+    """Resources with our names that are not ours: `up` stops before changing anything."""
+
+    exit_code = 1
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        items = "; ".join(f"{o.kind} {o.physical_id} ({o.logical_id})" for o in outcomes)
+        ids = " ".join(o.logical_id for o in outcomes)
+        super().__init__(
+            f"{len(outcomes)} resource(s) with this stack's names are not this stack's "
+            f"(no {STACK_TAG} tag): {items}; nothing was changed",
+            hint=f"delete or rename them, change project/environment, or take them over "
+            f"explicitly with `up --adopt {ids}`",
+        )
+        self.outcomes = outcomes
+
+
+def walk(resources: Iterator[Resource] | list[Resource]) -> list[Resource]:
+    """Every resource reachable from `resources`, dependencies first (a cycle is a bug)."""
+    out: list[Resource] = []
+    seen: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(r: Resource, trail: tuple[str, ...]) -> None:
+        if r.logical_id in seen:
+            return
+        if r.logical_id in visiting:
+            raise ValueError(f"dependency cycle: {' -> '.join((*trail, r.logical_id))}")
+        visiting.add(r.logical_id)
+        for d in (*r.deps(), *r.after):
+            visit(d, (*trail, r.logical_id))
+        visiting.discard(r.logical_id)
+        seen.add(r.logical_id)
+        out.append(r)
+
+    for r in resources:
+        visit(r, ())
+    return out

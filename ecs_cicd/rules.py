@@ -1,0 +1,63 @@
+"""The rules an IAM statement of the config must keep, checked when the config is loaded.
+
+Pure and dependency-free (only `errors`), so both `config` (which validates the user's task-role
+statements) and `resources.policies` (which builds the role documents from them) import it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ecs_cicd.errors import ConfigError
+
+ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")
+
+
+def as_list(v: Any) -> list[Any]:
+    """A policy value as a list: IAM accepts a single value where it accepts a list."""
+    return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def is_broad(action: str) -> bool:
+    """`*` or `service:*`: every action (of a service)."""
+    return action == "*" or action.endswith(":*")
+
+
+def validate_task_role_statements(statements: list[Any]) -> None:
+    """Each statement needs Effect, Action and Resource; an Allow may not grant `*` or
+    `service:*`. Raises ConfigError naming the statement."""
+    for i, st in enumerate(statements):
+        field = f"task.task_role_statements[{i}]"
+        if not isinstance(st, dict):
+            raise ConfigError("must be a mapping with Effect, Action and Resource", field=field)
+        missing = [k for k in ("Effect", "Action", "Resource") if k not in st]
+        if missing:
+            raise ConfigError(
+                f"missing {', '.join(missing)}",
+                field=field,
+                hint="every statement needs Effect, Action and Resource (NotAction is refused)",
+            )
+        if st["Effect"] not in ("Allow", "Deny"):
+            raise ConfigError(
+                f"Effect {st['Effect']!r} must be Allow or Deny", field=f"{field}.Effect"
+            )
+        actions = as_list(st["Action"])
+        if not actions or not all(
+            isinstance(a, str) and (a == "*" or ACTION.match(a)) for a in actions
+        ):
+            raise ConfigError(
+                "Action must be service:Action strings, e.g. s3:GetObject", field=f"{field}.Action"
+            )
+        broad = [a for a in actions if is_broad(a)]
+        if broad and st["Effect"] == "Allow":
+            raise ConfigError(
+                f"grants every action ({', '.join(broad)})",
+                field=f"{field}.Action",
+                hint="name the actions the application calls, e.g. s3:GetObject",
+            )
+        resources = as_list(st["Resource"])
+        if not resources or not all(isinstance(r, str) and r for r in resources):
+            raise ConfigError(
+                "Resource must be an ARN or a list of ARNs", field=f"{field}.Resource"
+            )
