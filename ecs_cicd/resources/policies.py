@@ -19,11 +19,11 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ecs_cicd import names, taskdef
 from ecs_cicd.config import CodeCommitSource, Config, ConnectionSource, S3Source
+from ecs_cicd.lifecycle import Target
 from ecs_cicd.rules import as_list, is_broad, validate_task_role_statements
 
 VERSION = "2012-10-17"
@@ -82,19 +82,8 @@ _PRIVATE_ECR = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Scope:
-    """Where the stack lives: the parts of every ARN we build."""
-
-    account: str
-    region: str
-    partition: str = "aws"
-
-    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return (
-            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-            f"{self.account if account else ''}:{resource}"
-        )
+# Where the stack lives: the parts of every ARN we build (the lifecycle's Target).
+Scope = Target
 
 
 # --- trust -----------------------------------------------------------------------------------

@@ -210,3 +210,28 @@ def test_adopt_takes_a_stranger_over_explicitly(mock: None, tmp_path: Path) -> N
     )
     assert {o.action for o in plan(cfg, state_path=state).outcomes} == {"unchanged"}
     down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+
+
+def test_resources_deleted_by_hand_are_reported_by_plan_and_status(
+    mock: None, tmp_path: Path
+) -> None:
+    cfg = load_config(EXAMPLE)
+    state = tmp_path / "s.json"
+    up(cfg, state_path=state, sleep=no_sleep)
+    from ecs_cicd import status
+
+    recs = json.loads(state.read_text())["resources"]
+    elb = client("elbv2")
+    elb.delete_listener(ListenerArn=recs["listener.http"]["physical_id"])
+    elb.delete_load_balancer(LoadBalancerArn=recs["alb"]["physical_id"])
+    client("logs").delete_log_group(logGroupName=name_of("logs.app"))
+    client("ecr").delete_repository(repositoryName=name_of("ecr.app"), force=True)
+    client("codebuild").delete_project(name=name_of("codebuild"))
+    gone = {"alb", "listener.http", "logs.app", "ecr.app", "codebuild"}
+    planned = {o.logical_id: o.action for o in plan(cfg, state_path=state).outcomes}
+    assert {lid for lid, a in planned.items() if a == "create"} == gone
+    st = {o.logical_id: o.action for o in status(cfg, state_path=state).outcomes}
+    assert {lid for lid, a in st.items() if a == "gone"} == gone
+    up(cfg, state_path=state, sleep=no_sleep)  # puts them back
+    assert {o.action for o in plan(cfg, state_path=state).outcomes} == {"unchanged"}
+    down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
