@@ -60,6 +60,23 @@ NOT_FOUND_CODES = frozenset(
     }
 )
 
+# Error codes that mean "a resource of that name exists already" (on create). One table: the
+# lifecycle then looks again and goes on only with one that carries our stack tag.
+ALREADY_EXISTS_CODES = frozenset(
+    {
+        "EntityAlreadyExists",
+        "ResourceAlreadyExistsException",
+        "RepositoryAlreadyExistsException",
+        "PipelineNameInUseException",
+        "BucketAlreadyOwnedByYou",
+        "DuplicateLoadBalancerName",
+        "DuplicateTargetGroupName",
+        "ApplicationAlreadyExistsException",
+        "DeploymentGroupAlreadyExistsException",
+        "InvalidGroup.Duplicate",
+    }
+)
+
 HINTS: dict[str, str] = {
     "AccessDenied": "the credentials in use lack this permission; check AWS_PROFILE / the IAM policy",
     "AccessDeniedException": "the credentials in use lack this permission; check AWS_PROFILE / the IAM policy",
@@ -90,6 +107,10 @@ def is_not_found(e: BaseException) -> bool:
         error_code(e) in NOT_FOUND_CODES
         or e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
     )
+
+
+def is_already_exists(e: BaseException) -> bool:
+    return isinstance(e, ClientError) and error_code(e) in ALREADY_EXISTS_CODES
 
 
 def aws_error(action: str, resource: str, e: ClientError, hint: str | None = None) -> AwsError:

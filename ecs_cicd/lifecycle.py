@@ -23,11 +23,15 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ecs_cicd.aws import Aws, aws_error, is_not_found
+from ecs_cicd.aws import Aws, aws_error, is_already_exists, is_not_found
 from ecs_cicd.errors import AwsError, EcsCicdError
 from ecs_cicd.names import STACK_TAG
 from ecs_cicd.state import Record, State
 
+# A look-up may miss a resource that create says exists (read-after-write lag): look again up to
+# 30 times, 2 s apart (about a minute).
+ALREADY_EXISTS_LOOKS = 30
+ALREADY_EXISTS_PAUSE = 2.0
 # The config's `waits:` defaults (a Ctx built without a config, as in tests, uses these).
 DEFAULT_DEADLINES = {"load_balancer": 600.0, "service": 900.0, "pipeline": 1800.0, "delete": 1200.0}
 
@@ -228,13 +232,22 @@ class Kind(Generic[R]):
     def name(self, want: R) -> str:
         return str(getattr(want, "name", want.logical_id))
 
-    def find(self, ctx: Ctx, want: R, rec: Record | None) -> Live | None:
-        """Look the resource up (by `rec` first, then name or tags). Read-only."""
+    def lookup(self, ctx: Ctx, physical_id: str, rec: Record | None) -> Live | None:
+        """The one read most kinds supply: the resource called `physical_id`, or None.
+        `rec` is our record of it when the look-up is by the recorded id."""
         raise NotImplementedError
+
+    def find(self, ctx: Ctx, want: R, rec: Record | None) -> Live | None:
+        """Look the resource up: by the recorded id first, then by the desired name (when it
+        differs: a crash before recording, a lost state). Read-only."""
+        live = self.lookup(ctx, rec.physical_id, rec) if rec else None
+        if live is None and (rec is None or rec.physical_id != self.name(want)):
+            live = self.lookup(ctx, self.name(want), None)
+        return live
 
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         """Look up what `rec` records (down, status). Read-only."""
-        raise NotImplementedError
+        return self.lookup(ctx, rec.physical_id, rec)
 
     def create(self, ctx: Ctx, want: R) -> Live:
         """Create it with its tags in the same call."""
@@ -392,10 +405,34 @@ def apply(ctx: Ctx, step: Step) -> Outcome:
     if out.action == "missing":
         raise AwsError("Reading", kind.what(name), "NotFound", out.changes[0])
     if out.action == "create":
-        live = mutate(kind, "Creating", name, lambda: kind.create(ctx, want))
-        ctx.record(kind.record(want, live))
-        out.physical_id = live.physical_id
-        new = mutate(kind, "Configuring", name, lambda: kind.configure(ctx, want, live))
+        try:
+            made = kind.create(ctx, want)
+        except ClientError as e:
+            if not is_already_exists(e):
+                raise aws_error("Creating", kind.what(name), e) from None
+            # Made between our look-up and our create (a concurrent run, a read lagging behind):
+            # ours (it carries our stack tag) -> go on with it; anyone else's -> the error stands.
+            # Reads right after a write may still miss it (AWS-BEHAVIOUR.md: read-after-write
+            # lag): look again for up to a minute, never create a second one.
+            again = examine(ctx, kind, want)
+            for _ in range(ALREADY_EXISTS_LOOKS):
+                if again.live is not None:
+                    break
+                ctx.sleep(ALREADY_EXISTS_PAUSE)
+                again = examine(ctx, kind, want)
+            if again.live is None or again.outcome.action not in ("adopt", "unchanged", "update"):
+                raise aws_error(
+                    "Creating",
+                    kind.what(name),
+                    e,
+                    hint=f"a {kind.label or kind.kind} of that name exists without the tag "
+                    f"{STACK_TAG}={ctx.stack}; it was left alone (delete or rename it, or "
+                    f"`up --adopt {want.logical_id}`)",
+                ) from None
+            return apply(ctx, again)
+        ctx.record(kind.record(want, made))
+        out.physical_id = made.physical_id
+        new = mutate(kind, "Configuring", name, lambda: kind.configure(ctx, want, made))
         if new is not None:
             ctx.record(kind.record(want, new))
         return out

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,7 @@ from moto.ecs.models import ecs_backends
 from moto.iam.models import AWSManagedPolicy, IAMBackend
 from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
 from moto.s3.models import FakeBucket
+from moto.s3.responses import S3Response
 
 from ecs_cicd.emulator._util import replace
 from ecs_cicd.emulator.webhooks import webhook_records
@@ -201,4 +203,34 @@ def apply() -> None:
     load_managed_policies()
     replace(IAMBackend, "_init_aws_policies", _aws_policies)
     replace(FakeBucket, "get_permission", _bucket_permission)
+    replace(S3Response, "_bucket_response_put", _bucket_put_with_tags)
     replace(ResourceGroupsTaggingAPIBackend, "_get_resources_generator", _resources_generator)
+
+
+# --- S3: tags in CreateBucket -----------------------------------------------------------------
+def _tags_in_create_bucket(body: bytes) -> dict[str, str]:
+    """CreateBucketConfiguration.Tags (AWS accepts tags at CreateBucket; moto drops them)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return {}
+    tags: dict[str, str] = {}
+    for tag in root.iter():
+        if tag.tag.rsplit("}", 1)[-1] != "Tag":
+            continue
+        fields = {c.tag.rsplit("}", 1)[-1]: (c.text or "") for c in tag}
+        if "Key" in fields:
+            tags[fields["Key"]] = fields.get("Value", "")
+    return tags
+
+
+def _bucket_put_with_tags(real: Any) -> Any:
+    def put(self: Any, request: Any, bucket_name: str, querystring: dict[str, Any]) -> Any:
+        result = real(self, request, bucket_name, querystring)
+        if not querystring and self.body and self.data.get("Action") == "CreateBucket":
+            tags = _tags_in_create_bucket(self.body)
+            if tags:
+                self.backend.put_bucket_tagging(bucket_name, tags)
+        return result
+
+    return put

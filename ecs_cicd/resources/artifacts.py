@@ -184,25 +184,15 @@ class ArtifactBucketKind(Kind[ArtifactBucket]):
 
     def create(self, ctx: Ctx, want: ArtifactBucket) -> Live:
         conf = _create_configuration(ctx, want)
-        try:
-            retry_on(
-                lambda: ctx.client("s3").create_bucket(
-                    Bucket=want.name, **({"CreateBucketConfiguration": conf} if conf else {})
-                ),
-                codes=("OperationAborted",),
-                fragment="conflicting conditional operation",
-                deadline=CREATE_CONFLICT_DEADLINE,
-                sleep=ctx.sleep,
-            )
-        except ClientError as e:
-            # HeadBucket missed it (a concurrent run, eventual consistency): carrying our stack
-            # tag it is ours to go on with; without it, it is not, and the error stands.
-            if error_code(e) != "BucketAlreadyOwnedByYou":
-                raise
-            tags = _tags(ctx, want.name)
-            if tags.get(STACK_TAG) != ctx.stack:
-                raise
-            return Live(want.name, want.arn, tags, None, {"name": want.name})
+        retry_on(
+            lambda: ctx.client("s3").create_bucket(
+                Bucket=want.name, **({"CreateBucketConfiguration": conf} if conf else {})
+            ),
+            codes=("OperationAborted",),
+            fragment="conflicting conditional operation",
+            deadline=CREATE_CONFLICT_DEADLINE,
+            sleep=ctx.sleep,
+        )
         return Live(want.name, want.arn, want.tag_dict, None, {"name": want.name})
 
     def configure(self, ctx: Ctx, want: ArtifactBucket, live: Live) -> Live | None:

@@ -36,16 +36,7 @@ class ClusterKind(Kind[Cluster]):
     kind = "cluster"
     label = "ECS cluster"
 
-    def find(self, ctx: Ctx, want: Cluster, rec: Record | None) -> Live | None:
-        live = self._describe(ctx, rec.physical_id) if rec else None
-        if live is None and (rec is None or rec.physical_id != want.name):
-            live = self._describe(ctx, want.name)
-        return live
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._describe(ctx, rec.physical_id)
-
-    def _describe(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         resp = ctx.client("ecs").describe_clusters(clusters=[name], include=["SETTINGS", "TAGS"])
         live = [c for c in resp.get("clusters", []) if c.get("status") != "INACTIVE"]
         if not live:

@@ -10,14 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
-
 from ecs_cicd import names
-from ecs_cicd.aws import error_code, retry_on, tags_dict, tags_list
+from ecs_cicd.aws import retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
-from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources.logs import LogGroup
 from ecs_cicd.state import Record
 
@@ -237,16 +234,7 @@ class ProjectKind(Kind[Project]):
     kind = "codebuild_project"
     label = "CodeBuild project"
 
-    def find(self, ctx: Ctx, want: Project, rec: Record | None) -> Live | None:
-        live = self._get(ctx, rec.physical_id) if rec else None
-        if live is None and (rec is None or rec.physical_id != want.name):
-            live = self._get(ctx, want.name)
-        return live
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._get(ctx, rec.physical_id)
-
-    def _get(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         projects = ctx.client("codebuild").batch_get_projects(names=[name]).get("projects", [])
         if not projects:
             return None
@@ -256,25 +244,15 @@ class ProjectKind(Kind[Project]):
     def create(self, ctx: Ctx, want: Project) -> Live:
         request = resolve(ctx, want.request)
         codebuild = ctx.client("codebuild")
-        try:
-            p = role_lag(
-                ctx,
-                lambda: codebuild.create_project(
-                    name=want.name,
-                    description=want.description,
-                    tags=tags_list(want.tag_dict, "key", "value"),
-                    **request,
-                )["project"],
-            )
-        except ClientError as e:
-            # Created between our lookup and CreateProject (another run of this stack, or a read
-            # lagging behind): take it if it is ours, never make a second one.
-            if error_code(e) != "ResourceAlreadyExistsException":
-                raise
-            live = self._get(ctx, want.name)
-            if live is None or (live.tags or {}).get(STACK_TAG) != ctx.stack:
-                raise
-            return live
+        p = role_lag(
+            ctx,
+            lambda: codebuild.create_project(
+                name=want.name,
+                description=want.description,
+                tags=tags_list(want.tag_dict, "key", "value"),
+                **request,
+            )["project"],
+        )
         return Live(str(p["name"]), str(p["arn"]), want.tag_dict, dict(p))
 
     def diff(self, ctx: Ctx, want: Project, live: Live) -> list[Diff]:

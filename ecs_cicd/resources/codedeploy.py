@@ -348,17 +348,7 @@ class ApplicationKind(Kind[Application]):
     kind = "codedeploy_app"
     label = "CodeDeploy application"
 
-    def find(self, ctx: Ctx, want: Application, rec: Record | None) -> Live | None:
-        if rec is not None and rec.physical_id != want.name:
-            live = self._get(ctx, rec.physical_id)
-            if live is not None:
-                return live
-        return self._get(ctx, want.name)
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._get(ctx, rec.physical_id)
-
-    def _get(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         app = get_application(ctx, name)
         if app is None:
             return None

@@ -376,16 +376,7 @@ class PipelineKind(Kind[Pipeline]):
     kind = "pipeline"
     label = "pipeline"
 
-    def find(self, ctx: Ctx, want: Pipeline, rec: Record | None) -> Live | None:
-        live = self._get(ctx, rec.physical_id, rec) if rec else None
-        if live is None and (rec is None or rec.physical_id != want.name):
-            live = self._get(ctx, want.name, None)
-        return live
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._get(ctx, rec.physical_id, rec)
-
-    def _get(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         cp = ctx.client("codepipeline")
         try:
             resp = cp.get_pipeline(name=name)
@@ -410,28 +401,18 @@ class PipelineKind(Kind[Pipeline]):
         token = oauth_token(want.token_env)
         declaration = with_token(resolve(ctx, want.declaration), token)
         cp = ctx.client("codepipeline")
-        try:
-            with redacted(token):
-                # "not authorized to perform AssumeRole": the new role has not propagated; any
-                # other InvalidStructureException (bad bucket, bad action config) fails at once.
-                retry_on(
-                    lambda: cp.create_pipeline(
-                        pipeline=declaration, tags=tags_list(want.tag_dict, "key", "value")
-                    ),
-                    codes=("InvalidStructureException",),
-                    fragment=ROLE_LAG_FRAGMENT,
-                    deadline=ROLE_PROPAGATION,
-                    sleep=ctx.sleep,
-                )
-        except ClientError as e:
-            # Created between our lookup and CreatePipeline (another run of this stack, or a
-            # read lagging behind): take it if it is ours, never make a second one.
-            if error_code(e) != "PipelineNameInUseException":
-                raise
-            live = self._get(ctx, want.name, None)
-            if live is None or not _ours(live, ctx.stack):
-                raise
-            return live
+        with redacted(token):
+            # "not authorized to perform AssumeRole": the new role has not propagated; any
+            # other InvalidStructureException (bad bucket, bad action config) fails at once.
+            retry_on(
+                lambda: cp.create_pipeline(
+                    pipeline=declaration, tags=tags_list(want.tag_dict, "key", "value")
+                ),
+                codes=("InvalidStructureException",),
+                fragment=ROLE_LAG_FRAGMENT,
+                deadline=ROLE_PROPAGATION,
+                sleep=ctx.sleep,
+            )
         created = datetime.now(UTC).isoformat(timespec="seconds")
         arn = ctx.target.arn("codepipeline", want.name)
         return Live(want.name, arn, want.tag_dict, None, {"created": created})
@@ -541,16 +522,7 @@ class WebhookKind(Kind[Webhook]):
     kind = "webhook"
     label = "webhook"
 
-    def find(self, ctx: Ctx, want: Webhook, rec: Record | None) -> Live | None:
-        live = self._get(ctx, rec.physical_id if rec else want.name)
-        if live is None and rec is not None and rec.physical_id != want.name:
-            live = self._get(ctx, want.name)
-        return live
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._get(ctx, rec.physical_id)
-
-    def _get(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         cp = ctx.client("codepipeline")
         for page in cp.get_paginator("list_webhooks").paginate():
             for item in page.get("webhooks", []):

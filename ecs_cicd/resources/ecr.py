@@ -11,10 +11,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import error_code, is_not_found, tags_dict, tags_list
+from ecs_cicd.aws import is_not_found, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
-from ecs_cicd.names import STACK_TAG
 from ecs_cicd.state import Record
 
 TAG_MUTABILITY = "MUTABLE"
@@ -68,16 +67,7 @@ class RepositoryKind(Kind[Repository]):
     kind = "ecr_repository"
     label = "ECR repository"
 
-    def find(self, ctx: Ctx, want: Repository, rec: Record | None) -> Live | None:
-        live = self._describe(ctx, rec.physical_id) if rec else None
-        if live is None and (rec is None or rec.physical_id != want.name):
-            live = self._describe(ctx, want.name)
-        return live
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._describe(ctx, rec.physical_id)
-
-    def _describe(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         ecr = ctx.client("ecr")
         try:
             repos = ecr.describe_repositories(repositoryNames=[name])["repositories"]
@@ -96,21 +86,12 @@ class RepositoryKind(Kind[Repository]):
         return Live(r["repositoryName"], r["repositoryArn"], tags, r, {"uri": r["repositoryUri"]})
 
     def create(self, ctx: Ctx, want: Repository) -> Live:
-        try:
-            r = ctx.client("ecr").create_repository(
-                repositoryName=want.name,
-                imageTagMutability=want.tag_mutability,
-                imageScanningConfiguration={"scanOnPush": want.scan_on_push},
-                tags=tags_list(want.tag_dict),
-            )["repository"]
-        except ClientError as e:
-            # Made between our look-up and now: by a concurrent run of this stack (it carries our
-            # stack tag) it is ours to go on with; anyone else's is not, and the error stands.
-            if error_code(e) == "RepositoryAlreadyExistsException":
-                live = self._describe(ctx, want.name)
-                if live is not None and (live.tags or {}).get(STACK_TAG) == ctx.stack:
-                    return live
-            raise
+        r = ctx.client("ecr").create_repository(
+            repositoryName=want.name,
+            imageTagMutability=want.tag_mutability,
+            imageScanningConfiguration={"scanOnPush": want.scan_on_push},
+            tags=tags_list(want.tag_dict),
+        )["repository"]
         return self._live(r, want.tag_dict)
 
     def configure(self, ctx: Ctx, want: Repository, live: Live) -> Live | None:

@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import aws_error, error_code, is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
-from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources import policies
 from ecs_cicd.resources.policies import INLINE_POLICY_NAME
 from ecs_cicd.state import Record
@@ -128,42 +127,22 @@ class RoleKind(Kind[Role]):
 
     def create(self, ctx: Ctx, want: Role) -> Live:
         iam = ctx.client("iam")
-        try:
-            # "Invalid principal in policy": the service principal has not propagated yet.
-            role = retry_on(
-                lambda: iam.create_role(
-                    RoleName=want.name,
-                    AssumeRolePolicyDocument=json.dumps(want.trust),
-                    Description=want.description,
-                    Tags=tags_list(want.tag_dict),
-                )["Role"],
-                codes=("MalformedPolicyDocument",),
-                fragment="Invalid principal",
-                deadline=IAM_PROPAGATION,
-                sleep=ctx.sleep,
-            )
-            return _live(role, {"purpose": want.purpose}, fresh=True)
-        except ClientError as e:
-            if error_code(e) != "EntityAlreadyExists":
-                raise
-            # Created between our look-up and CreateRole: another run of this stack (its role
-            # carries our tag, so it is ours to converge), or someone else (left alone).
-            found = after_create(ctx, lambda: dict(iam.get_role(RoleName=want.name)["Role"]))
-            if tags_dict(found.get("Tags")).get(STACK_TAG) != ctx.stack:
-                raise aws_error(
-                    "Creating",
-                    self.what(want.name),
-                    e,
-                    hint=f"a role of that name appeared meanwhile without the tag "
-                    f"{STACK_TAG}={ctx.stack}; it was left alone",
-                ) from None
-            return _live(found, {"purpose": want.purpose})
+        # "Invalid principal in policy": the service principal has not propagated yet.
+        role = retry_on(
+            lambda: iam.create_role(
+                RoleName=want.name,
+                AssumeRolePolicyDocument=json.dumps(want.trust),
+                Description=want.description,
+                Tags=tags_list(want.tag_dict),
+            )["Role"],
+            codes=("MalformedPolicyDocument",),
+            fragment="Invalid principal",
+            deadline=IAM_PROPAGATION,
+            sleep=ctx.sleep,
+        )
+        return _live(role, {"purpose": want.purpose}, fresh=True)
 
     def configure(self, ctx: Ctx, want: Role, live: Live) -> Live | None:
-        if not live.data.fresh:
-            # Made meanwhile by another run: converge it like any role found.
-            diffs = self.diff(ctx, want, live)
-            return self.update(ctx, want, live, diffs) if diffs else None
         # A role we just created has no policies: put and attach without reading first.
         iam = ctx.client("iam")
         name = live.physical_id

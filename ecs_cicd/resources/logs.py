@@ -25,15 +25,7 @@ class LogGroupKind(Kind[LogGroup]):
     kind = "log_group"
     label = "log group"
 
-    def find(self, ctx: Ctx, want: LogGroup, rec: Record | None) -> Live | None:
-        return self._describe(ctx, rec.physical_id if rec else want.name) or (
-            self._describe(ctx, want.name) if rec and rec.physical_id != want.name else None
-        )
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        return self._describe(ctx, rec.physical_id)
-
-    def _describe(self, ctx: Ctx, name: str) -> Live | None:
+    def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         """DescribeLogGroups matches a prefix; only the exact name counts."""
         logs = ctx.client("logs")
         for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):

@@ -212,11 +212,8 @@ class TaskDefinitionKind(Kind[TaskDefinition]):
     def name(self, want: TaskDefinition) -> str:
         return want.family
 
-    def find(self, ctx: Ctx, want: TaskDefinition, rec: Record | None) -> Live | None:
-        live = self._latest(ctx, rec.physical_id, rec) if rec else None
-        if live is None and (rec is None or rec.physical_id != want.family):
-            live = self._latest(ctx, want.family, rec)
-        return live
+    def lookup(self, ctx: Ctx, family: str, rec: Record | None) -> Live | None:
+        return self._latest(ctx, family, rec)
 
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         """Every ACTIVE and INACTIVE revision of the family (down deletes them all)."""

@@ -130,3 +130,24 @@ def test_install_is_idempotent(aws: Any) -> None:
     cp.create_pipeline(pipeline=two_stage_pipeline(role))
     # Wrapped twice, CreatePipeline would have started two executions.
     assert len(cp.list_pipeline_executions(pipelineName="p")["pipelineExecutionSummaries"]) == 1
+
+
+def test_create_bucket_keeps_the_tags_it_is_given(aws: Any) -> None:
+    """AWS takes CreateBucketConfiguration.Tags (tags at creation); moto drops them."""
+    s3 = aws("s3")
+    s3.create_bucket(
+        Bucket="tagged-at-creation",
+        CreateBucketConfiguration={
+            "LocationConstraint": "ap-northeast-1",
+            "Tags": [{"Key": "ecs-cicd:stack", "Value": "shop-dev"}, {"Key": "team", "Value": "a"}],
+        },
+    )
+    tags = {
+        t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="tagged-at-creation")["TagSet"]
+    }
+    assert tags == {"ecs-cicd:stack": "shop-dev", "team": "a"}
+    s3.create_bucket(
+        Bucket="untagged", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+    )
+    with pytest.raises(ClientError, match="NoSuchTagSet"):
+        s3.get_bucket_tagging(Bucket="untagged")

@@ -184,8 +184,14 @@ def test_bucket_already_owned_by_you_and_ours_is_taken_on(
     # HeadBucket missed it (eventual consistency), CreateBucket says it is this account's: a
     # parallel run of this stack made it (it carries our stack tag).
     make_bucket(ctx, bucket(cfg), want(cfg, LID).tag_dict)
-    monkeypatch.setattr(artifacts.ArtifactBucketKind, "_exists", lambda _s, _c, _n: False)
-    assert ensure(ctx, cfg, LID).action == "create"
+    real = artifacts.ArtifactBucketKind._exists
+    misses = [True]  # the first look-up misses it; the look-up after the conflict finds it
+
+    def exists(self: Any, c: Ctx, name: str) -> bool:
+        return False if misses and misses.pop() else real(self, c, name)
+
+    monkeypatch.setattr(artifacts.ArtifactBucketKind, "_exists", exists)
+    assert ensure(ctx, cfg, LID).action == "adopt"
     assert versioning(ctx, bucket(cfg)) == "Enabled"
 
 
@@ -294,6 +300,13 @@ def test_crash_before_tagging_is_ours_by_our_record(
     # the bucket is recorded, untagged and unconfigured.
     s3 = ctx.client("s3")
     name = bucket(cfg)
+    real_create = s3.create_bucket
+
+    def create_ignoring_tags(**kwargs: Any) -> Any:
+        conf = {k: v for k, v in kwargs.pop("CreateBucketConfiguration", {}).items() if k != "Tags"}
+        return real_create(**kwargs, CreateBucketConfiguration=conf)
+
+    monkeypatch.setattr(s3, "create_bucket", create_ignoring_tags)
     inject(monkeypatch, s3, "put_bucket_tagging", [client_error("InternalError", "boom", "x")])
     with pytest.raises(AwsError, match=r"Configuring bucket .*InternalError"):
         ensure(ctx, cfg, LID)

@@ -332,7 +332,7 @@ def test_project_of_this_stack_created_meanwhile_is_taken_on(
     ensure(ctx, cfg, "codebuild")
     ctx.state.remove("codebuild")
     lagging_reads(ctx, monkeypatch)
-    assert ensure(ctx, cfg, "codebuild").action == "create"
+    assert ensure(ctx, cfg, "codebuild").action == "adopt"  # found again after the conflict
     assert projects(ctx) == [NAME] and recorded(ctx, "codebuild").physical_id == NAME
 
 

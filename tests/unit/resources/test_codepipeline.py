@@ -470,7 +470,7 @@ def test_pipeline_of_this_stack_created_meanwhile_is_taken_on(
     ensure(ctx, cfg, "pipeline")
     ctx.state.remove("pipeline")
     miss_once_then_in_use(ctx, monkeypatch)
-    assert ensure(ctx, cfg, "pipeline").action == "create"
+    assert ensure(ctx, cfg, "pipeline").action == "adopt"  # found again after the conflict
     assert [p["name"] for p in cp().list_pipelines()["pipelines"]] == [STACK]
     assert recorded(ctx, "pipeline").physical_id == STACK
 

@@ -150,7 +150,7 @@ def test_created_concurrently_by_this_stack_is_taken_on(
     )
     missed = client_error("RepositoryNotFoundException", "x", "DescribeRepositories")
     inject(monkeypatch, client, "describe_repositories", [missed])
-    assert ensure(ctx, cfg, "ecr.app").action == "create"
+    assert ensure(ctx, cfg, "ecr.app").action == "adopt"  # found again after the conflict
     assert recorded(ctx, "ecr.app").outputs["uri"] == repo(ctx, name_of(cfg))["repositoryUri"]
     assert policy(ctx, name_of(cfg)) == ecr.lifecycle_policy(30)
 

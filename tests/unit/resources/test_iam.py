@@ -371,7 +371,7 @@ def test_a_role_made_meanwhile_by_another_run_is_converged(
     lag = client_error("NoSuchEntity", "The role cannot be found.", "GetRole")
     # The look-up misses (read lag), and so does the first read after the conflict.
     inject(monkeypatch, c, "get_role", [lag, lag])
-    assert ensure(ctx, cfg, "role.codebuild").action == "create"
+    assert ensure(ctx, cfg, "role.codebuild").action == "adopt"  # found again after the conflict
     assert recorded(ctx, "role.codebuild").physical_id == name
     assert inline_doc(ctx, name) == r.inline
     assert c.list_role_policies(RoleName=name)["PolicyNames"] == ["ecs-cicd"]
