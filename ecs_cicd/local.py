@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ecs_cicd.errors import AwsError, ConfigError, UsageError
+from ecs_cicd.files import write_atomically
 from ecs_cicd.render.compose import ComposeResult, secret_sources, task_definition_to_compose
 from ecs_cicd.taskdef_file import load_task_definition_file, parse_task_definition
 
@@ -137,7 +136,7 @@ def write_compose(
         files.append((output.parent / ENV_FILE, result.env_file_text, 0o600))
     _refuse_overwrite([path for path, _, _ in files], force=force)
     for path, text, mode in files:
-        _write_atomically(path, text, mode)
+        write_atomically(path, text, mode=mode)
     return result
 
 
@@ -343,19 +342,6 @@ def _refuse_overwrite(paths: Iterable[Path], *, force: bool) -> None:
             f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}",
             hint="pass --force to overwrite, or -o to write elsewhere",
         )
-
-
-def _write_atomically(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)  # before any byte is written: .env never exists world-readable
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _report(args: argparse.Namespace, output: Path, result: ComposeResult) -> None:

@@ -9,11 +9,8 @@ writes each file atomically and prints what it wrote.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 from ecs_cicd.aws import new_session, resolve_region
 from ecs_cicd.config import Config, load_config
 from ecs_cicd.errors import UsageError
+from ecs_cicd.files import write_atomically
 from ecs_cicd.render.app import render_app_repository
 from ecs_cicd.render.deploy import render_deploy_files
 from ecs_cicd.state import State, default_state_path
@@ -162,22 +160,8 @@ def write_files(root: Path, files: Mapping[str, str], *, force: bool = False) ->
             hint="pass --force to overwrite, or choose another directory",
         )
     for path, text in targets:
-        _write_atomically(path, text)
+        write_atomically(path, text)
     return [path for path, _ in targets]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _init_notes(cfg: Config, root: Path) -> list[str]:

@@ -144,7 +144,29 @@ def build_stack(cfg: Config, target: Target) -> Stack:
     pipeline = codepipeline.build_pipeline(
         cfg, bucket, project, roles["codepipeline"], deploy_target, t("pipeline")
     )
-    tops: list[Resource] = [pipeline, *extra, *roles.values(), *repos, log_build]
+    # Listed in the order a reader expects (network, load balancer, images and logs, roles,
+    # cluster and service, pipeline); `walk` still puts every dependency before its dependents.
+    tops: list[Resource] = [
+        vpc,
+        *subnets,
+        *network_ready,
+        sg_alb,
+        sg_tasks,
+        alb,
+        *tgs.values(),
+        *listeners,
+        *repos,
+        log_app,
+        log_build,
+        bucket,
+        *roles.values(),
+        ecs_cluster,
+        task,
+        svc,
+        *extra,
+        project,
+        pipeline,
+    ]
     src = cfg.pipeline.source
     if isinstance(src, GitHubSource) and src.webhook:
         tops.append(codepipeline.build_webhook(cfg, pipeline, t("webhook")))

@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ecs_cicd.errors import StackLocked, StateError
+from ecs_cicd.files import write_atomically
 
 SCHEMA_VERSION = 1
 
@@ -146,29 +146,10 @@ class State:
         return copy
 
     def _write(self) -> None:
-        """Atomic replace: temp file in the same folder, fsync, rename. Mode 0600."""
+        """Atomic replace (files.write_atomically), mode 0600."""
         if not self.persist:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=2, sort_keys=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        write_atomically(self.path, json.dumps(self.to_dict(), indent=2) + "\n", mode=0o600)
 
     def delete_file(self) -> None:
         with self._lock, contextlib.suppress(FileNotFoundError):

@@ -8,14 +8,13 @@ Figures go to `crash-report.json` in the pytest cache folder's parent (for the c
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,10 +62,13 @@ def killed_at(cli: Cli, args: list[str], k: int) -> int | None:
 
 
 def record(name: str, data: dict[str, Any]) -> None:
+    """Add `name`'s figures to the report (the two crash tests may run in two workers)."""
     REPORT.parent.mkdir(exist_ok=True)
-    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report[name] = data
-    REPORT.write_text(json.dumps(report, indent=2))
+    with open(REPORT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+        report[name] = data
+        REPORT.write_text(json.dumps(report, indent=2))
 
 
 def test_kill_up_at_every_mutating_call(cli: Cli) -> None:
@@ -149,6 +151,3 @@ def test_kill_down_at_every_mutating_call(cli: Cli) -> None:
         },
     )
     assert not failures, "\n".join(failures)
-
-
-_ = (Counter, Path)

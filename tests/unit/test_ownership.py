@@ -134,7 +134,22 @@ def codebuild_project(name: str) -> Callable[[], None]:
     return intact
 
 
+def target_group(name: str) -> Callable[[], None]:
+    vpc = client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    elb = client("elbv2")
+    elb.create_target_group(
+        Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip", HealthCheckPath="/theirs"
+    )
+
+    def intact() -> None:
+        (tg,) = elb.describe_target_groups(Names=[name])["TargetGroups"]
+        assert tg["HealthCheckPath"] == "/theirs" and tg["Port"] == 8080
+
+    return intact
+
+
 STRANGERS: dict[str, Callable[[str], Callable[[], None]]] = {
+    "tg.main": target_group,
     "role.codebuild": role,
     "role.execution": role,
     "bucket.artifacts": bucket,
