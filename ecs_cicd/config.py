@@ -95,6 +95,7 @@ class Network(Model):
     @classmethod
     def _cidr(cls, v: str) -> str:
         _check_cidr(v)
+        _check_block_size(v)
         return v
 
     @field_validator("public_subnet_cidrs")
@@ -102,6 +103,7 @@ class Network(Model):
     def _cidrs(cls, v: list[str] | None) -> list[str] | None:
         for c in v or []:
             _check_cidr(c)
+            _check_block_size(c)
         return v
 
     @model_validator(mode="after")
@@ -149,6 +151,14 @@ class Network(Model):
         ]
 
 
+def _check_block_size(v: str) -> None:
+    # Amazon VPC user guide, "VPC CIDR blocks" / "Subnet CIDR blocks": "The allowed block size
+    # is between a /16 netmask (65,536 IP addresses) and /28 netmask (16 IP addresses)."
+    prefix = ipaddress.ip_network(v).prefixlen
+    if not 16 <= prefix <= 28:
+        raise ValueError(f"{v!r}: AWS allows VPC and subnet blocks from /16 to /28")
+
+
 def _check_cidr(v: str) -> None:
     try:
         net = ipaddress.ip_network(v, strict=True)
@@ -161,7 +171,8 @@ def _check_cidr(v: str) -> None:
 class LoadBalancer(Model):
     listener_port: int = Field(80, ge=1, le=65535)
     ingress_cidrs: list[str] = ["0.0.0.0/0"]
-    certificate_arn: str | None = None
+    # ELBv2 Certificate (API reference): an ACM certificate or an IAM server certificate.
+    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:(acm|iam):")
     https_port: int = Field(443, ge=1, le=65535)
     ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     idle_timeout: int = Field(60, ge=1, le=4000)
@@ -174,6 +185,16 @@ class LoadBalancer(Model):
         for c in v:
             _check_cidr(c)
         return v
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> LoadBalancer:
+        # ELBv2 CreateListener: one listener per port ("DuplicateListener").
+        if self.certificate_arn and self.https_port == self.listener_port:
+            raise ValueError(
+                f"https_port and listener_port are both {self.https_port}; a load balancer has "
+                "one listener per port (the HTTP one redirects to HTTPS)"
+            )
+        return self
 
     def ports(self) -> list[int]:
         return [self.listener_port] + ([self.https_port] if self.certificate_arn else [])
@@ -438,6 +459,18 @@ class BuildConfig(Model):
     privileged: bool = True
     timeout_minutes: int = Field(30, ge=5, le=2160)
     environment: dict[str, str] = {}
+
+    @field_validator("environment")
+    @classmethod
+    def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        # CodeBuild user guide, "Environment variables in build environments": names that
+        # start with CODEBUILD_ are reserved for CodeBuild's own use.
+        reserved = sorted(k for k in v if k.upper().startswith("CODEBUILD_"))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)}: names starting with CODEBUILD_ are reserved by CodeBuild"
+            )
+        return v
 
 
 class BlueGreen(Model):
@@ -777,7 +810,7 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
     """Cross-field rules that need the whole config (containers may come from a file), and
     AWS's rules the models do not hold. Raises every problem found (ConfigErrors)."""
     problems: list[ConfigError] = []
-    for rule in (_check_names, _check_wiring, _check_sizes, _check_tags):
+    for rule in (_check_names, _check_wiring, _check_sizes, _check_placement, _check_tags):
         try:
             rule(cfg, check_env)
         except ConfigError as e:
@@ -795,6 +828,34 @@ def _check_names(cfg: Config, _check_env: bool) -> None:
             for p in limits.stack_name_problems(cfg.stack)
         ]
     )
+
+
+def _check_placement(cfg: Config, _check_env: bool) -> None:
+    problems = []
+    zones = cfg.network.availability_zones or []
+    if cfg.region and not cfg.network.existing:
+        # EC2 user guide, "Regions and Zones": a zone's name starts with its region's code
+        # (us-east-1a; Local and Wavelength Zones too: us-west-2-lax-1a).
+        wrong = [z for z in zones if not (z.startswith(cfg.region) and len(z) > len(cfg.region))]
+        if wrong:
+            problems.append(
+                ConfigError(
+                    f"{', '.join(wrong)} not in region {cfg.region}",
+                    field="network.availability_zones",
+                    hint=f"use zones such as {cfg.region}a, {cfg.region}c",
+                )
+            )
+    if cfg.service.capacity_provider == "FARGATE_SPOT" and cfg.task.cpu_architecture == "ARM64":
+        # ECS developer guide, "Fargate capacity providers": Linux tasks with the ARM64
+        # architecture don't support the Fargate Spot capacity provider.
+        problems.append(
+            ConfigError(
+                "Fargate Spot does not run ARM64 tasks",
+                field="service.capacity_provider",
+                hint="use FARGATE, or task.cpu_architecture: X86_64",
+            )
+        )
+    raise_all(problems)
 
 
 def _check_tags(cfg: Config, _check_env: bool) -> None:

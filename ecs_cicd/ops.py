@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from ecs_cicd import names
+from ecs_cicd import limits, names, preflight
 from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
@@ -109,6 +109,11 @@ def runtime(
     cancel: threading.Event | None = None,
 ) -> Runtime:
     region = resolve_region(region, cfg, session)
+    # The library API refuses what the CLI refuses at load, before any call (preflight.py).
+    unknown = limits.region_problem(region) if region else None
+    if unknown:
+        raise ConfigError(unknown[0], field="region", hint=unknown[1])
+    preflight.check_config(cfg, region or "us-east-1")
     cancel = cancel or threading.Event()
     if sleep is time.sleep:
         # Waits sleep on the cancel event, so Ctrl-C ends a long backoff at once.

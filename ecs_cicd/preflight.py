@@ -255,10 +255,29 @@ def problems(cfg: Config, region: str) -> list[ConfigError]:
                     ConfigError(
                         f"{problem} (AWS {req.service} {req.operation} {path})",
                         field=where,
-                        hint=NAMES_HINT if where == NAMES else None,
+                        hint=_hint(where),
                     )
                 )
     return out
+
+
+# The fix, by the config field a problem is mapped to (its first part that matches).
+HINTS = {
+    NAMES: NAMES_HINT,
+    "task.containers": "a built container's name, lowercased, is part of its ECR repository "
+    "name: letters and digits separated by single '.', '_', '__' or '-'",
+    "tags": "AWS's tightest tag limits apply (CodeBuild: keys up to 127, values up to 255 "
+    "characters); letters, digits, spaces and _ . : / = + - @",
+    "pipeline.deploy.blue_green.deployment_config": "a CodeDeployDefault.ECS* config or the "
+    "name of your own ECS deployment config",
+    "pipeline.build.compute_type": "use one of the listed values",
+}
+
+
+def _hint(where: str) -> str | None:
+    return next(
+        (h for k, h in HINTS.items() if where == k or where.startswith((k + ".", k + "["))), None
+    )
 
 
 _INDEX = re.compile(r"\[[^\]]*\]")

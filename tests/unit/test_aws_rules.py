@@ -204,6 +204,52 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "task.task_role_statements[0].Resource",
         "not an ARN",
     ),
+    # network: VPC user guide (block sizes /16-/28), EC2 (a zone's name starts with its region)
+    ("vpc block size", setter("network.vpc_cidr", "10.0.0.0/8"), "network.vpc_cidr", "/16 to /28"),
+    (
+        "subnet block size",
+        setter("network.public_subnet_cidrs", ["10.0.0.0/29", "10.0.0.8/29"]),
+        "network.public_subnet_cidrs",
+        "/16 to /28",
+    ),
+    (
+        "zone of another region",
+        setter("network.availability_zones", ["us-east-1a", "us-east-1b"]),
+        "network.availability_zones",
+        "not in region",
+    ),
+    # listeners: ELBv2 (one listener per port; certificates from ACM or IAM)
+    (
+        "listener port clash",
+        lambda d: d["load_balancer"].update(
+            certificate_arn="arn:aws:acm:ap-northeast-1:123456789012:certificate/x", https_port=80
+        ),
+        "load_balancer",
+        "one listener per port",
+    ),
+    (
+        "certificate arn",
+        setter("load_balancer.certificate_arn", "my-cert"),
+        "load_balancer.certificate_arn",
+        "pattern",
+    ),
+    # Fargate: Spot does not run ARM64 (ECS developer guide)
+    (
+        "spot arm64",
+        lambda d: (
+            d["task"].update(cpu_architecture="ARM64"),
+            d.setdefault("service", {}).update(capacity_provider="FARGATE_SPOT"),
+        ),
+        "service.capacity_provider",
+        "ARM64",
+    ),
+    # CodeBuild: reserved environment variable prefix (CodeBuild user guide)
+    (
+        "codebuild env prefix",
+        setter("pipeline.build.environment", {"CODEBUILD_X": "1"}),
+        "pipeline.build.environment",
+        "reserved",
+    ),
     # regions: botocore's partitions
     ("region", setter("region", "ap-northeast-9"), "region", "ap-northeast-1"),
     ("region typo", setter("region", "us-est-1"), "region", "us-east-1"),
