@@ -710,35 +710,32 @@ def parse_config(
     return cfg
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one)."""
-
-
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, first: int, second: int) -> None:
-        super().__init__(f"{key} given twice")
-        self.key, self.first, self.second = key, first, second
-
-
-def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-        try:
-            first = seen.get(key)
-        except TypeError:  # an unhashable key: the constructor below reports it
-            continue
-        if first is not None:
-            raise _DuplicateKey(key, first.start_mark.line + 1, key_node.start_mark.line + 1)
-        seen[key] = key_node
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
+def _duplicate_keys(node: yaml.Node | None, path: str) -> list[ConfigError]:
+    """Every key given twice in one mapping (PyYAML silently keeps the last), with its field
+    path and both lines."""
+    out: list[ConfigError] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            where = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key != "<<" and key in seen:
+                out.append(
+                    ConfigError(
+                        f"given twice, at line {seen[key]} and line {line} (YAML would "
+                        "silently keep the second)",
+                        field=where,
+                        hint=f"keep one of lines {seen[key]} and {line}",
+                    )
+                )
+            elif key is not None:
+                seen[key] = line
+            out += _duplicate_keys(value_node, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, f"{path}[{i}]")
+    return out
 
 
 def _problems_of_the_rest(
@@ -791,14 +788,8 @@ def load_config(path: str | Path, *, check_env: bool = True, extra: Checks | Non
             hint="pass -c PATH, or copy config.example.yaml to ecs_cicd.yaml",
         ) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except _DuplicateKey as e:
-        raise ConfigError(
-            f"{p}: the key {e.key!r} is given twice, at line {e.first} and line {e.second} "
-            "(YAML would silently keep the second)",
-            field=str(e.key),
-            hint=f"keep one of lines {e.first} and {e.second}",
-        ) from None
+        raise_all(_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), ""))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

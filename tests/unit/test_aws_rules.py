@@ -330,7 +330,7 @@ def test_nested_duplicate_yaml_key(tmp_path: Path) -> None:
     )
     path = tmp_path / "ecs_cicd.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=r"listener_port.*given twice"):
+    with pytest.raises(ConfigError, match=r"load_balancer.listener_port: given twice"):
         load_config(path, check_env=False)
 
 
