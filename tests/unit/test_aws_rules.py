@@ -396,3 +396,30 @@ def test_any_allowed_project_and_environment_yields_valid_names(
         limit = next((n for k, n in LIMITS.items() if key.startswith(k)), 255)
         assert len(name) <= limit, (key, name)
         assert not name.startswith("-") and not name.endswith("-"), (key, name)
+
+
+def test_tag_rules_accept_what_aws_accepts() -> None:
+    """Unicode letters, digits and spaces and `_ . : / = + - @` pass both the documented rule and
+    the models' \\p{L}\\p{Z}\\p{N} patterns; an emoji does not."""
+    data = example()
+    data["tags"] = {"Owner": "Équipe Ünïcode", "cost-center": "42", "a/b": "x=y+z@q:1_2.3"}
+    load(data)
+    data["tags"] = {"team": "🚀"}
+    with pytest.raises(ConfigError, match=r"tags\.team"):
+        load(data)
+
+
+def test_model_check_finds_problems_in_requests() -> None:
+    """The model walk, on its own: a value over a model maximum, off an enum, off a pattern."""
+    shape = preflight._input_shape("codebuild", "CreateProject")
+    found = dict(
+        preflight.check_value(
+            "codebuild",
+            "CreateProject",
+            shape,
+            {"name": "a b", "environment": {"computeType": "HUGE"}, "timeoutInMinutes": 3000},
+            "",
+        )
+    )
+    assert set(found) == {"name", "environment.computeType", "timeoutInMinutes"}
+    assert "pattern" in found["name"] and "at most 2160" in found["timeoutInMinutes"]
