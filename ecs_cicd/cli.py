@@ -185,15 +185,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, check_env=verb == "up", extra=lambda c: _check_offline(args, c))
     region = _region(args, cfg)
     if verb == "validate":
+        from ecs_cicd import names
         from ecs_cicd.lifecycle import Target
         from ecs_cicd.stack import build_stack
 
         # Offline: the account is not known, and nothing of the count depends on it.
         stack = build_stack(cfg, Target("000000000000", region))
+        short = names.shortened(cfg, "000000000000", region)
+        text = f"{args.config}: valid — stack {cfg.stack}, {len(stack.resources)} resources"
+        if short:
+            text += "\nshortened to fit AWS's name limits: " + ", ".join(
+                f"{k} {v}" for k, v in short.items() if k != "artifact_bucket"
+            )
         _emit(
             args,
-            {"valid": True, "stack": cfg.stack, "resources": len(stack.resources)},
-            f"{args.config}: valid — stack {cfg.stack}, {len(stack.resources)} resources",
+            {
+                "valid": True,
+                "stack": cfg.stack,
+                "resources": len(stack.resources),
+                "shortened_names": {k: v for k, v in short.items() if k != "artifact_bucket"},
+            },
+            text,
         )
         return EXIT_OK
     if verb == "outputs":

@@ -153,6 +153,16 @@ def artifact_bucket(cfg: Config, account_id: str, region: str) -> str:
     return f"{cfg.stack[:30]}-art-{account_id}-{digest}"
 
 
+def shortened(cfg: Config, account_id: str, region: str) -> dict[str, str]:
+    """The names given a short form (fit), by what they name: empty when every full name fits."""
+    return {
+        key: name
+        for key, name in all_names(cfg, account_id, region).items()
+        if cfg.stack not in name
+        or (key == "artifact_bucket" and f"{cfg.stack}-artifacts-" not in name)
+    }
+
+
 def stack_tags(cfg: Config, logical_id: str) -> dict[str, str]:
     """Tags every taggable resource carries, set at creation."""
     return {**cfg.tags, STACK_TAG: cfg.stack, ID_TAG: logical_id}

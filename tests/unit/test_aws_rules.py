@@ -5,6 +5,7 @@ names that always fit (a property test over every project/environment the schema
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,22 @@ def test_model_check_finds_problems_in_requests() -> None:
     )
     assert set(found) == {"name", "environment.computeType", "timeoutInMinutes"}
     assert "pattern" in found["name"] and "at most 2160" in found["timeoutInMinutes"]
+
+
+def test_validate_shows_shortened_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_cicd.cli import main
+
+    monkeypatch.setenv("GITHUB_TOKEN", "x")
+    text = EXAMPLE.read_text().replace(
+        "project: test-codepipeline", "project: a-very-long-project-name-for-testing"
+    )
+    path = tmp_path / "ecs_cicd.yaml"
+    path.write_text(text.replace("environment: dev", "environment: production"))
+    assert main(["validate", "-c", str(path), "--output", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["shortened_names"] == {
+        "load_balancer": "a-very-long-project-8f8610be-alb",
+        "target_group.main": "a-very-long-project-eaa97d9c-tg",
+    }
