@@ -122,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EcsCicdError as e:
         if verbose:
             traceback.print_exc()
-        ui.err(f"error: {e}")
+        for line in str(e).splitlines():  # ConfigErrors: every problem, one per line
+            ui.err(f"error: {line}")
         return e.exit_code
     except ClientError as e:
         if verbose:
@@ -181,19 +182,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     from ecs_cicd.config import load_config
 
     verb = args.verb if args.verb != "state" else f"state {args.state_verb}"
-    cfg = load_config(args.config, check_env=verb == "up")
+    cfg = load_config(args.config, check_env=verb == "up", extra=lambda c: _check_offline(args, c))
+    region = _region(args, cfg)
     if verb == "validate":
-        from ecs_cicd.aws import resolve_region
+        from ecs_cicd import names
         from ecs_cicd.lifecycle import Target
         from ecs_cicd.stack import build_stack
 
         # Offline: the account is not known, and nothing of the count depends on it.
-        region = resolve_region(args.region, cfg) or "us-east-1"
         stack = build_stack(cfg, Target("000000000000", region))
+        short = names.shortened(cfg, "000000000000", region)
+        text = f"{args.config}: valid — stack {cfg.stack}, {len(stack.resources)} resources"
+        if short:
+            text += "\nshortened to fit AWS's name limits: " + ", ".join(
+                f"{k} {v}" for k, v in short.items() if k != "artifact_bucket"
+            )
         _emit(
             args,
-            {"valid": True, "stack": cfg.stack, "resources": len(stack.resources)},
-            f"{args.config}: valid — stack {cfg.stack}, {len(stack.resources)} resources",
+            {
+                "valid": True,
+                "stack": cfg.stack,
+                "resources": len(stack.resources),
+                "shortened_names": {k: v for k, v in short.items() if k != "artifact_bucket"},
+            },
+            text,
         )
         return EXIT_OK
     if verb == "outputs":
@@ -242,6 +254,28 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown verb {verb}")
     _emit(args, result.to_dict(), ui.format_result(result, verbose=args.verbose))
     return EXIT_OK
+
+
+def _region(args: argparse.Namespace, cfg: Any) -> str:
+    from ecs_cicd.aws import resolve_region
+
+    return resolve_region(args.region, cfg) or "us-east-1"
+
+
+def _check_offline(args: argparse.Namespace, cfg: Any) -> list[Any]:
+    """Every verb, at load, before any AWS call: the region that will be used, and the requests
+    the plan would send checked against the botocore models (preflight)."""
+    from ecs_cicd import limits, preflight
+    from ecs_cicd.errors import ConfigError
+
+    region = _region(args, cfg)
+    bad = limits.region_problem(region)
+    if bad:
+        if cfg.region and not args.region:
+            return []  # the config's own region rule reported it
+        source = "--region" if args.region else "AWS_REGION"
+        return [ConfigError(bad[0], field=source, hint=bad[1])]
+    return preflight.problems(cfg, region)
 
 
 def _confirm(args: argparse.Namespace, stack: str) -> Any:

@@ -6,10 +6,12 @@ where one exists, the fix.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-from ecs_cicd.errors import ConfigError
-from ecs_cicd.rules import validate_task_role_statements
+from ecs_cicd import limits
+from ecs_cicd.errors import ConfigError, ConfigErrors, raise_all
+from ecs_cicd.rules import task_role_statement_problems
 from ecs_cicd.taskdef_file import load_task_definition_file, validate_container_definitions
 
 # Fargate task cpu -> allowed memory (MiB). FORMATS.md "Task definition rules".
@@ -40,7 +43,6 @@ FARGATE_SIZES: dict[int, list[int]] = {
 }
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-MAX_ELB_NAME = 32
 
 
 class Model(BaseModel):
@@ -56,6 +58,22 @@ class HealthCheckTG(Model):
     healthy_threshold: int = Field(2, ge=2, le=10)
     unhealthy_threshold: int = Field(3, ge=2, le=10)
     matcher: str = "200-399"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        # ELBv2 CreateTargetGroup HealthCheckPath: "must begin with a '/'" (API reference).
+        if not v.startswith("/"):
+            raise ValueError(f"{v!r} must begin with '/', e.g. /{v}")
+        return v
+
+    @field_validator("matcher")
+    @classmethod
+    def _matcher(cls, v: str) -> str:
+        problem = limits.matcher_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> HealthCheckTG:
@@ -77,6 +95,7 @@ class Network(Model):
     @classmethod
     def _cidr(cls, v: str) -> str:
         _check_cidr(v)
+        _check_block_size(v)
         return v
 
     @field_validator("public_subnet_cidrs")
@@ -84,6 +103,7 @@ class Network(Model):
     def _cidrs(cls, v: list[str] | None) -> list[str] | None:
         for c in v or []:
             _check_cidr(c)
+            _check_block_size(c)
         return v
 
     @model_validator(mode="after")
@@ -131,6 +151,14 @@ class Network(Model):
         ]
 
 
+def _check_block_size(v: str) -> None:
+    # Amazon VPC user guide, "VPC CIDR blocks" / "Subnet CIDR blocks": "The allowed block size
+    # is between a /16 netmask (65,536 IP addresses) and /28 netmask (16 IP addresses)."
+    prefix = ipaddress.ip_network(v).prefixlen
+    if not 16 <= prefix <= 28:
+        raise ValueError(f"{v!r}: AWS allows VPC and subnet blocks from /16 to /28")
+
+
 def _check_cidr(v: str) -> None:
     try:
         net = ipaddress.ip_network(v, strict=True)
@@ -143,7 +171,8 @@ def _check_cidr(v: str) -> None:
 class LoadBalancer(Model):
     listener_port: int = Field(80, ge=1, le=65535)
     ingress_cidrs: list[str] = ["0.0.0.0/0"]
-    certificate_arn: str | None = None
+    # ELBv2 Certificate (API reference): an ACM certificate or an IAM server certificate.
+    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:(acm|iam):")
     https_port: int = Field(443, ge=1, le=65535)
     ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     idle_timeout: int = Field(60, ge=1, le=4000)
@@ -156,6 +185,16 @@ class LoadBalancer(Model):
         for c in v:
             _check_cidr(c)
         return v
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> LoadBalancer:
+        # ELBv2 CreateListener: one listener per port ("DuplicateListener").
+        if self.certificate_arn and self.https_port == self.listener_port:
+            raise ValueError(
+                f"https_port and listener_port are both {self.https_port}; a load balancer has "
+                "one listener per port (the HTTP one redirects to HTTPS)"
+            )
+        return self
 
     def ports(self) -> list[int]:
         return [self.listener_port] + ([self.https_port] if self.certificate_arn else [])
@@ -404,6 +443,14 @@ class S3Source(Model):
     bucket: str
     key: str
 
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str) -> str:
+        problems = limits.bucket_problems(v)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
 
 class BuildConfig(Model):
     buildspec: str = "buildspec.yml"
@@ -413,6 +460,18 @@ class BuildConfig(Model):
     timeout_minutes: int = Field(30, ge=5, le=2160)
     environment: dict[str, str] = {}
 
+    @field_validator("environment")
+    @classmethod
+    def _reserved(cls, v: dict[str, str]) -> dict[str, str]:
+        # CodeBuild user guide, "Environment variables in build environments": names that
+        # start with CODEBUILD_ are reserved for CodeBuild's own use.
+        reserved = sorted(k for k in v if k.upper().startswith("CODEBUILD_"))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)}: names starting with CODEBUILD_ are reserved by CodeBuild"
+            )
+        return v
+
 
 class BlueGreen(Model):
     deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
@@ -420,6 +479,14 @@ class BlueGreen(Model):
     termination_wait_minutes: int = Field(5, ge=0, le=2880)
     ready_action: Literal["CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"] = "CONTINUE_DEPLOYMENT"
     ready_wait_minutes: int = Field(0, ge=0, le=2880)
+
+    @field_validator("deployment_config")
+    @classmethod
+    def _ecs_config(cls, v: str) -> str:
+        problem = limits.deployment_config_problem(v)
+        if problem:
+            raise ValueError(f"{problem[0]}; {problem[1]}")
+        return v
 
 
 class Deploy(Model):
@@ -477,21 +544,17 @@ class Config(Model):
             )
         return v
 
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        problem = limits.region_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(f"{problem[0]}; {problem[1]}")
+        return v
+
     @property
     def stack(self) -> str:
         return f"{self.project}-{self.environment}"
-
-    @model_validator(mode="after")
-    def _names_fit(self) -> Config:
-        longest = "-green" if self.pipeline.deploy.strategy == "blue_green" else "-alb"
-        name = self.stack + longest
-        if len(name) > MAX_ELB_NAME:
-            raise ValueError(
-                f"project + environment make the load balancer / target group name {name!r} "
-                f"({len(name)} characters); AWS allows {MAX_ELB_NAME}. Shorten project or environment "
-                f"to at most {MAX_ELB_NAME - len(longest) - 1} characters together"
-            )
-        return self
 
     @property
     def definition(self) -> dict[str, Any] | None:
@@ -578,8 +641,13 @@ def _model_of(ann: Any) -> Any:
 
 
 def config_error_from_validation(e: ValidationError) -> ConfigError:
-    """The first pydantic error as one line naming the field; with a typo suggestion."""
-    err = e.errors()[0]
+    """Every pydantic error, each one line naming the field (a typo suggestion where one
+    fits): a ConfigError, or ConfigErrors for several."""
+    problems = [_one_error(err) for err in e.errors()]
+    return problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+
+def _one_error(err: Any) -> ConfigError:
     loc = tuple(err["loc"])
     field = _field_path(loc) or "config"
     if err["type"] == "extra_forbidden":
@@ -590,32 +658,126 @@ def config_error_from_validation(e: ValidationError) -> ConfigError:
     if err["type"] == "missing":
         return ConfigError("required key is missing", field=field)
     msg = str(err["msg"]).removeprefix("Value error, ")
-    more = len(e.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(msg, field=field)
 
 
-def parse_config(data: Any, *, base_dir: str | Path = ".", check_env: bool = True) -> Config:
-    """Validate already-loaded YAML data. Raises ConfigError."""
+Checks = Callable[["Config"], list[ConfigError]]
+
+
+def parse_config(
+    data: Any,
+    *,
+    base_dir: str | Path = ".",
+    check_env: bool = True,
+    extra: Checks | None = None,
+) -> Config:
+    """Validate already-loaded YAML data. Raises ConfigError (ConfigErrors: every problem).
+
+    `extra` adds problems found by checks outside this module (the CLI's preflight against the
+    botocore models); they are reported together with the config's own."""
     if not isinstance(data, dict):
         raise ConfigError("the config must be a YAML mapping", field="config")
     data = _interpolate(data, "")
     try:
         cfg = Config.model_validate({**data, "base_dir": str(base_dir)})
     except ValidationError as e:
-        raise config_error_from_validation(e) from None
+        problems = [config_error_from_validation(e)]
+        # The rest of the config may hold more problems: check it with the refused values set
+        # back to their defaults, so `validate` shows every problem at once.
+        problems += _problems_of_the_rest(data, e, base_dir, check_env, extra)
+        raise_all(problems)
+        raise  # unreachable: raise_all raised
     if cfg.task.definition_file is not None:
         # Read once, checked by taskdef_file's rules (the ones the config's containers obey).
         path = Path(cfg.base_dir) / cfg.task.definition_file
         definition = load_task_definition_file(path)
         cfg._definition = definition
         cfg._file_containers = containers_from_definition(cfg.task, definition, path.name)
-    check_semantics(cfg, check_env=check_env)
+    try:
+        check_semantics(cfg, check_env=check_env)
+    except ConfigError as e:
+        # Still run the extra checks, so every problem shows at once; a config this broken may
+        # not build, and then only its own problems are reported.
+        try:
+            more = extra(cfg) if extra else []
+        except Exception:
+            more = []
+        found = e.problems if isinstance(e, ConfigErrors) else [e]
+        fields = {p.field for p in found}
+        raise_all([*found, *(p for p in more if p.field not in fields)])
+    if extra:
+        raise_all(extra(cfg))
     return cfg
 
 
-def load_config(path: str | Path, *, check_env: bool = True) -> Config:
+def _duplicate_keys(node: yaml.Node | None, path: str) -> list[ConfigError]:
+    """Every key given twice in one mapping (PyYAML silently keeps the last), with its field
+    path and both lines."""
+    out: list[ConfigError] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            where = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key != "<<" and key in seen:
+                out.append(
+                    ConfigError(
+                        f"given twice, at line {seen[key]} and line {line} (YAML would "
+                        "silently keep the second)",
+                        field=where,
+                        hint=f"keep one of lines {seen[key]} and {line}",
+                    )
+                )
+            elif key is not None:
+                seen[key] = line
+            out += _duplicate_keys(value_node, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, f"{path}[{i}]")
+    return out
+
+
+def _problems_of_the_rest(
+    data: dict[str, Any],
+    error: ValidationError,
+    base_dir: str | Path,
+    check_env: bool,
+    extra: Checks | None,
+) -> list[ConfigError]:
+    """Problems of the parts of `data` pydantic did not refuse, found by validating `data` with
+    the refused keys removed (their defaults stand in). Nothing when a refused key is required
+    or the rest does not validate; never a problem of a field already reported."""
+    reported = {_field_path(tuple(err["loc"])) for err in error.errors()}
+    rest = copy.deepcopy(data)
+    removed: set[tuple[Any, ...]] = set()
+    for err in error.errors():
+        loc = [p for p in err["loc"] if p not in ("github", "codestar", "codecommit", "s3")]
+        if err["type"] == "missing" or not loc:
+            return []
+        node: Any = rest
+        for part in loc[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return []
+        if tuple(loc) in removed:
+            continue  # a second error of the same key
+        if not isinstance(node, dict) or loc[-1] not in node:
+            return []  # a model rule (no single key to remove)
+        del node[loc[-1]]
+        removed.add(tuple(loc))
+    try:
+        parse_config(rest, base_dir=base_dir, check_env=check_env, extra=extra)
+    except ConfigError as e:
+        found = e.problems if isinstance(e, ConfigErrors) else [e]
+        return [p for p in found if p.field not in reported]
+    except Exception:
+        return []
+    return []
+
+
+def load_config(path: str | Path, *, check_env: bool = True, extra: Checks | None = None) -> Config:
     """Read, interpolate and validate a config file. Raises ConfigError (exit 2)."""
     p = Path(path)
     try:
@@ -626,16 +788,108 @@ def load_config(path: str | Path, *, check_env: bool = True) -> Config:
             hint="pass -c PATH, or copy config.example.yaml to ecs_cicd.yaml",
         ) from None
     try:
+        raise_all(_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), ""))
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    return parse_config(data, base_dir=p.parent, check_env=check_env)
+    return parse_config(data, base_dir=p.parent, check_env=check_env, extra=extra)
 
 
 def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
-    """Cross-field rules that need the whole config (containers may come from a file)."""
+    """Cross-field rules that need the whole config (containers may come from a file), and
+    AWS's rules the models do not hold. Raises every problem found (ConfigErrors)."""
+    problems: list[ConfigError] = []
+    for rule in (_check_names, _check_wiring, _check_sizes, _check_placement, _check_tags):
+        try:
+            rule(cfg, check_env)
+        except ConfigError as e:
+            problems.append(e)
+    problems += task_role_statement_problems(cfg.task.task_role_statements)
+    raise_all(problems)
+
+
+def _check_names(cfg: Config, _check_env: bool) -> None:
+    """Names too long for a kind's limit are shortened (names.fit); these are the name rules
+    that shortening cannot satisfy, as they hold for the name's beginning."""
+    raise_all(
+        [
+            ConfigError(p, field="project", hint="choose another project name")
+            for p in limits.stack_name_problems(cfg.stack)
+        ]
+    )
+
+
+def _check_placement(cfg: Config, _check_env: bool) -> None:
+    problems = []
+    zones = cfg.network.availability_zones or []
+    if cfg.region and not cfg.network.existing:
+        # EC2 user guide, "Regions and Zones": a zone's name starts with its region's code
+        # (us-east-1a; Local and Wavelength Zones too: us-west-2-lax-1a).
+        wrong = [z for z in zones if not (z.startswith(cfg.region) and len(z) > len(cfg.region))]
+        if wrong:
+            problems.append(
+                ConfigError(
+                    f"{', '.join(wrong)} not in region {cfg.region}",
+                    field="network.availability_zones",
+                    hint=f"use zones such as {cfg.region}a, {cfg.region}c",
+                )
+            )
+    if cfg.service.capacity_provider == "FARGATE_SPOT" and cfg.task.cpu_architecture == "ARM64":
+        # ECS developer guide, "Fargate capacity providers": Linux tasks with the ARM64
+        # architecture don't support the Fargate Spot capacity provider.
+        problems.append(
+            ConfigError(
+                "Fargate Spot does not run ARM64 tasks",
+                field="service.capacity_provider",
+                hint="use FARGATE, or task.cpu_architecture: X86_64",
+            )
+        )
+    raise_all(problems)
+
+
+def _check_tags(cfg: Config, _check_env: bool) -> None:
+    raise_all(_tag_errors(cfg.tags))
+
+
+def _tag_errors(tags: dict[Any, Any]) -> list[ConfigError]:
+    return [
+        ConfigError(problem, field=f"tags.{key}" if key else "tags", hint=fix or None)
+        for key, problem, fix in limits.tag_problems(tags)
+    ]
+
+
+def _check_sizes(cfg: Config, _check_env: bool) -> None:
+    """ECS RegisterTaskDefinition (API reference, ContainerDefinition memory/cpu): with a task
+    size, the containers' memory (hard limit, else reservation) may not add up to more than
+    the task's, nor their cpu units to more than the task's."""
+    containers = [c.to_ecs() for c in cfg.container_definitions()]
+    where = "task.containers" if cfg.task.containers is not None else "task.definition_file"
+    problems = []
+    memory = sum(int(c.get("memory") or c.get("memoryReservation") or 0) for c in containers)
+    if memory > cfg.task.memory:
+        problems.append(
+            ConfigError(
+                f"the containers' memory adds up to {memory} MiB, more than task.memory "
+                f"{cfg.task.memory}",
+                field=where,
+                hint="lower the containers' memory / memory_reservation or raise task.memory",
+            )
+        )
+    cpu = sum(int(c.get("cpu") or 0) for c in containers)
+    if cpu > cfg.task.cpu:
+        problems.append(
+            ConfigError(
+                f"the containers' cpu adds up to {cpu} units, more than task.cpu {cfg.task.cpu}",
+                field=where,
+                hint="lower the containers' cpu or raise task.cpu",
+            )
+        )
+    raise_all(problems)
+
+
+def _check_wiring(cfg: Config, check_env: bool) -> None:
     containers = cfg.container_definitions()
     names = [c.name for c in containers]
     by_name = {c.name: c for c in containers}
@@ -671,7 +925,6 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
             field=f"{prefix}",
             hint="add build: {context: ., dockerfile: Dockerfile} to the container(s) the pipeline builds",
         )
-    validate_task_role_statements(cfg.task.task_role_statements)
     bg = cfg.pipeline.deploy.blue_green
     if (
         cfg.pipeline.deploy.strategy == "blue_green"

@@ -35,6 +35,33 @@ class ConfigError(EcsCicdError):
         self.field = field
 
 
+class ConfigErrors(ConfigError):
+    """Every problem of a config at once (`validate` shows them all). Printed one per line; the
+    first one's field is `field`, so a caller that expects one ConfigError still sees one."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        if not problems:
+            raise ValueError("ConfigErrors needs at least one problem")
+        first = problems[0]
+        super().__init__(first.message, hint=first.hint)
+        self.field = first.field
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+def raise_all(problems: list[ConfigError]) -> None:
+    """Raise the problems found: nothing, the one ConfigError, or ConfigErrors."""
+    flat: list[ConfigError] = []
+    for p in problems:
+        flat.extend(p.problems if isinstance(p, ConfigErrors) else [p])
+    if len(flat) == 1:
+        raise flat[0]
+    if flat:
+        raise ConfigErrors(flat)
+
+
 class UsageError(EcsCicdError):
     """The command line is wrong (missing flag, file exists without --force...)."""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from ecs_cicd import limits, names, preflight
 from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
@@ -108,6 +109,11 @@ def runtime(
     cancel: threading.Event | None = None,
 ) -> Runtime:
     region = resolve_region(region, cfg, session)
+    # The library API refuses what the CLI refuses at load, before any call (preflight.py).
+    unknown = limits.region_problem(region) if region else None
+    if unknown:
+        raise ConfigError(unknown[0], field="region", hint=unknown[1])
+    preflight.check_config(cfg, region or "us-east-1")
     cancel = cancel or threading.Event()
     if sleep is time.sleep:
         # Waits sleep on the cancel event, so Ctrl-C ends a long backoff at once.
@@ -554,6 +560,11 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
         )
         suffix = "" if (scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
         out["url"] = f"{scheme}://{alb.outputs['dns_name']}{suffix}"
+    if alb:
+        out["load_balancer"] = names.alb(cfg)  # shortened when the full name is too long
+    tgs = {c: names.target_group(cfg, c) for c in ("main", "blue", "green") if state.get(f"tg.{c}")}
+    if tgs:
+        out["target_groups"] = tgs
     repos = {c.name: state.get(f"ecr.{c.name}") for c in cfg.built_containers()}
     out["repositories"] = {k: r.outputs.get("uri") for k, r in repos.items() if r}
     for key in ("cluster", "service", "pipeline", "codebuild"):

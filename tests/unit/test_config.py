@@ -112,10 +112,13 @@ def test_valid_fargate_size() -> None:
     assert parse_config(d).task.memory == 3072
 
 
-def test_derived_names_too_long() -> None:
+def test_derived_names_too_long_are_shortened_not_refused() -> None:
+    from ecs_cicd import names
+
     d = example()
     d["project"] = "a-very-long-project-name-x"
-    refused(d, "32", "load balancer")
+    cfg = parse_config(d)
+    assert len(names.alb(cfg)) <= 32 and names.alb(cfg).endswith("-alb")
 
 
 def test_subnets_in_fewer_than_two_azs() -> None:
