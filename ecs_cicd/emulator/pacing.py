@@ -25,7 +25,7 @@ process-wide, as moto's backends are: ``EmulatorServer(pacing=...)`` sets it whi
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 PACING_ENV = "ECS_CICD_EMULATOR_PACING"
 
@@ -74,9 +74,6 @@ class Pacing:
 
     def describe(self) -> str:
         return ",".join(f"{k}={v:g}" for k, v in asdict(self).items())
-
-    def with_(self, **changes: float) -> Pacing:
-        return replace(self, **changes)
 
 
 # What `scripts/bench.py --pacing realistic` uses: AWS's shape, scaled down (an ALB takes 1-3

@@ -396,3 +396,14 @@ def test_emulator_option_and_env_var_reach_the_embedded_emulator(
     monkeypatch.delenv(cli.PACING_ENV)
     assert cli.main(["status", "--emulator"]) == 130
     assert built == [Pacing(alb_seconds=20), REALISTIC, Pacing()]
+
+
+def test_emulator_verb_serves_with_its_pacing_and_refuses_a_negative_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr("ecs_cicd.emulator.serve", lambda **kwargs: served.append(kwargs["pacing"]))
+    assert cli.main(["emulator", "--alb-seconds", "3", "--latency-ms", "5"]) == 0
+    assert served == [Pacing(latency_ms=5, alb_seconds=3)]
+    assert cli.main(["emulator", "--service-seconds", "-1"]) == 2
+    assert "service_seconds must be a number >= 0" in capsys.readouterr().err
