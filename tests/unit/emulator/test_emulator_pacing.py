@@ -407,3 +407,35 @@ def test_emulator_verb_serves_with_its_pacing_and_refuses_a_negative_one(
     assert served == [Pacing(latency_ms=5, alb_seconds=3)]
     assert cli.main(["emulator", "--service-seconds", "-1"]) == 2
     assert "service_seconds must be a number >= 0" in capsys.readouterr().err
+
+
+# --- the tool against a paced emulator -------------------------------------------------------
+
+
+def test_up_waits_for_the_paced_stack_and_down_rides_out_the_eni_release(
+    mock: None, pace: Any, tmp_path: Any
+) -> None:
+    import boto3
+
+    from ecs_cicd import down, load_config, up
+    from ecs_cicd.aws import Aws
+    from ecs_cicd.inventory import inventory, non_empty
+    from tests.conftest import EXAMPLE
+
+    pace(Pacing(alb_seconds=0.3, service_seconds=0.3, pipeline_seconds=0.3, eni_release_seconds=1))
+    cfg = load_config(EXAMPLE)
+    session = boto3.Session(region_name="ap-northeast-1")
+    state = tmp_path / "s.json"
+    lines: list[str] = []
+    up(cfg, session=session, state_path=state, log=lines.append)
+    assert "load balancer: provisioning" in lines and "load balancer: active" in lines
+    service = [line for line in lines if line.startswith("service: ")]
+    assert service[0].startswith("service: IN_PROGRESS, running 0/1")
+    assert service[-1].startswith("service: COMPLETED, running 1/1")
+    gone = down(cfg, session=session, state_path=state, confirm=lambda _r: True)
+    deletes = gone.calls["mutating_calls"]
+    # Two groups and two subnets, at least one of them refused at first (DependencyViolation).
+    assert deletes["ec2:DeleteSecurityGroup"] + deletes["ec2:DeleteSubnet"] > 4
+    assert not non_empty(
+        inventory(Aws(session, region="ap-northeast-1"), prefix="test-codepipeline")
+    )
