@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,25 @@ from ecs_cicd import local, scaffold, ui
 from ecs_cicd.errors import EcsCicdError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# Read by `--emulator` when `--emulator-pacing` is not given (the emulator's pacing.PACING_ENV;
+# spelled out here so the CLI imports nothing of the emulator unless it is used).
+PACING_ENV = "ECS_CICD_EMULATOR_PACING"
+_PACING_OPTIONS = (
+    ("latency_ms", "--latency-ms", "answer every AWS request after this many milliseconds"),
+    ("alb_seconds", "--alb-seconds", "a new load balancer is 'provisioning' this long"),
+    (
+        "service_seconds",
+        "--service-seconds",
+        "a new ECS deployment settles this long after its load balancer is active",
+    ),
+    ("pipeline_seconds", "--pipeline-seconds", "a pipeline execution takes this long"),
+    (
+        "eni_release_seconds",
+        "--eni-release-seconds",
+        "subnets and security groups of a deleted service or load balancer refuse deletion "
+        "this long (DependencyViolation)",
+    ),
+)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -34,6 +54,13 @@ def _common() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--emulator", action="store_true", help="run against an embedded emulator for this command"
+    )
+    p.add_argument(
+        "--emulator-pacing",
+        metavar="SPEC",
+        help="with --emulator: answer at AWS's pace, e.g. 'latency_ms=50,alb_seconds=20,"
+        "service_seconds=10,pipeline_seconds=30,eni_release_seconds=20' or 'realistic' "
+        f"(default: ${PACING_ENV}, else none)",
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--output", choices=("text", "json"), default="text")
@@ -101,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--port", type=int, default=5000)
     em.add_argument("-v", "--verbose", action="store_true")
     em.add_argument("--output", choices=("text", "json"), default="text")
+    for dest, flag, text in _PACING_OPTIONS:
+        em.add_argument(
+            flag, dest=dest, type=float, default=0.0, metavar="N", help=f"{text} (default 0)"
+        )
     local.register(sub, [common])
     scaffold.register(sub, [common])
     return parser
@@ -147,12 +178,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 @contextlib.contextmanager
 def _endpoint(args: argparse.Namespace) -> Iterator[str | None]:
     if not args.emulator:
+        if args.emulator_pacing is not None:
+            raise UsageError("--emulator-pacing needs --emulator")
         yield args.endpoint_url or None
         return
-    from ecs_cicd.emulator import EmulatorServer
+    from ecs_cicd.emulator import EmulatorServer, Pacing
 
-    with EmulatorServer() as server:
-        ui.err(f"embedded emulator on {server.endpoint_url}")
+    spec = args.emulator_pacing if args.emulator_pacing is not None else os.environ.get(PACING_ENV)
+    try:
+        pacing = Pacing.parse(spec or "")
+    except ValueError as e:
+        source = "--emulator-pacing" if args.emulator_pacing is not None else PACING_ENV
+        raise UsageError(f"{source}: {e}") from None
+    with EmulatorServer(pacing=pacing) as server:
+        paced = "" if pacing.off else f" (pacing {pacing.describe()})"
+        ui.err(f"embedded emulator on {server.endpoint_url}{paced}")
         yield server.endpoint_url
 
 
@@ -173,9 +213,13 @@ def _session(args: argparse.Namespace) -> Any:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "emulator":
-        from ecs_cicd.emulator import serve
+        from ecs_cicd.emulator import Pacing, serve
 
-        serve(host=args.host, port=args.port)
+        try:
+            pacing = Pacing(**{dest: getattr(args, dest) for dest, _f, _t in _PACING_OPTIONS})
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        serve(host=args.host, port=args.port, pacing=pacing)
         return EXIT_OK
 
     from ecs_cicd import ops

@@ -1,7 +1,7 @@
 """The embedded AWS emulator: moto's HTTP server plus what moto lacks or answers unlike AWS.
 
 ``install()`` patches moto in-process (for ``mock_aws`` tests too); ``EmulatorServer`` serves it
-on 127.0.0.1; ``serve()`` blocks (``python -m ecs_cicd emulator``). The test control plane (call
+on 127.0.0.1; ``serve()`` blocks (``python -m ecs_cicd emulator``); ``Pacing`` slows it down to AWS's pace. The test control plane (call
 log, fault injection, crash hook) is off unless asked for with ``control=True``.
 
 This package needs the ``emulator`` extra (moto's server); importing it without raises
@@ -24,7 +24,8 @@ def _require_extra() -> None:
 
 _require_extra()
 
+from ecs_cicd.emulator.pacing import REALISTIC, Pacing  # noqa: E402
 from ecs_cicd.emulator.patches import install  # noqa: E402
 from ecs_cicd.emulator.server import EmulatorServer, serve  # noqa: E402
 
-__all__ = ["EmulatorServer", "install", "serve"]
+__all__ = ["REALISTIC", "EmulatorServer", "Pacing", "install", "serve"]

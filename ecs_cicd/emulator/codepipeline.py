@@ -5,7 +5,8 @@ moto stores pipelines but has no executions at all. Here:
 * CreatePipeline starts one execution by itself (trigger ``CreatePipeline``), as AWS does;
   StartPipelineExecution starts more; UpdatePipeline starts none.
 * An execution runs its stages in order over ``ECS_CICD_EMULATOR_PIPELINE_SECONDS`` (read when
-  it starts; default 0, i.e. it has already succeeded when first read). Status is derived from
+  it starts; default 0, i.e. it has already succeeded when first read), or the pacing's
+  ``pipeline_seconds`` when that is set (``pacing.py``). Status is derived from
   the clock on every read, so nothing runs in the background.
 * ``fail_next_execution`` makes the next execution(s) fail at a named stage, so callers can test
   their failed-execution report (ListActionExecutions carries the error details).
@@ -29,6 +30,7 @@ from moto.codepipeline.models import CodePipelineBackend
 from moto.codepipeline.responses import CodePipelineResponse
 from moto.core.exceptions import JsonRESTError
 
+from ecs_cicd.emulator import pacing
 from ecs_cicd.emulator._util import add, dumps, now, page, replace, rewrap, state, unwrap
 
 PIPELINE_SECONDS_ENV = "ECS_CICD_EMULATOR_PIPELINE_SECONDS"
@@ -83,6 +85,9 @@ def _take_failure(stage_names: list[str]) -> _Failure | None:
 
 
 def _pipeline_seconds() -> float:
+    paced = pacing.current().pipeline_seconds
+    if paced > 0:
+        return paced
     try:
         return max(float(os.environ.get(PIPELINE_SECONDS_ENV, "0")), 0.0)
     except ValueError:

@@ -8,20 +8,53 @@ the user is gone; here only while it exists). What counts as a user here:
 * ELBv2 load balancers (their subnets and security groups; internet-facing ones map public IPs),
 * ACTIVE ECS services with running tasks (awsvpc subnets and security groups; assignPublicIp),
 * network interfaces moto itself holds,
-* for a security group, another group's rule that references it.
+* for a security group, another group's rule that references it,
+* with pacing (``eni_release_seconds``), the ENIs of a service or load balancer deleted less
+  than that long ago (``linger``): on AWS they are released minutes after the user is gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from moto.ec2.exceptions import DependencyViolationError
-from moto.ec2.models import EC2Backend
+from moto.ec2.models import EC2Backend, ec2_backends
 from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 
-from ecs_cicd.emulator._util import replace
+from ecs_cicd.emulator import pacing
+from ecs_cicd.emulator._util import now, replace, state
+
+
+@dataclass(frozen=True)
+class _Lingering:
+    """ENIs of a deleted service or load balancer, released at ``until``."""
+
+    holder: str
+    subnets: frozenset[str]
+    groups: frozenset[str]
+    until: float
+
+
+def linger(
+    account_id: str, region: str, *, holder: str, subnets: set[str], groups: set[str]
+) -> None:
+    """``holder`` was just deleted: its ENIs hold ``subnets`` and ``groups`` for a while."""
+    seconds = pacing.current().eni_release_seconds
+    if seconds <= 0:
+        return
+    backend = ec2_backends[account_id][region]
+    lingering = state(backend, "lingering_enis", list)
+    lingering.append(_Lingering(holder, frozenset(subnets), frozenset(groups), now() + seconds))
+
+
+def _lingering(ec2: EC2Backend) -> list[_Lingering]:
+    items: list[_Lingering] = state(ec2, "lingering_enis", list)
+    t = now()
+    items[:] = [item for item in items if item.until > t]
+    return items
 
 
 def _awsvpc(service: Any) -> dict[str, Any]:
@@ -61,6 +94,7 @@ def _security_group_users(ec2: EC2Backend, group_id: str) -> list[str]:
         for eni in ec2.enis.values()
         if group_id in {getattr(g, "id", g) for g in getattr(eni, "group_set", [])}
     ]
+    users += [f"ENIs of {item.holder}" for item in _lingering(ec2) if group_id in item.groups]
     return users
 
 
@@ -68,6 +102,7 @@ def _subnet_users(ec2: EC2Backend, subnet_id: str) -> list[str]:
     users = [b.arn for b in _load_balancers(ec2) if subnet_id in _subnet_ids(b)]
     users += [s.arn for s in _running_services(ec2) if subnet_id in _awsvpc(s).get("subnets", [])]
     users += [e.id for e in ec2.enis.values() if getattr(e.subnet, "id", None) == subnet_id]
+    users += [f"ENIs of {item.holder}" for item in _lingering(ec2) if subnet_id in item.subnets]
     return users
 
 

@@ -6,6 +6,13 @@
   load balancer configuration, or forceNewDeployment replaces the deployment with a new one
   (the old one is gone, as once AWS has finished). CODE_DEPLOY services have no deployments.
   Services get AWS's "deployment completed" / "reached a steady state" events.
+* With pacing (``pacing.py``: ``service_seconds``, ``alb_seconds``), a new deployment is
+  IN_PROGRESS instead, with no running tasks of its own and the previous deployment ACTIVE
+  beside it, until ``service_seconds`` after the later of its start and the moment the load
+  balancers it targets turn active; it settles as above on the first read after that.
+  A change of desired count alone settles at once, as without pacing.
+* DeleteService (with pacing) leaves its ENIs holding its subnets and security groups for
+  ``eni_release_seconds`` (``ec2.linger``).
 * CreateService stores and returns what moto dropped (deploymentConfiguration with its
   circuit breaker, healthCheckGracePeriodSeconds, enableExecuteCommand, capacityProviderStrategy,
   platformVersion, createdAt) and refuses like AWS: a second ACTIVE service of the same name
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -31,7 +39,9 @@ from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.models import elbv2_backends
 from moto.moto_api._internal import mock_random
 
-from ecs_cicd.emulator._util import add, replace
+from ecs_cicd.emulator import ec2, pacing
+from ecs_cicd.emulator import elbv2 as elbv2_patch
+from ecs_cicd.emulator._util import add, now, replace
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -67,13 +77,114 @@ def _new_deployment(service: Service) -> dict[str, Any]:
     }
 
 
-def _settle(service: Service, new_deployment: bool) -> None:
-    """Make the service look as it does once AWS has finished deploying it."""
+_PENDING = "_ecs_cicd_pending"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A paced deployment in progress: settles ``seconds`` after ``started`` (or the ALB)."""
+
+    deployment_id: str
+    started: float
+    seconds: float
+
+
+def _running(deployments: list[dict[str, Any]]) -> int:
+    return sum(int(d.get("runningCount") or 0) for d in deployments)
+
+
+def _paced() -> bool:
+    p = pacing.current()
+    return p.service_seconds > 0 or p.alb_seconds > 0
+
+
+def _pending(service: Service) -> _Pending | None:
+    return getattr(service, _PENDING, None)
+
+
+def _start_deployment(service: Service) -> None:
+    """A new deployment that AWS has only begun: IN_PROGRESS, its tasks still pending."""
+    deployment = _new_deployment(service)
+    deployment.update(
+        runningCount=0,
+        pendingCount=service.desired_count,
+        rolloutState="IN_PROGRESS",
+        rolloutStateReason=f"ECS deployment {deployment['id']} in progress.",
+    )
+    previous = [dict(d, status="ACTIVE") for d in service.deployments]
+    service.deployments = [deployment, *previous]
+    service.running_count = _running(previous)
+    service.pending_count = service.desired_count
+    setattr(
+        service,
+        _PENDING,
+        _Pending(deployment["id"], now(), pacing.current().service_seconds),
+    )
+
+
+def _ready_at(service: Service, pending: _Pending) -> float:
+    """The later of the deployment's start and its load balancers turning active, plus
+    the settle time."""
+    start = pending.started
+    elb = elbv2_backends[service._account_id][service.region_name]
+    for entry in service.load_balancers or []:
+        group = elb.target_groups.get(entry.get("targetGroupArn") or "")
+        for arn in group.load_balancer_arns if group is not None else []:
+            balancer = elb.load_balancers.get(arn)
+            if balancer is not None:
+                start = max(start, elbv2_patch.active_at(balancer))
+    return start + pending.seconds
+
+
+def _advance(service: Service) -> None:
+    """Settle a paced deployment whose time has come (called on every read and update)."""
+    pending = _pending(service)
+    if pending is None or now() < _ready_at(service, pending):
+        return
+    setattr(service, _PENDING, None)
+    ours = next((d for d in service.deployments if d["id"] == pending.deployment_id), None)
+    if ours is None or service.status == "INACTIVE":
+        return
+    ours.update(
+        status="PRIMARY",
+        rolloutState="COMPLETED",
+        rolloutStateReason=f"ECS deployment {ours['id']} completed.",
+        desiredCount=service.desired_count,
+        runningCount=service.desired_count,
+        pendingCount=0,
+        updatedAt=utcnow(),
+    )
+    service.deployments = [ours]
     service.running_count = service.desired_count
     service.pending_count = 0
+    _event(service, f"(service {service.name}) (deployment {ours['id']}) deployment completed.")
+    _event(service, f"(service {service.name}) has reached a steady state.")
+
+
+def _settle(service: Service, new_deployment: bool) -> None:
+    """Make the service look as it does once AWS has finished deploying it (or, paced, as it
+    does when AWS has just begun)."""
     if service.deployment_controller.get("type", "ECS") != "ECS":
+        service.running_count = service.desired_count
+        service.pending_count = 0
         service.deployments = []
         return
+    if (new_deployment or not service.deployments) and _paced():
+        _start_deployment(service)
+        return
+    if not new_deployment and _pending(service) is not None:
+        # A new count for the deployment in progress: it settles with it.
+        service.deployments[0].update(
+            desiredCount=service.desired_count,
+            pendingCount=service.desired_count,
+            updatedAt=utcnow(),
+        )
+        service.running_count = _running(service.deployments)
+        service.pending_count = service.desired_count
+        return
+    setattr(service, _PENDING, None)
+    service.running_count = service.desired_count
+    service.pending_count = 0
     if new_deployment or not service.deployments:
         service.deployments = [_new_deployment(service)]
         _event(
@@ -96,6 +207,7 @@ def _settle(service: Service, new_deployment: bool) -> None:
 def _service_init(original: Any) -> Any:
     def __init__(self: Service, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
+        self.deployments = []  # moto's own first deployment: ours replaces it
         _settle(self, new_deployment=True)
 
     return __init__
@@ -174,6 +286,7 @@ def _update_service(original: Any) -> Any:
         service = self._get_service(cluster.name, props["service"].split("/")[-1])
         if service.status != "ACTIVE":
             raise ECSException("ServiceNotActiveException", "Service was not ACTIVE.")
+        _advance(service)
         before = (
             service.task_definition,
             copy.deepcopy(service.network_configuration),
@@ -195,6 +308,15 @@ def _delete_service(original: Any) -> Any:
         self: EC2ContainerServiceBackend, cluster_name: str, service_name: str, force: bool
     ) -> Service:
         service: Service = original(self, cluster_name, service_name, force)
+        setattr(service, _PENDING, None)
+        awsvpc = (service.network_configuration or {}).get("awsvpcConfiguration") or {}
+        ec2.linger(
+            self.account_id,
+            self.region_name,
+            holder=f"ECS service {service.name}",
+            subnets=set(awsvpc.get("subnets") or []),
+            groups=set(awsvpc.get("securityGroups") or []),
+        )
         # Once drained on AWS: no tasks, and nothing left to deploy.
         service.desired_count = 0
         service.running_count = 0
@@ -204,6 +326,16 @@ def _delete_service(original: Any) -> Any:
         return service
 
     return delete_service
+
+
+def _describe_services(original: Any) -> Any:
+    def describe_services(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
+        services, failures = original(self, *args, **kwargs)
+        for service in services:
+            _advance(service)
+        return services, failures
+
+    return describe_services
 
 
 def _list_services(original: Any) -> Any:
@@ -267,6 +399,7 @@ def apply() -> None:
     replace(EC2ContainerServiceResponse, "create_service", _create_service)
     replace(EC2ContainerServiceBackend, "update_service", _update_service)
     replace(EC2ContainerServiceBackend, "delete_service", _delete_service)
+    replace(EC2ContainerServiceBackend, "describe_services", _describe_services)
     replace(EC2ContainerServiceBackend, "list_services", _list_services)
     replace(EC2ContainerServiceBackend, "delete_cluster", _delete_cluster)
     replace(EC2ContainerServiceBackend, "describe_clusters", _describe_clusters)

@@ -5,6 +5,10 @@ same settings, and refuses with DuplicateLoadBalancerName / DuplicateTargetGroup
 settings differ. moto created a second load balancer of the same name, and refused a repeated
 identical target group. A load balancer created without Scheme reports AWS's default,
 ``internet-facing`` (moto left it out).
+
+With pacing (``pacing.py``), a new load balancer stays ``provisioning`` for ``alb_seconds`` (moto
+turned it ``active`` on the first describe), and DeleteLoadBalancer leaves its ENIs holding its
+subnets and security groups for ``eni_release_seconds`` (``ec2.linger``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from typing import Any
 from moto.elbv2.exceptions import DuplicateLoadBalancerName, DuplicateTargetGroupName
 from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer, FakeTargetGroup
 
-from ecs_cicd.emulator._util import replace
+from ecs_cicd.emulator import ec2, pacing
+from ecs_cicd.emulator._util import now, replace
+
+_ACTIVE_AT = "_ecs_cicd_active_at"
+
+
+def active_at(balancer: FakeLoadBalancer) -> float:
+    """When the load balancer turns (or turned) active; 0 when it was never paced."""
+    return float(getattr(balancer, _ACTIVE_AT, 0.0))
 
 
 def _create_load_balancer(original: Any) -> Any:
@@ -24,6 +36,7 @@ def _create_load_balancer(original: Any) -> Any:
             created = original(self, name, *args, **kwargs)
             # moto stores None when Scheme is omitted; AWS reports its default.
             created.scheme = created.scheme or "internet-facing"
+            setattr(created, _ACTIVE_AT, now() + pacing.current().alb_seconds)
             return created
         if _same_load_balancer(existing, kwargs):
             return existing
@@ -68,6 +81,36 @@ def _same_target_group(existing: FakeTargetGroup, kwargs: dict[str, Any]) -> boo
     )
 
 
+def _subnet_ids(balancer: FakeLoadBalancer) -> set[str]:
+    return {str(getattr(s, "id", s)) for s in balancer.subnets}
+
+
+def _activate(original: Any) -> Any:
+    def activate(self: FakeLoadBalancer) -> None:
+        if now() >= active_at(self):
+            original(self)
+
+    return activate
+
+
+def _delete_load_balancer(original: Any) -> Any:
+    def delete_load_balancer(self: ELBv2Backend, arn: str) -> None:
+        balancer = self.load_balancers.get(arn)
+        original(self, arn)
+        if balancer is not None:
+            ec2.linger(
+                self.account_id,
+                self.region_name,
+                holder=f"ELB {balancer.name}",
+                subnets=_subnet_ids(balancer),
+                groups=set(balancer.security_groups or []),
+            )
+
+    return delete_load_balancer
+
+
 def apply() -> None:
+    replace(FakeLoadBalancer, "activate", _activate)
+    replace(ELBv2Backend, "delete_load_balancer", _delete_load_balancer)
     replace(ELBv2Backend, "create_load_balancer", _create_load_balancer)
     replace(ELBv2Backend, "create_target_group", _create_target_group)

@@ -35,6 +35,9 @@ The crash hook can only SIGKILL a process the emulator's own process started and
 a request is no proof of who sent it, but being our child is something this process can check
 (``waitid``), both when the hook is armed and again right before it fires.
 
+With pacing on (``pacing.Pacing.latency_ms``), every AWS request waits that long before it is
+handled, control plane on or off; control-plane requests never wait.
+
 Hooks run in this order for each AWS request: targeted injection, random faults, moto, crash.
 An injected or faulted request never reaches moto. Hooks are plain objects with
 ``before(call) -> Reply | None`` and ``after(call) -> None``; ``EmulatorMiddleware.hooks`` is the
@@ -49,6 +52,7 @@ import os
 import random
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,7 +62,7 @@ from urllib.parse import parse_qs
 
 from botocore.session import get_session
 
-from ecs_cicd.emulator import codepipeline
+from ecs_cicd.emulator import codepipeline, pacing
 
 PREFIX = "/_ecs_cicd"
 
@@ -422,6 +426,10 @@ class EmulatorMiddleware:
             if not self.control_enabled:
                 return _send(start_response, _json(404, {"error": "not found"}))
             return self._control(environ, start_response)
+        latency = pacing.current().latency_ms
+        if latency > 0:
+            # Outside every lock: concurrent requests wait side by side, as on AWS.
+            time.sleep(latency / 1000)
         if not self.control_enabled:
             return self.app(environ, start_response)
         with self.lock:

@@ -4,7 +4,8 @@ Runs in a background thread of the calling process (the embedded ``--emulator`` 
 e2e tests), or in the foreground via ``serve()`` (``python -m ecs_cicd emulator``). Binds the
 loopback address unless told otherwise (``serve()`` warns on any other); port 0 picks a free port.
 The test control plane (call log, fault and error injection, crash hook; see ``middleware``) is
-off unless ``control=True``.
+off unless ``control=True``. ``pacing`` (``pacing.Pacing``) makes it answer as slowly as AWS's
+slow parts while it runs; the default answers at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from ecs_cicd.emulator import pacing as pacing_mod
 from ecs_cicd.emulator.middleware import EmulatorMiddleware
+from ecs_cicd.emulator.pacing import Pacing
 from ecs_cicd.emulator.patches import install
 
 DEFAULT_HOST = "127.0.0.1"
@@ -53,11 +56,14 @@ class EmulatorServer:
         *,
         pipeline_seconds: float | None = None,
         control: bool = False,
+        pacing: Pacing | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.pipeline_seconds = pipeline_seconds
         self.control = control
+        self.pacing = pacing
+        self._previous_pacing: Pacing | None = None
         self.middleware: EmulatorMiddleware | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -76,6 +82,9 @@ class EmulatorServer:
             from ecs_cicd.emulator.codepipeline import PIPELINE_SECONDS_ENV
 
             os.environ[PIPELINE_SECONDS_ENV] = str(self.pipeline_seconds)
+        if self.pacing is not None:
+            # Process-wide, as moto's backends are; put back on stop().
+            self._previous_pacing = pacing_mod.configure(self.pacing)
         self.middleware = EmulatorMiddleware(_moto_app(), control=self.control)
         self._server = make_server(
             self.host, self.port, self.middleware, threaded=True, request_handler=_QuietHandler
@@ -95,6 +104,9 @@ class EmulatorServer:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
+        if self._previous_pacing is not None:
+            pacing_mod.configure(self._previous_pacing)
+            self._previous_pacing = None
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -147,22 +159,30 @@ def exposure_warning(host: str, *, control: bool = False) -> str | None:
     return warning
 
 
-def serve(host: str = DEFAULT_HOST, port: int = 5000, *, control: bool = False) -> None:
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = 5000,
+    *,
+    control: bool = False,
+    pacing: Pacing | None = None,
+) -> None:
     """Serve the emulator in the foreground until KeyboardInterrupt (SIGINT) or SIGTERM.
 
     ``control`` switches on the test control plane under ``/_ecs_cicd/``; off by default. A
-    ``host`` other than a loopback address gets a warning on stderr.
+    ``host`` other than a loopback address gets a warning on stderr. ``pacing``: see
+    ``pacing.Pacing``.
     """
     warning = exposure_warning(host, control=control)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     _stop_on_signals()
-    server = EmulatorServer(host, port, control=control)
+    server = EmulatorServer(host, port, control=control, pacing=pacing)
     try:
         server.start()
         plane = ", test control plane on /_ecs_cicd/" if control else ""
+        paced = f", pacing {pacing.describe()}" if pacing is not None and not pacing.off else ""
         print(
-            f"ecs_cicd emulator listening on {server.endpoint_url}{plane} (Ctrl-C to stop)",
+            f"ecs_cicd emulator listening on {server.endpoint_url}{plane}{paced} (Ctrl-C to stop)",
             flush=True,
         )
         while True:

@@ -20,8 +20,8 @@ class _FakeServer:
 
     built: list[dict[str, Any]] = []
 
-    def __init__(self, host: str, port: int, *, control: bool = False) -> None:
-        self.built.append({"host": host, "port": port, "control": control})
+    def __init__(self, host: str, port: int, *, control: bool = False, pacing: Any = None) -> None:
+        self.built.append({"host": host, "port": port, "control": control, "pacing": pacing})
         self.endpoint_url = f"http://{host}:{port}"
 
     def start(self) -> _FakeServer:
@@ -47,7 +47,7 @@ def test_loopback_hosts_do_not_warn(
     assert server.exposure_warning(host) is None
     server.serve(host, 0)
     assert capsys.readouterr().err == ""
-    assert fake_server == [{"host": host, "port": 0, "control": False}]
+    assert fake_server == [{"host": host, "port": 0, "control": False, "pacing": None}]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "emulator.local"])
@@ -63,6 +63,13 @@ def test_a_non_loopback_host_warns(
         capsys.readouterr().err
     )
     assert [b["control"] for b in fake_server] == [False, True]
+
+
+def test_serve_passes_its_pacing_to_the_server(fake_server: list[dict[str, Any]]) -> None:
+    from ecs_cicd.emulator import Pacing
+
+    server.serve("127.0.0.1", 0, pacing=Pacing(latency_ms=50))
+    assert [b["pacing"] for b in fake_server] == [Pacing(latency_ms=50)]
 
 
 def test_serve_and_the_server_default_to_no_control_plane() -> None:
