@@ -511,6 +511,10 @@ class Waits(Model):
     service: int = Field(900, ge=1)
     pipeline: int = Field(1800, ge=1)
     delete: int = Field(1200, ge=1)
+    # How soon a wait notices a change: within max(poll_min, poll_fraction x the time waited so
+    # far) — every second at first, every 6 s after a minute, every 30 s after five.
+    poll_min: float = Field(1.0, ge=0.2, le=60)
+    poll_fraction: float = Field(0.1, gt=0, le=1)
 
 
 class Config(Model):

@@ -26,9 +26,12 @@ def run_concurrently(
     *,
     cancel: threading.Event,
     workers: int = DEFAULT_WORKERS,
+    priority: Callable[[T], float] | None = None,
 ) -> list[O]:
     """Run `work` for every item once all its deps (among `items`) are done, up to `workers` at a
-    time. On the first failure nothing new starts; running items finish; the error is raised."""
+    time; when more are ready than workers are free, the highest `priority` starts first (the
+    head of the longest chain). On the first failure nothing new starts; running items finish;
+    the error is raised."""
     pending = {key(i): i for i in items}
     ids = set(pending)
     done: set[K] = set()
@@ -38,10 +41,16 @@ def run_concurrently(
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ecs-cicd") as pool:
         while pending or running:
             if error is None and not cancel.is_set():
-                for k, item in list(pending.items()):
-                    if all(d in done or d not in ids for d in deps_of(item)):
-                        del pending[k]
-                        running[pool.submit(work, item)] = item
+                ready = [
+                    (k, item)
+                    for k, item in pending.items()
+                    if all(d in done or d not in ids for d in deps_of(item))
+                ]
+                if priority is not None:
+                    ready.sort(key=lambda ki: -priority(ki[1]))
+                for k, item in ready[: max(1, workers) - len(running)]:
+                    del pending[k]
+                    running[pool.submit(work, item)] = item
             if not running:
                 break
             try:

@@ -33,7 +33,14 @@ from ecs_cicd.state import Record, State
 ALREADY_EXISTS_LOOKS = 30
 ALREADY_EXISTS_PAUSE = 2.0
 # The config's `waits:` defaults (a Ctx built without a config, as in tests, uses these).
-DEFAULT_DEADLINES = {"load_balancer": 600.0, "service": 900.0, "pipeline": 1800.0, "delete": 1200.0}
+DEFAULT_DEADLINES = {
+    "load_balancer": 600.0,
+    "service": 900.0,
+    "pipeline": 1800.0,
+    "delete": 1200.0,
+    "poll_min": 1.0,
+    "poll_fraction": 0.1,
+}
 
 
 # --- desired state ---------------------------------------------------------------------------
@@ -185,7 +192,8 @@ class Ctx:
         self.deadlines = deadlines or {}
 
     def deadline(self, wait: str) -> float:
-        """Seconds to wait for `wait` (load_balancer, service, pipeline, delete: `waits:`)."""
+        """The `waits:` setting `wait`: a deadline in seconds (load_balancer, service, pipeline,
+        delete) or the poll cadence (poll_min, poll_fraction)."""
         return float(self.deadlines.get(wait, DEFAULT_DEADLINES[wait]))
 
     @property

@@ -166,6 +166,26 @@ def _ctx(
     )
 
 
+# What a resource adds to the time of everything after it, beyond one API call: the slow AWS
+# steps (AWS-BEHAVIOUR.md: the ALB provisions for 1-3 minutes, a deployment settles in minutes).
+SLOW = {"load_balancer": 120.0, "service": 60.0, "deployment_group": 60.0, "pipeline": 60.0}
+
+
+def critical_path(stack: Stack) -> dict[str, float]:
+    """For each resource, the longest weighted chain from it to the end of `up`: the engine
+    starts the heads of the longest chains first."""
+    dependents: dict[str, list[str]] = {lid: [] for lid in stack.ids}
+    for r in stack.resources:
+        for d in (*r.deps(), *r.after):
+            dependents[d.logical_id].append(r.logical_id)
+    weight = {r.logical_id: 1.0 + SLOW.get(r.kind, 0.0) for r in stack.resources}
+    out: dict[str, float] = {}
+    for r in reversed(stack.resources):  # dependents come later in `resources`
+        lid = r.logical_id
+        out[lid] = weight[lid] + max((out[d] for d in dependents[lid]), default=0.0)
+    return out
+
+
 def _dep_ids(stack: Stack) -> dict[str, tuple[str, ...]]:
     return {
         r.logical_id: tuple(d.logical_id for d in (*r.deps(), *r.after)) for r in stack.resources
@@ -190,6 +210,7 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
             ctx.state.put(step.kind.record(want, step.live))
         return step
 
+    rank = critical_path(stack)
     steps = run_concurrently(
         list(stack.resources),
         lambda r: r.logical_id,
@@ -197,6 +218,7 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
         work,
         cancel=ctx.cancel,
         workers=workers,
+        priority=lambda r: rank[r.logical_id],
     )
     order = {lid: i for i, lid in enumerate(stack.ids)}
     return sorted(steps, key=lambda s: order[s.want.logical_id])
@@ -304,6 +326,7 @@ def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> li
         ctx.log(_line(outcome))
         return outcome
 
+    rank = critical_path(stack)
     done = run_concurrently(
         steps,
         lambda s: s.want.logical_id,
@@ -311,6 +334,7 @@ def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> li
         work,
         cancel=ctx.cancel,
         workers=workers,
+        priority=lambda s: rank[s.want.logical_id],
     )
     order = {lid: i for i, lid in enumerate(stack.ids)}
     return sorted(done, key=lambda o: order[o.logical_id])

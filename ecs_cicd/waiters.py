@@ -8,22 +8,33 @@ starts near one second and is capped, so readiness is noticed soon after it happ
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_result,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop_after_delay
 
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
 from ecs_cicd.lifecycle import Cancelled, Ctx
 
 T = TypeVar("T")
+
+
+def cadence(
+    floor: float, fraction: float, cap: float | None = None
+) -> Callable[[RetryCallState], float]:
+    """The pause before the next poll: a change is noticed within max(floor, fraction x the time
+    waited so far) (capped at `cap` when given), jittered downwards so the bound always holds
+    and parallel waits do not poll in step."""
+
+    def wait(state: RetryCallState) -> float:
+        bound = max(floor, fraction * (state.seconds_since_start or 0.0))
+        if cap is not None:
+            bound = min(bound, max(floor, cap))
+        return bound * random.uniform(0.5, 1.0)
+
+    return wait
 
 
 def poll(
@@ -32,7 +43,7 @@ def poll(
     check: Callable[[], T | None],
     *,
     deadline: float,
-    cap: float = 10.0,
+    cap: float | None = None,
     last_seen: Callable[[], str] = lambda: "",
 ) -> T:
     """Run `check` until it returns a value, with exponential backoff, until `deadline` seconds."""
@@ -45,7 +56,7 @@ def poll(
     retryer = Retrying(
         retry=retry_if_result(lambda r: r is None),
         stop=stop_after_delay(deadline),
-        wait=wait_exponential_jitter(initial=1.0, max=cap, jitter=0.5),
+        wait=cadence(ctx.deadline("poll_min"), ctx.deadline("poll_fraction"), cap),
         sleep=ctx.sleep,
     )
     try:

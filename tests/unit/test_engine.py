@@ -95,3 +95,33 @@ def test_first_error_stops_new_work() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         run_concurrently(list(deps), lambda k: k, lambda k: deps[k], work, cancel=threading.Event())
     assert ran == ["a"]
+
+
+def test_the_head_of_the_longest_chain_starts_first() -> None:
+    # One worker, three roots ready at once: the highest priority goes first.
+    order: list[str] = []
+    prio = {"a": 1.0, "b": 5.0, "c": 3.0}
+
+    def work(k: str) -> str:
+        order.append(k)
+        return k
+
+    run_concurrently(
+        ["a", "b", "c"],
+        lambda k: k,
+        lambda k: (),
+        work,
+        cancel=threading.Event(),
+        workers=1,
+        priority=lambda k: prio[k],
+    )
+    assert order == ["b", "c", "a"]
+
+
+def test_the_load_balancer_chain_is_the_critical_path() -> None:
+    from ecs_cicd.ops import critical_path
+
+    rank = critical_path(stack_of(config_with()))
+    # The VPC heads the chain to the ALB (1-3 minutes to provision) and the service behind it.
+    assert rank["vpc"] == max(rank.values())
+    assert rank["vpc"] > rank["role.codebuild"] and rank["alb"] > rank["cluster"]

@@ -199,3 +199,23 @@ def test_pipeline_failure_names_stage_action_build_and_log(
 def test_pipeline_success(wctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     use(wctx, monkeypatch, FakePipeline("Succeeded"))
     assert waiters.wait_for_pipeline(wctx, "p")["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize(("waited", "bound"), [(0.0, 1.0), (5.0, 1.0), (60.0, 6.0), (300.0, 30.0)])
+def test_a_change_is_noticed_within_a_tenth_of_the_time_waited(waited: float, bound: float) -> None:
+    from tenacity import RetryCallState
+
+    wait = waiters.cadence(1.0, 0.1)
+    state = RetryCallState(None, None, (), {})
+    state.outcome_timestamp = state.start_time + waited  # a poll `waited` seconds in
+    pauses = [wait(state) for _ in range(200)]
+    assert max(pauses) <= bound + 0.05 and min(pauses) >= bound / 2 - 0.05
+    assert len({round(p, 3) for p in pauses}) > 1  # jittered: parallel waits do not poll in step
+
+
+def test_cadence_cap_bounds_long_waits() -> None:
+    from tenacity import RetryCallState
+
+    state = RetryCallState(None, None, (), {})
+    state.outcome_timestamp = state.start_time + 1000
+    assert max(waiters.cadence(1.0, 0.1, cap=15)(state) for _ in range(50)) <= 15
