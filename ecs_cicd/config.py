@@ -792,13 +792,23 @@ def load_config(path: str | Path, *, check_env: bool = True, extra: Checks | Non
             hint="pass -c PATH, or copy config.example.yaml to ecs_cicd.yaml",
         ) from None
     try:
-        raise_all(_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), ""))
+        duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), "")
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-    return parse_config(data, base_dir=p.parent, check_env=check_env, extra=extra)
+    if not duplicates:
+        return parse_config(data, base_dir=p.parent, check_env=check_env, extra=extra)
+    # Every problem at once: the duplicates, then whatever else the config (as YAML reads it,
+    # the second value kept) holds.
+    try:
+        parse_config(data, base_dir=p.parent, check_env=check_env, extra=extra)
+    except ConfigError as e:
+        more = e.problems if isinstance(e, ConfigErrors) else [e]
+        raise_all([*duplicates, *more])
+    raise_all(duplicates)
+    raise AssertionError("unreachable")  # raise_all raised
 
 
 def check_semantics(cfg: Config, *, check_env: bool = True) -> None:

@@ -335,6 +335,21 @@ def test_nested_duplicate_yaml_key(tmp_path: Path) -> None:
         load_config(path, check_env=False)
 
 
+def test_a_duplicate_key_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    text = (
+        EXAMPLE.read_text()
+        .replace("environment: dev\n", "environment: dev\nenvironment: prod\n")
+        .replace("path: /health", "path: health")
+    )
+    assert "path: health" in text
+    path = tmp_path / "ecs_cicd.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigErrors) as e:
+        load_config(path, check_env=False)
+    fields = [p.field for p in e.value.problems]
+    assert fields[0] == "environment" and "load_balancer.health_check.path" in fields
+
+
 # --- names that always fit ---------------------------------------------------------------------
 def test_short_form_is_pinned() -> None:
     """The short form is a pure function of the full name: the same on every run and machine
