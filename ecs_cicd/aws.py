@@ -130,9 +130,17 @@ class CallStats:
     mutating: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    retries: Counter[str] = field(default_factory=Counter)
+
     def record(self, service: str, operation: str) -> None:
         with self.lock:
             (self.reads if is_read(operation) else self.mutating)[f"{service}:{operation}"] += 1
+
+    def record_retries(self, service: str, operation: str, attempts: int) -> None:
+        """botocore's own retries of one call (throttling, 5xx), from its response metadata."""
+        if attempts:
+            with self.lock:
+                self.retries[f"{service}:{operation}"] += attempts
 
     @property
     def total(self) -> int:
@@ -148,6 +156,9 @@ class CallStats:
             "reads": sum(self.reads.values()),
             "mutating": self.mutating_total,
             "mutating_calls": dict(sorted(self.mutating.items())),
+            "read_calls": dict(sorted(self.reads.items())),
+            "retries": sum(self.retries.values()),
+            "retried_calls": dict(sorted(self.retries.items())),
         }
 
 
@@ -226,11 +237,18 @@ class Aws:
                     kwargs["endpoint_url"] = self.endpoint_url
                 c = self.session.client(service, **kwargs)  # type: ignore[call-overload]
                 c.meta.events.register("before-call.*.*", self._count)
+                c.meta.events.register("after-call.*.*", self._count_retries)
                 self._clients[service] = c
             return c
 
     def _count(self, model: Any, **_: Any) -> None:
         self.stats.record(model.service_model.service_name, model.name)
+
+    def _count_retries(self, model: Any, parsed: Any = None, **_: Any) -> None:
+        meta = parsed.get("ResponseMetadata", {}) if isinstance(parsed, dict) else {}
+        self.stats.record_retries(
+            model.service_model.service_name, model.name, int(meta.get("RetryAttempts") or 0)
+        )
 
     def account_id(self) -> str:
         if self._account_id is None:

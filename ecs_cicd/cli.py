@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="resources handled at once (default 8; 1 runs one at a time)",
     )
+    workers.add_argument(
+        "--stats",
+        action="store_true",
+        help="after the summary: API calls per service and operation, retries, seconds per "
+        "phase (looking up, changing, waiting) and per resource",
+    )
     p = sub.add_parser(
         "up",
         parents=[common, workers],
@@ -296,7 +302,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             result = ops.recover(cfg, log=log, **common)
         else:  # pragma: no cover - argparse restricts verbs
             raise UsageError(f"unknown verb {verb}")
-    _emit(args, result.to_dict(), ui.format_result(result, verbose=args.verbose))
+    text = ui.format_result(result, verbose=args.verbose)
+    if getattr(args, "stats", False):
+        text += "\n" + ui.format_stats(result)
+    _emit(args, result.to_dict(), text)
     return EXIT_OK
 
 

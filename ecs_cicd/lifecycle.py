@@ -147,6 +147,7 @@ class Outcome:
             "action": self.action,
             "physical_id": self.physical_id,
             "changes": self.changes,
+            "seconds": round(self.seconds, 3),
             **({"notes": self.notes} if self.notes else {}),
         }
 

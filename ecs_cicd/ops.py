@@ -7,9 +7,10 @@ through the `log` callback.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class Result:
     seconds: float = 0.0
     state_path: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    # Seconds per phase: examine (read-only look-ups), apply / delete (changes), wait (for AWS).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[Outcome]:
@@ -65,6 +68,7 @@ class Result:
             "calls": self.calls,
             "seconds": round(self.seconds, 3),
             "state_path": self.state_path,
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
             **({"details": self.details} if self.details else {}),
         }
 
@@ -78,6 +82,15 @@ class Runtime:
     sleep: Callable[[float], None]
     cancel: threading.Event
     started: float = field(default_factory=time.monotonic)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.monotonic() - t0
 
     def result(
         self,
@@ -94,6 +107,7 @@ class Runtime:
             time.monotonic() - self.started,
             str(self.state_path),
             details or {},
+            dict(self.phases),
         )
 
 
@@ -295,13 +309,16 @@ def up(
             )
         ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
         scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
-        steps = examine_all(scratch_ctx, stack, workers=max_workers)
+        with rt.phase("examine"):
+            steps = examine_all(scratch_ctx, stack, workers=max_workers)
         _refuse_before_changing(steps, ctx)
         state.save()
-        outcomes = _apply_all(ctx, stack, steps, workers=max_workers)
+        with rt.phase("apply"):
+            outcomes = _apply_all(ctx, stack, steps, workers=max_workers)
         details: dict[str, Any] = {}
         if wait:
-            details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
+            with rt.phase("wait"):
+                details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
@@ -403,9 +420,10 @@ def plan(
     )
     state = _load_state(rt)
     stack = build_stack(cfg, _target(rt))
-    steps = examine_all(
-        _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
-    )
+    with rt.phase("examine"):
+        steps = examine_all(
+            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
+        )
     outcomes = [s.outcome for s in steps]
     foreign = [o for o in outcomes if o.action == "foreign"]
     details: dict[str, Any] = {}
@@ -475,8 +493,10 @@ def down(
             state.records = dict(to_delete)
             if state.records:
                 state.save()
-        outcomes = skipped + _delete_all(ctx, stack, workers=max_workers)
-        leftovers, _ = scan(ctx, stack)
+        with rt.phase("delete"):
+            outcomes = skipped + _delete_all(ctx, stack, workers=max_workers)
+        with rt.phase("sweep"):
+            leftovers, _ = scan(ctx, stack)
         owned = {k: r for k, r in leftovers.items() if r.owned}
         if owned:
             rt.log(f"sweep: {len(owned)} resource(s) of the stack still exist; deleting them")

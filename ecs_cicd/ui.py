@@ -70,3 +70,32 @@ def format_outputs(outputs: dict[str, Any]) -> str:
         else:
             lines.append(f"{key}: {value}")
     return "\n".join(lines)
+
+
+def format_stats(result: Any) -> str:
+    """`--stats`: where the calls and the seconds went."""
+    calls = result.calls
+    lines = [
+        f"API calls: {calls.get('total', 0)} ({calls.get('reads', 0)} reads, "
+        f"{calls.get('mutating', 0)} mutating), {calls.get('retries', 0)} retried by botocore"
+    ]
+    per_op: dict[str, list[int]] = {}
+    for kind, key in (("reads", "read_calls"), ("mutating", "mutating_calls")):
+        for op, n in calls.get(key, {}).items():
+            per_op.setdefault(op, [0, 0])[kind == "mutating"] += n
+    for op, (reads, mutating) in sorted(per_op.items(), key=lambda kv: (-sum(kv[1]), kv[0])):
+        retried = calls.get("retried_calls", {}).get(op, 0)
+        extra = f", {retried} retried" if retried else ""
+        lines.append(f"  {op:<48} {reads + mutating:>4}{extra}")
+    phases = getattr(result, "phases", {}) or {}
+    if phases:
+        lines.append(
+            "seconds: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+            + f" (total {result.seconds:.1f})"
+        )
+    slowest = sorted(result.outcomes, key=lambda o: -o.seconds)
+    if slowest:
+        lines.append("seconds per resource (slowest first):")
+        lines += [f"  {o.logical_id:<24} {o.action:<10} {o.seconds:6.2f}" for o in slowest]
+    return "\n".join(lines)

@@ -103,3 +103,20 @@ def test_region_is_required(mock: None, monkeypatch: pytest.MonkeyPatch) -> None
     del d["region"]
     with pytest.raises(ConfigError, match="region"):
         plan(parse_config(d))
+
+
+def test_stats_name_calls_phases_and_resources(mock: None, tmp_path: Path) -> None:
+    from ecs_cicd import ui
+
+    cfg = load_config(EXAMPLE)
+    result = up(cfg, state_path=tmp_path / "s.json", sleep=no_sleep)
+    calls = result.calls
+    assert sum(calls["read_calls"].values()) == calls["reads"]
+    assert sum(calls["mutating_calls"].values()) == calls["mutating"]
+    assert calls["retries"] == 0
+    assert set(result.phases) == {"examine", "apply", "wait"}
+    assert sum(result.phases.values()) <= result.seconds
+    text = ui.format_stats(result)
+    assert "ecs:CreateService" in text and "seconds: examine" in text
+    assert all(o.logical_id in text for o in result.outcomes)
+    down(cfg, state_path=tmp_path / "s.json", confirm=lambda _r: True, sleep=no_sleep)
