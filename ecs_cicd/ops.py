@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from ecs_cicd import switch as switching
 from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
@@ -268,16 +269,30 @@ def up(
         ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
         scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
         steps = examine_all(scratch_ctx, stack, workers=max_workers)
+        switch = switching.detect(steps, state)
+        if switch is not None:
+            switching.annotate(switch, steps, state, stack.ids)
         _refuse_before_changing(steps, ctx)
         state.save()
-        outcomes = _apply_all(ctx, stack, steps, workers=max_workers)
+        outcomes = _apply_all(ctx, stack, steps, workers=max_workers, switch=switch)
+        if switch is not None:
+            for o in switching.finish(ctx, stack.ids):
+                ctx.log(_line(o))
+                outcomes.append(o)
         details: dict[str, Any] = {}
         if wait:
             details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
-def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> list[Outcome]:
+def _apply_all(
+    ctx: Ctx,
+    stack: Stack,
+    steps: list[Step],
+    *,
+    workers: int,
+    switch: switching.Switch | None = None,
+) -> list[Outcome]:
     deps = _dep_ids(stack)
     changed: set[str] = set()
     lock = threading.Lock()
@@ -290,7 +305,13 @@ def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> li
             # A dependency changed in this run (a new task definition revision...): what this
             # resource must do was examined against the old one, so examine it again now.
             step.complete = False
-        outcome = apply(ctx, step)
+        lid = step.want.logical_id
+        if switch is not None and lid == switching.SERVICE:
+            outcome = switching.apply_service(ctx, step, switch)
+        elif switch is not None and lid in switch.listener_ids:
+            outcome = switching.apply_listener(ctx, step)
+        else:
+            outcome = apply(ctx, step)
         if outcome.action not in ("unchanged", "reference"):
             with lock:
                 changed.add(step.want.logical_id)
@@ -377,6 +398,9 @@ def plan(
         _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
     )
     outcomes = [s.outcome for s in steps]
+    switch = switching.detect(steps, state)
+    if switch is not None:
+        outcomes += switching.annotate(switch, steps, state, stack.ids)
     foreign = [o for o in outcomes if o.action == "foreign"]
     details: dict[str, Any] = {}
     if foreign:
