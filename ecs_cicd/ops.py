@@ -27,6 +27,7 @@ from ecs_cicd.lifecycle import (
     ForeignResources,
     Kind,
     Outcome,
+    Resource,
     Step,
     Target,
     apply,
@@ -409,17 +410,30 @@ def plan(
 
 
 # --- down ------------------------------------------------------------------------------------
-def scan(ctx: Ctx, stack: Stack) -> tuple[dict[str, Record], list[Outcome]]:
+def scan(
+    ctx: Ctx, stack: Stack, also: tuple[Resource, ...] = ()
+) -> tuple[dict[str, Record], list[Outcome]]:
     """Find the stack's resources by tags and deterministic names, without changing anything:
-    (records of what is ours, outcomes of what carries our names but is not ours)."""
+    (records of what is ours, outcomes of what carries our names but is not ours). `also`:
+    resources the config no longer builds to look for too (the other strategy's)."""
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
     scan_ctx = Ctx(
         ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
     )
     steps = examine_all(scan_ctx, stack)
+    if also:
+        # Their dependencies (VPC, load balancer...) are the stack's, found above.
+        steps += examine_all(scan_ctx, Stack(stack.name, also))
     foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
-    return dict(scratch.records), foreign
+    found = dict(scratch.records)
+    want = stack.find(switching.SERVICE)
+    if isinstance(want, service.Service):
+        # An unfinished strategy switch: the old service runs under the service's other name.
+        retiring = switching.find_retiring(scan_ctx, want, found.get(switching.SERVICE))
+        if retiring is not None:
+            found[retiring.logical_id] = retiring
+    return found, foreign
 
 
 def down(
@@ -459,7 +473,7 @@ def down(
         skipped: list[Outcome] = []
         if not to_delete:
             rt.log("no state file records: finding the stack's resources by tag and name")
-            to_delete, skipped = scan(ctx, stack)
+            to_delete, skipped = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
             for o in skipped:
                 o.action = "skip"
                 o.changes = [*o.changes, "not this stack's: left alone"]
@@ -470,7 +484,7 @@ def down(
             if state.records:
                 state.save()
         outcomes = skipped + _delete_all(ctx, stack, workers=max_workers)
-        leftovers, _ = scan(ctx, stack)
+        leftovers, _ = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
         owned = {k: r for k, r in leftovers.items() if r.owned}
         if owned:
             rt.log(f"sweep: {len(owned)} resource(s) of the stack still exist; deleting them")
@@ -639,7 +653,8 @@ def recover(
             rt.state_path, stack=cfg.stack, region=rt.aws.region, account=rt.aws.account_id()
         )
         ctx = _ctx(rt, state)
-        found, foreign = scan(ctx, build_stack(cfg, ctx.target))
+        stack = build_stack(cfg, ctx.target)
+        found, foreign = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
         state.records = found
         state.save()
         outcomes = [

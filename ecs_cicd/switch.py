@@ -24,19 +24,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ecs_cicd.aws import tags_dict
+from ecs_cicd.config import Config
 from ecs_cicd.lifecycle import (
     Ctx,
     ForeignResources,
     Outcome,
+    Resource,
     Step,
+    Target,
     apply,
     examine,
     mutate,
     remove,
 )
+from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources import codedeploy, kinds
 from ecs_cicd.resources.loadbalancer import Listener, ListenerKind
-from ecs_cicd.resources.service import Service, ServiceKind, controller_of
+from ecs_cicd.resources.service import (
+    Service,
+    ServiceKind,
+    controller_of,
+    describe_service,
+    primary_deployment,
+)
+from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State
 from ecs_cicd.waiters import wait_for_service
 
@@ -136,6 +148,43 @@ def annotate(
         kind = rec.kind if rec else "service"
         out.append(Outcome(lid, kind, "delete", ["once traffic has moved to " + new], pid))
     return out
+
+
+def other_strategy(cfg: Config, target: Target, stack: Stack) -> tuple[Resource, ...]:
+    """What only the other strategy builds (its target groups, CodeDeploy group...): where the
+    stack is looked for without a state file, a switch may have left them."""
+    deploy = cfg.pipeline.deploy
+    other = "rolling" if deploy.strategy == "blue_green" else "blue_green"
+    flipped = cfg.model_copy(
+        update={
+            "pipeline": cfg.pipeline.model_copy(
+                update={"deploy": deploy.model_copy(update={"strategy": other})}
+            )
+        }
+    )
+    theirs = build_stack(flipped, target)
+    return tuple(
+        r for r in theirs.resources if r.logical_id in CLEANUP and r.logical_id not in stack.ids
+    )
+
+
+def find_retiring(ctx: Ctx, want: Service, service: Record | None) -> Record | None:
+    """Without a state file (`down`, `state recover`): an unfinished switch's old service, i.e.
+    an ACTIVE service of ours under the service's other name than the one `service` records."""
+    if service is None:
+        return None
+    cluster = str(service.outputs.get("cluster") or want.cluster.name)
+    for name in (want.name, want.alt_name):
+        if name == service.physical_id:
+            continue
+        svc = describe_service(ctx, cluster, name)
+        if svc is None or svc.get("status") != "ACTIVE":
+            continue
+        if tags_dict(svc.get("tags"), "key", "value").get(STACK_TAG) != ctx.stack:
+            continue
+        outputs = {"cluster": cluster, "deployment": primary_deployment(svc)}
+        return Record(RETIRING, SERVICE, name, arn=svc.get("serviceArn"), outputs=outputs)
+    return None
 
 
 # --- apply: the production listeners, then the service --------------------------------------

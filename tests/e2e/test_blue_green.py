@@ -251,3 +251,39 @@ def test_a_failed_switch_keeps_the_old_service_serving_and_a_rerun_continues(cli
         clear_injections(cli.endpoint)
         cli.run("down", "--yes")
     assert non_empty(inventory(cli.aws(), prefix="test-codepipeline")) == {}
+
+
+def half_switched(cli: Cli) -> None:
+    """rolling -> blue_green stopped after the new service took the traffic, before the old one
+    was deleted (the deployment group, created next, is refused)."""
+    cli.run("up")
+    blue_green(cli)
+    inject_error(
+        cli.endpoint, "codedeploy", "CreateDeploymentGroup", "AccessDeniedException", "denied"
+    )
+    try:
+        assert cli.run("up", "--replace-service", check=False).returncode != 0
+    finally:
+        clear_injections(cli.endpoint)
+    assert active_services(cli) == {STACK: "ECS", f"{STACK}-alt": "CODE_DEPLOY"}
+    assert production(cli) == [{"name": f"{STACK}-blue", "weight": 1}]
+    (cli.workdir / ".ecs_cicd" / f"{STACK}-ap-northeast-1.json").unlink()
+
+
+def test_an_unfinished_switch_is_recovered_from_tags_and_finished(cli: Cli) -> None:
+    half_switched(cli)
+    try:
+        recovered = json.loads(cli.run("state", "recover", "--output", "json").stdout)
+        ids = {r["id"]: r["physical_id"] for r in recovered["resources"]}
+        assert ids["service"] == f"{STACK}-alt" and ids["service.previous"] == STACK
+        cli.run("up", "--replace-service")
+        assert active_services(cli) == {f"{STACK}-alt": "CODE_DEPLOY"}
+    finally:
+        cli.run("down", "--yes")
+    assert non_empty(inventory(cli.aws(), prefix="test-codepipeline")) == {}
+
+
+def test_down_without_state_finds_both_services_of_an_unfinished_switch(cli: Cli) -> None:
+    half_switched(cli)
+    cli.run("down", "--yes")
+    assert non_empty(inventory(cli.aws(), prefix="test-codepipeline")) == {}
