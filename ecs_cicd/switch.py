@@ -124,6 +124,7 @@ def annotate(
         leftovers.insert(1 if "codedeploy.group" in leftovers else 0, RETIRING)
     for s in steps:
         if s.want.logical_id == SERVICE:
+            made = s.live is not None and controller_of(s.live.data) == want.controller
             s.outcome.action = "replace"
             if switch.continuing:
                 s.outcome.changes.insert(0, f"strategy switch in progress ({RETIRING}: {old})")
@@ -131,7 +132,12 @@ def annotate(
                 f"no downtime: {old} keeps serving until {new} runs",
                 f"1. {listeners} also forward(s) to {tg} at weight 0 (attaches it, moves no "
                 "traffic)",
-                f"2. creates {new} ({want.controller} controller) alongside {old}",
+                (
+                    f"2. {new} ({want.controller} controller) runs alongside {old} (an earlier "
+                    "run created it)"
+                    if made
+                    else f"2. creates {new} ({want.controller} controller) alongside {old}"
+                ),
                 f"3. once {new} runs its desired count, {listeners} forward(s) to {tg} only",
                 f"4. then deletes {old} and what only the old strategy used",
                 f"if a step fails, {old} keeps serving; `up --replace-service` again continues",

@@ -185,13 +185,17 @@ class ServiceKind(Kind[Service]):
             svc = describe_service(ctx, cluster, rec.physical_id)
             if svc is not None and svc.get("status") == "ACTIVE":
                 return _live(cluster, svc)
-        found = [
-            svc
-            for name in (want.name, want.alt_name)
-            if (rec is None or name != rec.physical_id)
-            and (svc := describe_service(ctx, want.cluster.name, name)) is not None
-            and svc.get("status") == "ACTIVE"
-        ]
+        found: list[dict[str, Any]] = []
+        for name in (want.name, want.alt_name):
+            if rec is not None and name == rec.physical_id:
+                continue
+            svc = describe_service(ctx, want.cluster.name, name)
+            if svc is None or svc.get("status") != "ACTIVE":
+                continue
+            ours = tags_dict(svc.get("tags"), "key", "value").get(STACK_TAG) == ctx.stack
+            if name == want.alt_name and not ours:
+                continue  # the other name is only ever ours (a switch's new service)
+            found.append(svc)
         found.sort(key=lambda svc: controller_of(svc) != want.controller)
         return _live(want.cluster.name, found[0]) if found else None
 

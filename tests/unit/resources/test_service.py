@@ -321,14 +321,14 @@ def test_create_waits_for_a_draining_service_of_the_same_name(
 
 
 # --- ownership -------------------------------------------------------------------------------
-def create_foreign(ctx: Ctx, cfg: Config) -> str:
+def create_foreign(ctx: Ctx, cfg: Config, name: str = NAME) -> str:
     """A service of our name in our cluster, without our tags."""
     fake_dependencies(ctx)
     ensure(ctx, cfg, "cluster")
     ensure(ctx, cfg, "taskdef")
     arn: str = ecs().create_service(
         cluster=NAME,
-        serviceName=NAME,
+        serviceName=name,
         taskDefinition=recorded(ctx, "taskdef").arn or "",
         desiredCount=2,
         launchType="FARGATE",
@@ -340,6 +340,17 @@ def create_foreign(ctx: Ctx, cfg: Config) -> str:
         },
     )["service"]["serviceArn"]
     return arn
+
+
+def test_a_strangers_service_under_the_other_name_is_not_ours_to_find(
+    ctx: Ctx, cfg: Config
+) -> None:
+    """Only a switch of ours uses the service's other name: someone else's service of that
+    name is neither found nor in the way of creating ours."""
+    create_foreign(ctx, cfg, f"{NAME}-alt")
+    assert plan(ctx, cfg, "service").action == "create"
+    assert ensure(ctx, cfg, "service").action == "create"
+    assert recorded(ctx, "service").physical_id == NAME
 
 
 def test_a_stranger_is_foreign_and_left_alone(ctx: Ctx, cfg: Config) -> None:
