@@ -10,8 +10,8 @@ place. `up --replace-service` replaces the service this way:
    not) and no traffic moves;
 3. the old service is recorded as `service.previous`, and the new one is created alongside it
    under the service's other name (service.py `create_alongside`), recorded as `service`;
-4. once the new service runs its desired count (rolling: its deployment completed), the
-   listener(s) forward to its target group only;
+4. once the new service runs its desired count (rolling: its deployment completed) and its
+   target group has as many healthy targets, the listener(s) forward to that group only;
 5. once the rest of the stack is applied, the old service is deleted, then what only the old
    strategy used (its target group(s), the CodeDeploy group...).
 
@@ -50,7 +50,7 @@ from ecs_cicd.resources.service import (
 )
 from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State
-from ecs_cicd.waiters import wait_for_service
+from ecs_cicd.waiters import poll, wait_for_service
 
 SERVICE = "service"
 RETIRING = "service.previous"
@@ -138,7 +138,8 @@ def annotate(
                     if made
                     else f"2. creates {new} ({want.controller} controller) alongside {old}"
                 ),
-                f"3. once {new} runs its desired count, {listeners} forward(s) to {tg} only",
+                f"3. once {new} runs its desired count, healthy in {tg}, {listeners} "
+                f"forward(s) to {tg} only",
                 f"4. then deletes {old} and what only the old strategy used",
                 f"if a step fails, {old} keeps serving; `up --replace-service` again continues",
             ]
@@ -266,7 +267,8 @@ def apply_service(ctx: Ctx, step: Step, switch: Switch) -> Outcome:
 
 
 def wait_running(ctx: Ctx, want: Service, rec: Record) -> None:
-    """Until the new service runs its desired count (rolling: its deployment completed)."""
+    """Until the new service runs its desired count (rolling: its deployment completed) and
+    its target group has as many healthy targets: the load balancer can send it traffic."""
     cluster = str(rec.outputs.get("cluster") or want.cluster.name)
     if want.controller == "ECS":
         wait_for_service(ctx, cluster, rec.physical_id, rec.outputs.get("deployment"))
@@ -274,6 +276,32 @@ def wait_running(ctx: Ctx, want: Service, rec: Record) -> None:
         codedeploy.wait_for_service_running(
             ctx, cluster, rec.physical_id, deadline=ctx.deadline("service")
         )
+    wait_healthy(ctx, want)
+
+
+def wait_healthy(ctx: Ctx, want: Service) -> None:
+    """Until the service's target group has `desired_count` healthy targets."""
+    elb = ctx.client("elbv2")
+    arn = ctx.arn_of(want.target_group)
+    name = want.target_group.name  # type: ignore[attr-defined]
+    last = {"summary": ""}
+
+    def check() -> bool | None:
+        found = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        healthy = sum(1 for t in found if t.get("TargetHealth", {}).get("State") == "healthy")
+        summary = f"{healthy}/{want.desired_count} healthy targets in {name}"
+        if summary != last["summary"]:
+            ctx.log(f"switch: {summary}")
+            last["summary"] = summary
+        return True if healthy >= want.desired_count else None
+
+    poll(
+        ctx,
+        f"target group {name} to have {want.desired_count} healthy targets",
+        check,
+        deadline=ctx.deadline("service"),
+        last_seen=lambda: last["summary"],
+    )
 
 
 # --- finish: the old path goes ---------------------------------------------------------------

@@ -130,7 +130,8 @@ def test_strategy_switch_through_the_library(mock: None, tmp_path: Path) -> None
         return next(i for i, line in enumerate(lines) if text in line)
 
     created = first("switch: test-codepipeline-dev-alt created alongside test-codepipeline-dev")
-    assert created < first("traffic moved") < first("service.previous")
+    healthy = first("switch: 1/1 healthy targets in test-codepipeline-dev-blue")
+    assert created < healthy < first("traffic moved") < first("service.previous")
     assert result.outputs["service"] == "test-codepipeline-dev-alt"
     assert {o.action for o in plan(bg, state_path=state).outcomes} == {"unchanged"}
     down(bg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
