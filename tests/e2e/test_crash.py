@@ -179,10 +179,13 @@ def serving(cli: Cli) -> list[str]:
     ]
 
 
-def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli) -> None:
-    """rolling -> blue_green with --replace-service, killed after each of its mutating calls:
-    the old path keeps serving until the new one does, and a rerun finishes the switch."""
+@pytest.mark.parametrize("target", ["blue_green", "rolling"])
+def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli, target: str) -> None:
+    """A strategy switch with --replace-service, killed after each of its mutating calls: the
+    old path keeps serving until the new one does, and a rerun finishes the switch."""
     from tests.e2e.test_blue_green import active_services, blue_green, production, rolling
+
+    before, after = (rolling, blue_green) if target == "blue_green" else (blue_green, rolling)
 
     def start() -> None:
         reset_emulator(cli.endpoint)
@@ -190,9 +193,9 @@ def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli) -> None:
         if state.exists():
             for f in state.iterdir():
                 f.unlink()
-        rolling(cli)
+        before(cli)
         cli.run("up")
-        blue_green(cli)
+        after(cli)
         reset_calls(cli.endpoint)
 
     start()
@@ -215,7 +218,7 @@ def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli) -> None:
         if now != done:
             failures.append(f"k={k}: after the rerun {now}, a clean switch gives {done}")
     record(
-        "switch",
+        f"switch to {target}",
         {
             "mutating_calls": total,
             "crash_points": total,
