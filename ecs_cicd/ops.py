@@ -571,6 +571,12 @@ def status(
         found = service.status_details(ctx, svc)
         if found:
             details["service"] = found
+    previous = state.get(switching.RETIRING)
+    if previous:
+        details["switch"] = (
+            f"unfinished strategy switch: {previous.physical_id} ({switching.RETIRING}) still to "
+            f"be deleted; run `up --replace-service` to finish it"
+        )
     pipe = state.get("pipeline")
     if pipe:
         found = codepipeline.latest_execution(ctx, pipe.physical_id)

@@ -237,6 +237,8 @@ def test_a_failed_switch_keeps_the_old_service_serving_and_a_rerun_continues(cli
             {"name": f"{STACK}-tg", "weight": 1},
             {"name": f"{STACK}-blue", "weight": 0},
         ]
+        status = json.loads(cli.run("status", "--output", "json").stdout)
+        assert "up --replace-service" in status["details"]["switch"]
         # Continuing needs the flag too; nothing changes without it.
         reset_calls(cli.endpoint)
         refused = cli.run("up", check=False)
