@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replace-service",
         action="store_true",
-        help="allow replacing the service when the deployment controller changes",
+        help="allow replacing the service when the deployment controller changes (the new "
+        "service is created alongside the old one; traffic moves, then the old one goes)",
     )
     p.add_argument(
         "--adopt",

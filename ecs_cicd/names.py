@@ -87,6 +87,16 @@ def service(cfg: Config) -> str:
     return fit(cfg.stack, "", MAX_ECS)
 
 
+def service_alternate(cfg: Config) -> str:
+    """The service's other name: a strategy switch (rolling <-> blue/green) creates the new
+    service alongside the old one, under whichever of the two names the old one does not have."""
+    return f"{cfg.stack}-alt"
+
+
+def service_names(cfg: Config) -> tuple[str, str]:
+    return (service(cfg), service_alternate(cfg))
+
+
 def codebuild_project(cfg: Config) -> str:
     return fit(cfg.stack, "-build", MAX_CODEBUILD)
 

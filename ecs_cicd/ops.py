@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from ecs_cicd import limits, names, preflight
+from ecs_cicd import switch as switching
 from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
@@ -28,6 +29,7 @@ from ecs_cicd.lifecycle import (
     ForeignResources,
     Kind,
     Outcome,
+    Resource,
     Step,
     Target,
     apply,
@@ -311,10 +313,17 @@ def up(
         scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
+        switch = switching.detect(steps, state)
+        if switch is not None:
+            switching.annotate(switch, steps, state, stack.ids)
         _refuse_before_changing(steps, ctx)
         state.save()
         with rt.phase("apply"):
-            outcomes = _apply_all(ctx, stack, steps, workers=max_workers)
+            outcomes = _apply_all(ctx, stack, steps, workers=max_workers, switch=switch)
+            if switch is not None:
+                for o in switching.finish(ctx, stack.ids):
+                    ctx.log(_line(o))
+                    outcomes.append(o)
         details: dict[str, Any] = {}
         if wait:
             with rt.phase("wait"):
@@ -322,7 +331,14 @@ def up(
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
-def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> list[Outcome]:
+def _apply_all(
+    ctx: Ctx,
+    stack: Stack,
+    steps: list[Step],
+    *,
+    workers: int,
+    switch: switching.Switch | None = None,
+) -> list[Outcome]:
     deps = _dep_ids(stack)
     changed: set[str] = set()
     lock = threading.Lock()
@@ -335,7 +351,13 @@ def _apply_all(ctx: Ctx, stack: Stack, steps: list[Step], *, workers: int) -> li
             # A dependency changed in this run (a new task definition revision...): what this
             # resource must do was examined against the old one, so examine it again now.
             step.complete = False
-        outcome = apply(ctx, step)
+        lid = step.want.logical_id
+        if switch is not None and lid == switching.SERVICE:
+            outcome = switching.apply_service(ctx, step, switch)
+        elif switch is not None and lid in switch.listener_ids:
+            outcome = switching.apply_listener(ctx, step)
+        else:
+            outcome = apply(ctx, step)
         if outcome.action not in ("unchanged", "reference"):
             with lock:
                 changed.add(step.want.logical_id)
@@ -425,6 +447,9 @@ def plan(
             _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
         )
     outcomes = [s.outcome for s in steps]
+    switch = switching.detect(steps, state)
+    if switch is not None:
+        outcomes += switching.annotate(switch, steps, state, stack.ids)
     foreign = [o for o in outcomes if o.action == "foreign"]
     details: dict[str, Any] = {}
     if foreign:
@@ -433,17 +458,30 @@ def plan(
 
 
 # --- down ------------------------------------------------------------------------------------
-def scan(ctx: Ctx, stack: Stack) -> tuple[dict[str, Record], list[Outcome]]:
+def scan(
+    ctx: Ctx, stack: Stack, also: tuple[Resource, ...] = ()
+) -> tuple[dict[str, Record], list[Outcome]]:
     """Find the stack's resources by tags and deterministic names, without changing anything:
-    (records of what is ours, outcomes of what carries our names but is not ours)."""
+    (records of what is ours, outcomes of what carries our names but is not ours). `also`:
+    resources the config no longer builds to look for too (the other strategy's)."""
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
     scan_ctx = Ctx(
         ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
     )
     steps = examine_all(scan_ctx, stack)
+    if also:
+        # Their dependencies (VPC, load balancer...) are the stack's, found above.
+        steps += examine_all(scan_ctx, Stack(stack.name, also))
     foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
-    return dict(scratch.records), foreign
+    found = dict(scratch.records)
+    want = stack.find(switching.SERVICE)
+    if isinstance(want, service.Service):
+        # An unfinished strategy switch: the old service runs under the service's other name.
+        retiring = switching.find_retiring(scan_ctx, want, found.get(switching.SERVICE))
+        if retiring is not None:
+            found[retiring.logical_id] = retiring
+    return found, foreign
 
 
 def down(
@@ -483,7 +521,7 @@ def down(
         skipped: list[Outcome] = []
         if not to_delete:
             rt.log("no state file records: finding the stack's resources by tag and name")
-            to_delete, skipped = scan(ctx, stack)
+            to_delete, skipped = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
             for o in skipped:
                 o.action = "skip"
                 o.changes = [*o.changes, "not this stack's: left alone"]
@@ -496,7 +534,7 @@ def down(
         with rt.phase("delete"):
             outcomes = skipped + _delete_all(ctx, stack, workers=max_workers)
         with rt.phase("sweep"):
-            leftovers, _ = scan(ctx, stack)
+            leftovers, _ = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
         owned = {k: r for k, r in leftovers.items() if r.owned}
         if owned:
             rt.log(f"sweep: {len(owned)} resource(s) of the stack still exist; deleting them")
@@ -583,6 +621,12 @@ def status(
         found = service.status_details(ctx, svc)
         if found:
             details["service"] = found
+    previous = state.get(switching.RETIRING)
+    if previous:
+        details["switch"] = (
+            f"unfinished strategy switch: {previous.physical_id} ({switching.RETIRING}) still to "
+            f"be deleted; run `up --replace-service` to finish it"
+        )
     pipe = state.get("pipeline")
     if pipe:
         found = codepipeline.latest_execution(ctx, pipe.physical_id)
@@ -670,7 +714,8 @@ def recover(
             rt.state_path, stack=cfg.stack, region=rt.aws.region, account=rt.aws.account_id()
         )
         ctx = _ctx(rt, state)
-        found, foreign = scan(ctx, build_stack(cfg, ctx.target))
+        stack = build_stack(cfg, ctx.target)
+        found, foreign = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
         state.records = found
         state.save()
         outcomes = [

@@ -48,6 +48,8 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
     for key, value in result.details.items():
         if isinstance(value, str) and key == "blocked":
             lines.append(f"up would stop here: {value}")
+        elif isinstance(value, str) and key == "switch":
+            lines.append(value)
         elif isinstance(value, dict):
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if k != "deployments")
             lines.append(f"{key}: {inner}")

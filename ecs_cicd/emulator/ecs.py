@@ -18,6 +18,8 @@
   platformVersion, createdAt) and refuses like AWS: a second ACTIVE service of the same name
   ("Creation of service was not idempotent."), and a target group no listener forwards to
   ("... does not have an associated load balancer.").
+* A service's running tasks are registered (healthy) in its target groups, one IP target per
+  task, as ECS does once they pass the health check; deregistered when the service is deleted.
 * UpdateService stores the task definition as its full ARN and refuses INACTIVE services.
 * DeleteService leaves the service INACTIVE with no tasks; ListServices omits INACTIVE services.
 * DeleteCluster refuses while services or tasks are active; activeServicesCount is counted.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,11 +162,17 @@ def _advance(service: Service) -> None:
     service.pending_count = 0
     _event(service, f"(service {service.name}) (deployment {ours['id']}) deployment completed.")
     _event(service, f"(service {service.name}) has reached a steady state.")
+    _register_tasks(service)
 
 
 def _settle(service: Service, new_deployment: bool) -> None:
     """Make the service look as it does once AWS has finished deploying it (or, paced, as it
-    does when AWS has just begun)."""
+    does when AWS has just begun); its target groups hold its running tasks."""
+    _settle_deployments(service, new_deployment)
+    _register_tasks(service)
+
+
+def _settle_deployments(service: Service, new_deployment: bool) -> None:
     if service.deployment_controller.get("type", "ECS") != "ECS":
         service.running_count = service.desired_count
         service.pending_count = 0
@@ -202,6 +211,27 @@ def _settle(service: Service, new_deployment: bool) -> None:
             updatedAt=utcnow(),
         )
     _event(service, f"(service {service.name}) has reached a steady state.")
+
+
+def _task_ips(service: Service, count: int) -> list[str]:
+    """Stable private IPs for the service's tasks (a /24 per service, from its ARN)."""
+    base = zlib.crc32(service.arn.encode())
+    return [f"10.{(base >> 8) & 255}.{base & 255}.{10 + i}" for i in range(count)]
+
+
+def _register_tasks(service: Service) -> None:
+    """Its target groups hold exactly its running tasks (other targets are left alone)."""
+    groups = elbv2_backends[service._account_id][service.region_name].target_groups
+    mine = set(_task_ips(service, 245))
+    want = _task_ips(service, min(service.running_count, 245))
+    for entry in service.load_balancers or []:
+        group = groups.get(entry.get("targetGroupArn") or "")
+        if group is None:
+            continue
+        for ip in [t for t in group.targets if t in mine and t not in want]:
+            group.deregister([{"Id": ip}])
+        port = entry.get("containerPort") or group.port
+        group.register([{"Id": ip, "Port": port} for ip in want if ip not in group.targets])
 
 
 def _service_init(original: Any) -> Any:
@@ -321,6 +351,7 @@ def _delete_service(original: Any) -> Any:
         service.desired_count = 0
         service.running_count = 0
         service.pending_count = 0
+        _register_tasks(service)
         for deployment in service.deployments:
             deployment.update(desiredCount=0, runningCount=0, pendingCount=0)
         return service

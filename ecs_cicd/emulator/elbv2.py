@@ -9,6 +9,13 @@ identical target group. A load balancer created without Scheme reports AWS's def
 With pacing (``pacing.py``), a new load balancer stays ``provisioning`` for ``alb_seconds`` (moto
 turned it ``active`` on the first describe), and DeleteLoadBalancer leaves its ENIs holding its
 subnets and security groups for ``eni_release_seconds`` (``ec2.linger``).
+
+A target group is attached to a load balancer (its ``LoadBalancerArns``) while a listener or rule
+of that load balancer forwards to it, as on AWS: ModifyListener attaches the groups its default
+action names (a ``ForwardConfig``'s weighted groups too, weight 0 included) and detaches the ones
+no longer named; DeleteListener detaches. moto attached only at CreateListener / CreateRule and
+never detached, so an ECS service could not be created on a group a listener was modified to
+forward to ("does not have an associated load balancer").
 """
 
 from __future__ import annotations
@@ -109,8 +116,49 @@ def _delete_load_balancer(original: Any) -> Any:
     return delete_load_balancer
 
 
+def _forwarded(backend: ELBv2Backend, load_balancer_arn: str) -> set[str]:
+    """The target groups the listeners and rules of a load balancer forward to."""
+    balancer = backend.load_balancers.get(load_balancer_arn)
+    out: set[str] = set()
+    for listener in balancer.listeners.values() if balancer is not None else ():
+        for rule in listener.rules.values():
+            for action in rule.actions:
+                if action.type == "forward":
+                    out.update(backend._get_target_group_arns_from(action_data=action.data))
+    return out
+
+
+def sync_attachments(backend: ELBv2Backend, load_balancer_arn: str) -> None:
+    """Make each target group's LoadBalancerArns name `load_balancer_arn` (once) exactly when a
+    listener or rule of it forwards to the group."""
+    forwarded = _forwarded(backend, load_balancer_arn)
+    for arn, group in backend.target_groups.items():
+        others = [b for b in group.load_balancer_arns if b != load_balancer_arn]
+        group.load_balancer_arns = others + ([load_balancer_arn] if arn in forwarded else [])
+
+
+def _modify_listener(original: Any) -> Any:
+    def modify_listener(self: ELBv2Backend, arn: str, *args: Any, **kwargs: Any) -> Any:
+        listener = original(self, arn, *args, **kwargs)
+        sync_attachments(self, listener.load_balancer_arn)
+        return listener
+
+    return modify_listener
+
+
+def _delete_listener(original: Any) -> Any:
+    def delete_listener(self: ELBv2Backend, listener_arn: str) -> Any:
+        listener = original(self, listener_arn)
+        sync_attachments(self, listener.load_balancer_arn)
+        return listener
+
+    return delete_listener
+
+
 def apply() -> None:
     replace(FakeLoadBalancer, "activate", _activate)
     replace(ELBv2Backend, "delete_load_balancer", _delete_load_balancer)
     replace(ELBv2Backend, "create_load_balancer", _create_load_balancer)
     replace(ELBv2Backend, "create_target_group", _create_target_group)
+    replace(ELBv2Backend, "modify_listener", _modify_listener)
+    replace(ELBv2Backend, "delete_listener", _delete_listener)

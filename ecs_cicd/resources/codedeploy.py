@@ -115,7 +115,12 @@ class DeploymentGroup(Resource):
     container_port: int
 
     def parameters(
-        self, *, role_arn: str, production_listener_arn: str, test_listener_arn: str | None
+        self,
+        *,
+        role_arn: str,
+        production_listener_arn: str,
+        test_listener_arn: str | None,
+        service_name: str | None = None,
     ) -> dict[str, Any]:
         """CreateDeploymentGroup / UpdateDeploymentGroup parameters, names and tags aside."""
         ready: dict[str, Any] = {"actionOnTimeout": self.ready_action}
@@ -142,7 +147,9 @@ class DeploymentGroup(Resource):
                 },
             },
             "autoRollbackConfiguration": {"enabled": True, "events": list(self.rollback_events)},
-            "ecsServices": [{"clusterName": self.cluster_name, "serviceName": self.service_name}],
+            "ecsServices": [
+                {"clusterName": self.cluster_name, "serviceName": service_name or self.service_name}
+            ],
             "loadBalancerInfo": {"targetGroupPairInfoList": [pair]},
         }
 
@@ -258,13 +265,20 @@ def group_differences(want: dict[str, Any], have: dict[str, Any]) -> list[Diff]:
 
 
 def desired_group(ctx: Ctx, want: DeploymentGroup) -> dict[str, Any]:
-    """`want.parameters` with the role's and listeners' ARNs (Pending until they exist)."""
+    """`want.parameters` with the role's and listeners' ARNs and the service's recorded name
+    (Pending until they exist)."""
     test = want.test_listener
     return want.parameters(
         role_arn=ctx.arn_of(want.role),
         production_listener_arn=ctx.arn_of(want.production_listener),
         test_listener_arn=ctx.arn_of(test) if test is not None else None,
+        service_name=service_name(ctx, want),
     )
+
+
+def service_name(ctx: Ctx, want: DeploymentGroup) -> str:
+    """The service's name as recorded: a strategy switch gives the new service the other one."""
+    return ctx.id_of(want.service)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -441,7 +455,7 @@ class DeploymentGroupKind(Kind[DeploymentGroup]):
         """The service runs another revision than `up` registered: a deployment to start (or,
         with one in flight, to follow)."""
         taskdef = ctx.arn_of(want.taskdef)
-        current = service_task_definition(ctx, want.cluster_name, want.service_name)
+        current = service_task_definition(ctx, want.cluster_name, service_name(ctx, want))
         if current is None or current == taskdef:
             return None
         app = str(live.outputs.get("application") or want.application.name)
@@ -480,7 +494,7 @@ class DeploymentGroupKind(Kind[DeploymentGroup]):
         one in flight, follow it (AWS allows one per group: DeploymentLimitExceededException).
         Returns `live` with the deployment to follow in its outputs, or None: nothing to follow."""
         taskdef = ctx.arn_of(want.taskdef)
-        current = service_task_definition(ctx, want.cluster_name, want.service_name)
+        current = service_task_definition(ctx, want.cluster_name, service_name(ctx, want))
         if current is None or current == taskdef:
             return None
         cd = ctx.client("codedeploy")

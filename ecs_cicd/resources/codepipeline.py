@@ -160,9 +160,11 @@ def deploy_action(cfg: Config, deploy_target: Resource | None = None) -> dict[st
         return _action(
             DEPLOY_ACTION, "Deploy", "AWS", "CodeDeployToECS", conf, inputs=(BUILD_OUTPUT,)
         )
+    # The service's name as recorded: a strategy switch gives the new service the other name.
+    service: Any = Ref(deploy_target, "id") if deploy_target is not None else names.service(cfg)
     conf = {
         "ClusterName": names.cluster(cfg),
-        "ServiceName": names.service(cfg),
+        "ServiceName": service,
         "FileName": deploy.file_name,
         "DeploymentTimeout": str(deploy.timeout_minutes),
     }

@@ -451,6 +451,14 @@ def _forward_targets(action: dict[str, Any]) -> set[str]:
     return arns
 
 
+def forward_weights(action: dict[str, Any]) -> dict[str, int]:
+    """A forward action's target groups and weights (a plain forward: its one group, weight 1)."""
+    groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+    if groups:
+        return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+    return {action["TargetGroupArn"]: 1} if action.get("TargetGroupArn") else {}
+
+
 def _tg_name(arn: str) -> str:
     """`arn:...:targetgroup/<name>/<id>` -> name."""
     parts = arn.rsplit(":", 1)[-1].split("/")
@@ -494,6 +502,23 @@ class ListenerKind(Kind[Listener]):
         if want.redirect is not None:
             return {"Type": "redirect", "RedirectConfig": dict(want.redirect)}
         return {"Type": "forward", "TargetGroupArn": ctx.arn_of(want.target_group)}
+
+    def attach_action(self, ctx: Ctx, want: Listener, live: Live) -> dict[str, Any] | None:
+        """A strategy switch, before the new service exists: the default action that also
+        forwards to `want.target_group` at weight 0, so ECS accepts it for the new service (a
+        target group must be associated with the load balancer) while the groups serving
+        traffic keep their weights. None: nothing to do (already forwarding to it, or not
+        forwarding at all)."""
+        actions = live.data.get("DefaultActions", [])
+        if want.redirect is not None or len(actions) != 1 or actions[0].get("Type") != "forward":
+            return None
+        weights = forward_weights(actions[0])
+        new = ctx.arn_of(want.target_group)
+        if not weights or new in weights:
+            return None
+        groups = [{"TargetGroupArn": arn, "Weight": w} for arn, w in weights.items()]
+        groups.append({"TargetGroupArn": new, "Weight": 0})
+        return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
 
     def _want_text(self, want: Listener) -> str:
         if want.redirect is not None:

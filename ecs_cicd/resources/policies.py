@@ -163,8 +163,9 @@ def cluster_arn(cfg: Config, scope: Scope) -> str:
     return scope.arn("ecs", f"cluster/{names.cluster(cfg)}")
 
 
-def service_arn(cfg: Config, scope: Scope) -> str:
-    return scope.arn("ecs", f"service/{names.cluster(cfg)}/{names.service(cfg)}")
+def service_arns(cfg: Config, scope: Scope) -> list[str]:
+    """The service under both its names (a strategy switch moves it to the other one)."""
+    return [scope.arn("ecs", f"service/{names.cluster(cfg)}/{n}") for n in names.service_names(cfg)]
 
 
 def task_definition_family_arn(cfg: Config, scope: Scope) -> str:
@@ -328,7 +329,7 @@ def codepipeline_statements(cfg: Config, scope: Scope) -> list[dict[str, Any]]:
     else:
         out += [
             _allow(
-                "Service", ["ecs:DescribeServices", "ecs:UpdateService"], [service_arn(cfg, scope)]
+                "Service", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns(cfg, scope)
             ),
             _allow(
                 "DescribeTasks",

@@ -2,7 +2,9 @@
 
 Records the deployment `up` started so the wait follows that deployment (not "services stable").
 The deployment controller (ECS for rolling, CODE_DEPLOY for blue/green) cannot change in place:
-such a change is a replacement, which `up` makes only with --replace-service.
+such a change is a replacement, which `up` makes only with --replace-service, without downtime:
+the new service is created alongside the old one under the service's other name (`alt_name`),
+and the old one is deleted once traffic has moved (switch.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources.cluster import Cluster
 from ecs_cicd.resources.taskdef import TaskDefinition
 from ecs_cicd.state import Record
@@ -46,6 +49,7 @@ CREATE_RETRY_FRAGMENTS = (
 class Service(Resource):
     kind = "service"
     name: str
+    alt_name: str  # the name of a new service created alongside this one (strategy switch)
     cluster: Cluster
     task_definition: TaskDefinition
     security_group: Resource
@@ -98,6 +102,7 @@ def build_service(
         tags=tags,
         after=after,
         name=names.service(cfg),
+        alt_name=names.service_alternate(cfg),
         cluster=cluster,
         task_definition=taskdef,
         security_group=sg_tasks,
@@ -173,17 +178,26 @@ class ServiceKind(Kind[Service]):
     label = "ECS service"
 
     def find(self, ctx: Ctx, want: Service, rec: Record | None) -> Live | None:
-        """ACTIVE only: a DRAINING service is on its way out (create waits for it)."""
-        where = (
-            [(str(rec.outputs.get("cluster") or want.cluster.name), rec.physical_id)] if rec else []
-        )
-        if (want.cluster.name, want.name) not in where:
-            where.append((want.cluster.name, want.name))
-        for cluster, name in where:
-            svc = describe_service(ctx, cluster, name)
+        """ACTIVE only: a DRAINING service is on its way out (create waits for it). The recorded
+        one first; else by either of its names, one with the desired controller first."""
+        if rec is not None:
+            cluster = str(rec.outputs.get("cluster") or want.cluster.name)
+            svc = describe_service(ctx, cluster, rec.physical_id)
             if svc is not None and svc.get("status") == "ACTIVE":
                 return _live(cluster, svc)
-        return None
+        found: list[dict[str, Any]] = []
+        for name in (want.name, want.alt_name):
+            if rec is not None and name == rec.physical_id:
+                continue
+            svc = describe_service(ctx, want.cluster.name, name)
+            if svc is None or svc.get("status") != "ACTIVE":
+                continue
+            ours = tags_dict(svc.get("tags"), "key", "value").get(STACK_TAG) == ctx.stack
+            if name == want.alt_name and not ours:
+                continue  # the other name is only ever ours (a switch's new service)
+            found.append(svc)
+        found.sort(key=lambda svc: controller_of(svc) != want.controller)
+        return _live(want.cluster.name, found[0]) if found else None
 
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         cluster = str(rec.outputs.get("cluster") or rec.physical_id)
@@ -193,15 +207,17 @@ class ServiceKind(Kind[Service]):
         return _live(cluster, svc)
 
     # --- create ------------------------------------------------------------------------------
-    def create(self, ctx: Ctx, want: Service) -> Live:
+    def create(self, ctx: Ctx, want: Service, *, name: str | None = None) -> Live:
+        """Create the service under `want.name`, or `name` (the other name, alongside)."""
+        name = name or want.name
         cluster = ctx.id_of(want.cluster)
-        old = describe_service(ctx, cluster, want.name)
+        old = describe_service(ctx, cluster, name)
         if old is not None and old.get("status") == "DRAINING":
             # "Creation of service was not idempotent" until the old one is INACTIVE.
-            wait_for_service_inactive(ctx, cluster, want.name)
+            wait_for_service_inactive(ctx, cluster, name)
         kwargs: dict[str, Any] = {
             "cluster": cluster,
-            "serviceName": want.name,
+            "serviceName": name,
             "taskDefinition": ctx.arn_of(want.task_definition),
             "capacityProviderStrategy": [{"capacityProvider": want.capacity_provider, "weight": 1}],
             "platformVersion": "LATEST",
@@ -230,6 +246,33 @@ class ServiceKind(Kind[Service]):
         )
         live = _live(cluster, svc)
         live.tags = want.tag_dict
+        return live
+
+    def create_alongside(self, ctx: Ctx, want: Service, old: Live) -> Live:
+        """The new service of a strategy switch, next to `old` (which keeps serving): under
+        whichever of the service's two names `old` does not have. One already ACTIVE under that
+        name (an earlier run that stopped before recording it) is ours to continue with when it
+        carries our tag and the desired controller."""
+        name = want.alt_name if old.physical_id == want.name else want.name
+        cluster = ctx.id_of(want.cluster)
+        svc = describe_service(ctx, cluster, name)
+        if svc is None or svc.get("status") != "ACTIVE":
+            return self.create(ctx, want, name=name)
+        live = _live(cluster, svc)
+        if (live.tags or {}).get(STACK_TAG) != ctx.stack:
+            raise ConfigError(
+                f"cannot create the new service {name} alongside {old.physical_id}: a service "
+                f"of that name exists without the tag {STACK_TAG}={ctx.stack}",
+                field="pipeline.deploy.strategy",
+                hint=f"delete or rename the ECS service {name} in cluster {cluster}",
+            )
+        if controller_of(svc) != want.controller:
+            raise ConfigError(
+                f"cannot create the new service {name} alongside {old.physical_id}: it exists "
+                f"with the {controller_of(svc)} deployment controller, not {want.controller}",
+                field="pipeline.deploy.strategy",
+                hint=f"delete the ECS service {name} in cluster {cluster} and run `up` again",
+            )
         return live
 
     def _network(self, ctx: Ctx, want: Service) -> dict[str, Any]:
@@ -282,7 +325,15 @@ class ServiceKind(Kind[Service]):
 
     def update(self, ctx: Ctx, want: Service, live: Live, diffs: list[Diff]) -> Live | None:
         if any(d.replace for d in diffs):
-            return self._replace(ctx, want, live)
+            # Never delete-then-create (downtime): `up --replace-service` creates the new
+            # service alongside and moves traffic first (switch.py).
+            raise ConfigError(
+                f"the service uses the {controller_of(live.data)} deployment controller, the "
+                f"config asks for {want.controller}; AWS cannot switch it in place",
+                field="pipeline.deploy.strategy",
+                hint="run `up --replace-service`: it creates the new service alongside the old "
+                "one, moves traffic, then deletes the old one",
+            )
         cluster = str(live.outputs.get("cluster") or ctx.id_of(want.cluster))
         update: dict[str, Any] = {
             "cluster": cluster,
@@ -299,19 +350,6 @@ class ServiceKind(Kind[Service]):
         new = _live(cluster, svc)
         new.tags = live.tags
         return new
-
-    def _replace(self, ctx: Ctx, want: Service, live: Live) -> Live:
-        """The deployment controller changes: delete the service, then create it again."""
-        if not ctx.replace_service:
-            raise ConfigError(
-                f"the service uses the {controller_of(live.data)} deployment controller, the "
-                f"config asks for {want.controller}; AWS cannot switch it in place",
-                field="pipeline.deploy.strategy",
-                hint="re-run with --replace-service to delete and recreate the service (downtime)",
-            )
-        cluster = str(live.outputs.get("cluster") or ctx.id_of(want.cluster))
-        self._delete(ctx, cluster, live)
-        return self.create(ctx, want)
 
     # --- delete ------------------------------------------------------------------------------
     def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
@@ -341,9 +379,9 @@ class ServiceKind(Kind[Service]):
         out: list[str] = []
         if any(d.replace for d in diffs):
             out.append(
-                f"the deployment controller cannot change in place: the service is replaced by "
-                f"one with the {want.controller} controller — downtime unless the new service is "
-                f"created alongside the old one (needs --replace-service)"
+                f"the deployment controller cannot change in place: the service is replaced by a "
+                f"new one with the {want.controller} controller, created alongside the old one "
+                f"before traffic moves: no downtime (needs --replace-service)"
             )
         elif any(d.field in ("taskDefinition", "networkConfiguration") for d in diffs):
             out.append("starts a deployment (rolling)")

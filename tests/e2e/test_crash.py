@@ -151,3 +151,84 @@ def test_kill_down_at_every_mutating_call(cli: Cli) -> None:
         },
     )
     assert not failures, "\n".join(failures)
+
+
+def serving(cli: Cli) -> list[str]:
+    """What is wrong with the production path: every target group the HTTP listener sends
+    traffic to (weight > 0) must be an ACTIVE, running service's. Empty: it serves."""
+    aws = cli.aws()
+    elb, ecs = aws.client("elbv2"), aws.client("ecs")
+    lb = elb.describe_load_balancers(Names=[f"{STACK_PREFIX}-dev-alb"])["LoadBalancers"][0]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    [action] = next(x for x in listeners if x["Port"] == 80)["DefaultActions"]
+    weights = {
+        g["TargetGroupArn"]: g.get("Weight", 1)
+        for g in action.get("ForwardConfig", {}).get("TargetGroups", [])
+    } or {action["TargetGroupArn"]: 1}
+    cluster = f"{STACK_PREFIX}-dev"
+    arns = ecs.list_services(cluster=cluster)["serviceArns"]
+    services = ecs.describe_services(cluster=cluster, services=arns)["services"] if arns else []
+    served = {
+        b["targetGroupArn"]
+        for s in services
+        if s["status"] == "ACTIVE" and s["runningCount"] > 0
+        for b in s.get("loadBalancers", [])
+    }
+    return [
+        f"{arn} gets traffic, no running service"
+        for arn, w in weights.items()
+        if w and arn not in served
+    ]
+
+
+@pytest.mark.parametrize("target", ["blue_green", "rolling"])
+def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli, target: str) -> None:
+    """A strategy switch with --replace-service, killed after each of its mutating calls: the
+    old path keeps serving until the new one does, and a rerun finishes the switch."""
+    from tests.e2e.test_blue_green import active_services, blue_green, production, rolling
+
+    before, after = (rolling, blue_green) if target == "blue_green" else (blue_green, rolling)
+
+    def start() -> None:
+        reset_emulator(cli.endpoint)
+        state = cli.workdir / ".ecs_cicd"
+        if state.exists():
+            for f in state.iterdir():
+                f.unlink()
+        before(cli)
+        cli.run("up")
+        after(cli)
+        reset_calls(cli.endpoint)
+
+    start()
+    cli.run("up", "--replace-service")
+    total = sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"])
+    done = {"services": active_services(cli), "listener": production(cli)}
+    failures: list[str] = []
+    t0 = time.monotonic()
+    for k in range(1, total + 1):
+        start()
+        if killed_at(cli, ["up", "--replace-service"], k) is not None:
+            failures.append(f"k={k}: the switch finished before its {k}th mutating call")
+            continue
+        failures += [f"k={k}: after the kill: {p}" for p in serving(cli)]
+        rerun = cli.run("up", "--replace-service", check=False)
+        if rerun.returncode != 0:
+            failures.append(f"k={k}: rerun exited {rerun.returncode}: {rerun.stderr[-300:]}")
+            continue
+        now = {"services": active_services(cli), "listener": production(cli)}
+        if now != done:
+            failures.append(f"k={k}: after the rerun {now}, a clean switch gives {done}")
+    record(
+        f"switch to {target}",
+        {
+            "mutating_calls": total,
+            "crash_points": total,
+            "converged": total - len(failures),
+            "failures": failures,
+            "seconds": round(time.monotonic() - t0, 1),
+        },
+    )
+    cli.run("down", "--yes")
+    assert non_empty(inventory(cli.aws(), prefix=STACK_PREFIX)) == {}
+    assert not failures, "\n".join(failures)

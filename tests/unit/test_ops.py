@@ -120,3 +120,36 @@ def test_stats_name_calls_phases_and_resources(mock: None, tmp_path: Path) -> No
     assert "ecs:CreateService" in text and "seconds: examine" in text
     assert all(o.logical_id in text for o in result.outcomes)
     down(cfg, state_path=tmp_path / "s.json", confirm=lambda _r: True, sleep=no_sleep)
+
+
+def test_strategy_switch_through_the_library(mock: None, tmp_path: Path) -> None:
+    """rolling -> blue_green: refused without replace_service (nothing changed); with it, the
+    new service is made alongside, the traffic moves, then the old service and tg.main go."""
+    state = tmp_path / "s.json"
+    up(load_config(EXAMPLE), state_path=state, sleep=no_sleep)
+    d = yaml.safe_load(EXAMPLE.read_text())
+    d["pipeline"]["deploy"] = {"strategy": "blue_green"}
+    bg = parse_config(d)
+    with pytest.raises(ConfigError) as refused:
+        up(bg, state_path=state, sleep=no_sleep)
+    assert refused.value.exit_code == 2
+    planned = {o.logical_id: o for o in plan(bg, state_path=state).outcomes}
+    assert planned["service"].action == "replace"
+    assert {planned["service.previous"].action, planned["tg.main"].action} == {"delete"}
+
+    lines: list[str] = []
+    result = up(bg, state_path=state, replace_service=True, log=lines.append, sleep=no_sleep)
+    actions = {o.logical_id: o.action for o in result.outcomes}
+    assert actions["service"] == "replace"
+    assert actions["service.previous"] == actions["tg.main"] == "delete"
+
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    created = first("switch: test-codepipeline-dev-alt created alongside test-codepipeline-dev")
+    healthy = first("switch: 1/1 healthy targets in test-codepipeline-dev-blue")
+    assert created < healthy < first("traffic moved") < first("service.previous")
+    assert result.outputs["service"] == "test-codepipeline-dev-alt"
+    assert {o.action for o in plan(bg, state_path=state).outcomes} == {"unchanged"}
+    down(bg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+    assert non_empty(inventory(Aws(region="ap-northeast-1"), prefix="test-codepipeline")) == {}

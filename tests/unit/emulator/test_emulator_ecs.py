@@ -192,6 +192,38 @@ def test_target_group_without_a_load_balancer_is_refused(
     assert _create(ecs, network, loadBalancers=balancers)["loadBalancers"] == balancers
 
 
+def test_running_tasks_are_healthy_targets_of_the_target_group(
+    aws: Any, ecs: Any, network: dict[str, Any]
+) -> None:
+    elb, ec2 = aws("elbv2"), aws("ec2")
+    subnet = network["awsvpcConfiguration"]["subnets"][0]
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    tg = elb.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")[
+        "TargetGroups"
+    ][0]["TargetGroupArn"]
+    lb = elb.create_load_balancer(Name="web", Subnets=[subnet, other])["LoadBalancers"][0]
+    elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}],
+    )
+
+    def healthy() -> list[tuple[int, str]]:
+        found = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+        return [(t["Target"]["Port"], t["TargetHealth"]["State"]) for t in found]
+
+    balancers = [{"targetGroupArn": tg, "containerName": "app", "containerPort": 8000}]
+    _create(ecs, network, loadBalancers=balancers)
+    assert healthy() == [(8000, "healthy")] * 2
+    ecs.update_service(cluster="c", service="web", desiredCount=1)
+    assert healthy() == [(8000, "healthy")]
+    ecs.update_service(cluster="c", service="web", desiredCount=0)
+    ecs.delete_service(cluster="c", service="web")
+    assert healthy() == []
+
+
 def test_code_deploy_services_have_no_deployments_but_run(
     ecs: Any, network: dict[str, Any]
 ) -> None:

@@ -140,3 +140,57 @@ def test_create_load_balancer_and_target_group_are_idempotent(
     with pytest.raises(ClientError) as err:
         group(8080)
     assert _code(err) == "DuplicateTargetGroupName"
+
+
+def test_a_listener_modified_to_forward_attaches_its_target_groups(
+    aws: Any, net: dict[str, Any]
+) -> None:
+    """ModifyListener attaches what its default action forwards to (weighted groups, weight 0
+    too) and detaches what it no longer does; DeleteListener detaches."""
+    elb = aws("elbv2")
+    lb = elb.create_load_balancer(Name="web", Subnets=net["subnets"])["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
+
+    def group(name: str) -> str:
+        return str(
+            elb.create_target_group(
+                Name=name, Protocol="HTTP", Port=80, VpcId=net["vpc"], TargetType="ip"
+            )["TargetGroups"][0]["TargetGroupArn"]
+        )
+
+    def attached(arn: str) -> list[str]:
+        tg = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+        return list(tg["LoadBalancerArns"])
+
+    main, blue = group("main"), group("blue")
+    listener = elb.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": main}],
+    )["Listeners"][0]["ListenerArn"]
+    assert (attached(main), attached(blue)) == ([lb], [])
+
+    weighted = {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"TargetGroupArn": main, "Weight": 1},
+                {"TargetGroupArn": blue, "Weight": 0},
+            ]
+        },
+    }
+    elb.modify_listener(ListenerArn=listener, DefaultActions=[weighted])
+    assert (attached(main), attached(blue)) == ([lb], [lb])
+    [action] = elb.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    assert action["ForwardConfig"]["TargetGroups"] == weighted["ForwardConfig"]["TargetGroups"]
+
+    elb.modify_listener(
+        ListenerArn=listener, DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}]
+    )
+    assert (attached(main), attached(blue)) == ([], [lb])
+    elb.delete_target_group(TargetGroupArn=main)  # no longer in use
+
+    elb.delete_listener(ListenerArn=listener)
+    assert attached(blue) == []

@@ -60,8 +60,10 @@ def cfg_with(source: dict[str, Any] | None = None, **deploy: Any) -> Config:
 
 
 def prepare(ctx: Ctx) -> str:
-    """The pipeline's dependencies: the real service role, the recorded bucket. The role's ARN."""
+    """The pipeline's dependencies: the real service role, the recorded bucket and service (the
+    deploy action names the service as recorded). The role's ARN."""
     ctx.state.put(Record("bucket.artifacts", "artifact_bucket", BUCKET, outputs={"name": BUCKET}))
+    ctx.state.put(Record("service", "service", STACK, outputs={"cluster": STACK}))
     return record_role(
         ctx,
         ctx.client("iam"),

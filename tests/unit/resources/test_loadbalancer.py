@@ -803,3 +803,46 @@ def test_blue_green_certificate_fix_keeps_codedeploys_target_group(net: Ctx) -> 
     li = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
     assert li["Certificates"][0]["CertificateArn"] == cert
     assert li["DefaultActions"][0]["TargetGroupArn"] == green
+
+
+def test_strategy_switch_attaches_the_new_group_without_moving_traffic(
+    net: Ctx, cfg: Config, bg: Config
+) -> None:
+    """Before the new service exists, the production listener also forwards to its target group
+    at weight 0 (ECS needs the group attached); a second pass changes nothing; the normal
+    converge then moves the traffic."""
+    from ecs_cicd import switch
+    from ecs_cicd.lifecycle import examine
+    from ecs_cicd.resources import kinds
+
+    ctx = net
+    for lid in ("alb", "tg.main", "listener.http"):
+        ensure(ctx, cfg, lid)
+    ensure(ctx, bg, "tg.blue")
+    ensure(ctx, bg, "tg.green")
+    main, blue = pid(ctx, "tg.main"), pid(ctx, "tg.blue")
+    elb = ctx.client("elbv2")
+    kind = kinds()["listener"]
+
+    def action() -> dict[str, Any]:
+        li = elb.describe_listeners(ListenerArns=[pid(ctx, "listener.http")])["Listeners"][0]
+        [a] = li["DefaultActions"]
+        return dict(a)
+
+    def attached(arn: str) -> list[str]:
+        return list(
+            elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]["LoadBalancerArns"]
+        )
+
+    want_bg = listener_of(bg, "listener.http")
+    out = switch.apply_listener(ctx, examine(ctx, kind, want_bg))
+    assert out.action == "update" and any("weight 0" in c for c in out.changes)
+    assert loadbalancer.forward_weights(action()) == {main: 1, blue: 0}
+    assert attached(blue) == [pid(ctx, "alb")]
+    before = mutating(ctx)
+    assert switch.apply_listener(ctx, examine(ctx, kind, want_bg)).action == "unchanged"
+    assert mutating(ctx) == before
+    # The move (once the new service runs) is the listener's ordinary converge.
+    assert ensure(ctx, bg, "listener.http").action == "update"
+    assert loadbalancer.forward_weights(action()) == {blue: 1}
+    assert attached(main) == []

@@ -385,7 +385,10 @@ def test_codebuild_clones_through_the_connection_with_clone_ref() -> None:
 # --- CodePipeline role -----------------------------------------------------------------------
 def test_codepipeline_role_rolling() -> None:
     st = statements(make(), "codepipeline")
-    assert st["Service"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{STACK}/{STACK}"]
+    assert st["Service"]["Resource"] == [
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{STACK}/{STACK}",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{STACK}/{STACK}-alt",
+    ]
     assert set(st["Service"]["Action"]) == {"ecs:DescribeServices", "ecs:UpdateService"}
     assert st["Build"]["Resource"] == [
         f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{STACK}-build"

@@ -231,7 +231,7 @@ def test_switching_to_blue_green_is_a_replacement_that_needs_the_flag(
     blue_green = config_with(**BLUE_GREEN)
     p = plan(ctx, blue_green, "service")
     assert p.action == "replace" and "deploymentController: 'ECS' -> 'CODE_DEPLOY'" in p.changes
-    assert p.destructive and any("downtime" in n for n in p.notes)
+    assert p.destructive and any("alongside" in n and "no downtime" in n for n in p.notes)
     with pytest.raises(ConfigError, match="--replace-service") as e:
         ensure(ctx, blue_green, "service")
     assert e.value.exit_code == 2 and e.value.field == "pipeline.deploy.strategy"
@@ -239,15 +239,34 @@ def test_switching_to_blue_green_is_a_replacement_that_needs_the_flag(
     assert live_service()["deploymentController"]["type"] == "ECS"
 
 
-def test_replace_service_recreates_it(ctx: Ctx, cfg: Config) -> None:
+def test_the_new_service_is_created_alongside_under_the_other_name(ctx: Ctx, cfg: Config) -> None:
     stand_up(ctx, cfg)
+    old_arn = live_service()["serviceArn"]
     blue_green = config_with(**BLUE_GREEN)
     ctx.replace_service = True
-    assert ensure(ctx, blue_green, "service").action == "replace"
-    svc = live_service()
-    assert svc["status"] == "ACTIVE" and svc["deploymentController"]["type"] == "CODE_DEPLOY"
-    assert recorded(ctx, "service").arn == svc["serviceArn"]
-    assert ensure(ctx, blue_green, "service").action == "unchanged"
+    # The kind never deletes and recreates the service (downtime): switch.py replaces it.
+    with pytest.raises(ConfigError, match="--replace-service"):
+        ensure(ctx, blue_green, "service")
+    kind = service_module.ServiceKind()
+    want_bg = service(blue_green)
+    assert want_bg.alt_name == f"{NAME}-alt"
+    old = kind.find(ctx, want_bg, recorded(ctx, "service"))
+    assert old is not None and old.arn == old_arn
+    new = kind.create_alongside(ctx, want_bg, old)
+    assert new.physical_id == f"{NAME}-alt"
+    both = ecs().describe_services(cluster=NAME, services=[NAME, f"{NAME}-alt"])["services"]
+    assert [(s["status"], s["deploymentController"]["type"]) for s in both] == [
+        ("ACTIVE", "ECS"),
+        ("ACTIVE", "CODE_DEPLOY"),
+    ]
+    # A rerun that did not record it continues with it; without a record, `find` prefers the
+    # service with the desired controller.
+    assert kind.create_alongside(ctx, want_bg, old).arn == new.arn
+    found = kind.find(ctx, want_bg, None)
+    assert found is not None and found.arn == new.arn
+    # Switching back: the other name is the original one again.
+    back = kind.find(ctx, service(cfg), None)
+    assert back is not None and back.arn == old_arn
 
 
 def test_a_code_deploy_service_leaves_the_task_definition_to_codedeploy(
@@ -274,6 +293,8 @@ def test_create_waits_for_a_draining_service_of_the_same_name(
     seen: list[str] = []
 
     def describe_services(**kw: Any) -> Any:
+        if kw["services"] != [NAME]:  # find also looks for the service's other name
+            return real(**kw)
         status = next(answers, None)
         if status is None:
             return real(**kw)
@@ -300,14 +321,14 @@ def test_create_waits_for_a_draining_service_of_the_same_name(
 
 
 # --- ownership -------------------------------------------------------------------------------
-def create_foreign(ctx: Ctx, cfg: Config) -> str:
+def create_foreign(ctx: Ctx, cfg: Config, name: str = NAME) -> str:
     """A service of our name in our cluster, without our tags."""
     fake_dependencies(ctx)
     ensure(ctx, cfg, "cluster")
     ensure(ctx, cfg, "taskdef")
     arn: str = ecs().create_service(
         cluster=NAME,
-        serviceName=NAME,
+        serviceName=name,
         taskDefinition=recorded(ctx, "taskdef").arn or "",
         desiredCount=2,
         launchType="FARGATE",
@@ -319,6 +340,17 @@ def create_foreign(ctx: Ctx, cfg: Config) -> str:
         },
     )["service"]["serviceArn"]
     return arn
+
+
+def test_a_strangers_service_under_the_other_name_is_not_ours_to_find(
+    ctx: Ctx, cfg: Config
+) -> None:
+    """Only a switch of ours uses the service's other name: someone else's service of that
+    name is neither found nor in the way of creating ours."""
+    create_foreign(ctx, cfg, f"{NAME}-alt")
+    assert plan(ctx, cfg, "service").action == "create"
+    assert ensure(ctx, cfg, "service").action == "create"
+    assert recorded(ctx, "service").physical_id == NAME
 
 
 def test_a_stranger_is_foreign_and_left_alone(ctx: Ctx, cfg: Config) -> None:
