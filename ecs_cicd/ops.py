@@ -193,7 +193,8 @@ def critical_path(stack: Stack) -> dict[str, float]:
     dependents: dict[str, list[str]] = {lid: [] for lid in stack.ids}
     for r in stack.resources:
         for d in (*r.deps(), *r.after):
-            dependents[d.logical_id].append(r.logical_id)
+            if d.logical_id in dependents:  # a part of a stack may depend on the rest
+                dependents[d.logical_id].append(r.logical_id)
     weight = {r.logical_id: 1.0 + SLOW.get(r.kind, 0.0) for r in stack.resources}
     out: dict[str, float] = {}
     for r in reversed(stack.resources):  # dependents come later in `resources`

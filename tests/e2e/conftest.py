@@ -74,6 +74,17 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def cli(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    # Every test starts from an empty account: moto's backends are process-wide, and a pytest
+    # worker runs other modules' tests (and in-process mock_aws tests) in the same process.
+    import urllib.request
+
+    from ecs_cicd.emulator.client import reset_calls
+
+    reset = urllib.request.Request(
+        f"{emulator.endpoint_url}/moto-api/reset", data=b"", method="POST"
+    )
+    urllib.request.urlopen(reset, timeout=30).read()
+    reset_calls(emulator.endpoint_url)
     # In-process clients of the tests talk to the same emulator.
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
     (tmp_path / "ecs_cicd.yaml").write_text((ROOT / "config.example.yaml").read_text())
