@@ -38,9 +38,9 @@ from ecs_cicd.lifecycle import (
     mutate,
     remove,
 )
-from ecs_cicd.names import MAX_ELB, STACK_TAG
+from ecs_cicd.names import STACK_TAG
 from ecs_cicd.resources import codedeploy, kinds
-from ecs_cicd.resources.loadbalancer import Listener, ListenerKind, TargetGroup
+from ecs_cicd.resources.loadbalancer import Listener, ListenerKind
 from ecs_cicd.resources.service import (
     Service,
     ServiceKind,
@@ -171,12 +171,7 @@ def other_strategy(cfg: Config, target: Target, stack: Stack) -> tuple[Resource,
     )
     theirs = build_stack(flipped, target)
     return tuple(
-        r
-        for r in theirs.resources
-        if r.logical_id in CLEANUP
-        and r.logical_id not in stack.ids
-        # A name too long for ELB (`-green` under a long rolling stack name) cannot exist.
-        and not (isinstance(r, TargetGroup) and len(r.name) > MAX_ELB)
+        r for r in theirs.resources if r.logical_id in CLEANUP and r.logical_id not in stack.ids
     )
 
 
