@@ -241,6 +241,10 @@ def test_health_answers_through_nginx_and_tests_the_whole_chain(running: dict[st
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     access = running["prefix"] / "logs" / "access.log"
     get(running["port"], "/")
+    # nginx writes the line in its log phase, after the response went out: allow it a moment.
+    deadline = time.monotonic() + 5
+    while "GET / " not in access.read_text(encoding="utf-8") and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "GET / " in access.read_text(encoding="utf-8")
     assert "/health" not in access.read_text(encoding="utf-8")  # health checks are not logged
     stop(running["app"])
