@@ -213,24 +213,11 @@ class LoadBalancerKind(Kind[LoadBalancer]):
     kind = "load_balancer"
     label = "load balancer"
 
-    def find(self, ctx: Ctx, want: LoadBalancer, rec: Record | None) -> Live | None:
-        elb = ctx.client("elbv2")
-        lb = (
-            _first(elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id])
-            if rec
-            else None
-        )
-        lb = lb or _first(elb.describe_load_balancers, "LoadBalancers", Names=[want.name])
+    def lookup(self, ctx: Ctx, ident: str, rec: Record | None) -> Live | None:
+        """By ARN (the recorded id) or by name (the desired one)."""
+        key = "LoadBalancerArns" if ident.startswith("arn:") else "Names"
+        lb = _first(ctx.client("elbv2").describe_load_balancers, "LoadBalancers", **{key: [ident]})
         return self._live(ctx, lb)
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        elb = ctx.client("elbv2")
-        return self._live(
-            ctx,
-            _first(
-                elb.describe_load_balancers, "LoadBalancers", LoadBalancerArns=[rec.physical_id]
-            ),
-        )
 
     def _live(self, ctx: Ctx, lb: dict[str, Any] | None) -> Live | None:
         if lb is None:
@@ -343,22 +330,11 @@ class TargetGroupKind(Kind[TargetGroup]):
     kind = "target_group"
     label = "target group"
 
-    def find(self, ctx: Ctx, want: TargetGroup, rec: Record | None) -> Live | None:
-        elb = ctx.client("elbv2")
-        tg = (
-            _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id])
-            if rec
-            else None
-        )
-        tg = tg or _first(elb.describe_target_groups, "TargetGroups", Names=[want.name])
+    def lookup(self, ctx: Ctx, ident: str, rec: Record | None) -> Live | None:
+        """By ARN (the recorded id) or by name (the desired one)."""
+        key = "TargetGroupArns" if ident.startswith("arn:") else "Names"
+        tg = _first(ctx.client("elbv2").describe_target_groups, "TargetGroups", **{key: [ident]})
         return self._live(ctx, tg)
-
-    def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
-        elb = ctx.client("elbv2")
-        return self._live(
-            ctx,
-            _first(elb.describe_target_groups, "TargetGroups", TargetGroupArns=[rec.physical_id]),
-        )
 
     def _live(self, ctx: Ctx, tg: dict[str, Any] | None) -> Live | None:
         if tg is None:
