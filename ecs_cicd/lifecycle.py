@@ -517,7 +517,7 @@ def walk(resources: Iterator[Resource] | list[Resource]) -> list[Resource]:
         if r.logical_id in visiting:
             raise ValueError(f"dependency cycle: {' -> '.join((*trail, r.logical_id))}")
         visiting.add(r.logical_id)
-        for d in (*r.deps(), *r.after):
+        for d in r.deps():  # `after` included: it is a field of the model
             visit(d, (*trail, r.logical_id))
         visiting.discard(r.logical_id)
         seen.add(r.logical_id)

@@ -192,7 +192,7 @@ def critical_path(stack: Stack) -> dict[str, float]:
     starts the heads of the longest chains first."""
     dependents: dict[str, list[str]] = {lid: [] for lid in stack.ids}
     for r in stack.resources:
-        for d in (*r.deps(), *r.after):
+        for d in r.deps():
             if d.logical_id in dependents:  # a part of a stack may depend on the rest
                 dependents[d.logical_id].append(r.logical_id)
     weight = {r.logical_id: 1.0 + SLOW.get(r.kind, 0.0) for r in stack.resources}
@@ -204,9 +204,7 @@ def critical_path(stack: Stack) -> dict[str, float]:
 
 
 def _dep_ids(stack: Stack) -> dict[str, tuple[str, ...]]:
-    return {
-        r.logical_id: tuple(d.logical_id for d in (*r.deps(), *r.after)) for r in stack.resources
-    }
+    return {r.logical_id: tuple(d.logical_id for d in r.deps()) for r in stack.resources}
 
 
 # --- the plan: examine every resource (read-only) --------------------------------------------
@@ -239,12 +237,6 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
     )
     order = {lid: i for i, lid in enumerate(stack.ids)}
     return sorted(steps, key=lambda s: order[s.want.logical_id])
-
-
-def orphans(state: State, stack: Stack) -> list[Record]:
-    """Records of resources the config no longer builds (a removed container's repository)."""
-    ids = set(stack.ids)
-    return [r for lid, r in sorted(state.records.items()) if lid not in ids]
 
 
 def _refuse_before_changing(steps: list[Step], ctx: Ctx) -> None:
@@ -590,7 +582,7 @@ def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
 def _kind_deps(stack: Stack) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for r in stack.resources:
-        out.setdefault(r.kind, set()).update(d.kind for d in (*r.deps(), *r.after))
+        out.setdefault(r.kind, set()).update(d.kind for d in r.deps())
     return out
 
 
