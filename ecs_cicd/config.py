@@ -46,18 +46,26 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A string right after a field is its description (the JSON Schema's, the README's config
+    # reference: `python -m ecs_cicd schema`).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class HealthCheckTG(Model):
     """Target group health check. Defaults are tuned for fast deploys, not AWS's."""
 
     path: str = "/health"
+    """Path the load balancer requests on each target; begins with `/`."""
     interval: int = Field(10, ge=5, le=300)
+    """Seconds between health checks (5-300)."""
     timeout: int = Field(5, ge=2, le=120)
+    """Seconds a health check may take (2-120); below `interval`."""
     healthy_threshold: int = Field(2, ge=2, le=10)
+    """Consecutive successes before a target is healthy (2-10)."""
     unhealthy_threshold: int = Field(3, ge=2, le=10)
+    """Consecutive failures before a target is unhealthy (2-10)."""
     matcher: str = "200-399"
+    """HTTP codes that count as healthy: `200`, `200,202` or `200-299` (200-499)."""
 
     @field_validator("path")
     @classmethod
@@ -84,12 +92,18 @@ class HealthCheckTG(Model):
 
 class Network(Model):
     vpc_cidr: str = "10.0.0.0/16"
+    """IPv4 block of the VPC `up` creates, /16 to /28."""
     public_subnet_cidrs: list[str] | None = None
+    """Blocks of the public subnets, one per zone, inside `vpc_cidr` (at least two); default: the VPC's first /24s (or smaller)."""
     availability_zones: list[str] | None = None
+    """Zones of `region` for the subnets (at least two); default: the region's first two."""
     vpc_id: str | None = None
+    """Use this existing VPC instead of creating one (referenced, never changed or deleted); needs `subnet_ids`."""
     subnet_ids: list[str] | None = None
+    """With `vpc_id`: existing subnets for the load balancer and tasks, in at least two zones."""
     # For an existing VPC: the AZ of each subnet id, so the two-AZ rule is checked offline.
     subnet_availability_zones: list[str] | None = None
+    """With `subnet_ids`: the zone of each subnet, so the two-zone rule is checked offline."""
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -170,14 +184,22 @@ def _check_cidr(v: str) -> None:
 
 class LoadBalancer(Model):
     listener_port: int = Field(80, ge=1, le=65535)
+    """Port of the HTTP listener (with `certificate_arn`, it redirects to HTTPS)."""
     ingress_cidrs: list[str] = ["0.0.0.0/0"]
+    """IPv4 blocks allowed to reach the listener port(s)."""
     # ELBv2 Certificate (API reference): an ACM certificate or an IAM server certificate.
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:(acm|iam):")
+    """ACM or IAM server certificate ARN: adds an HTTPS listener on `https_port`."""
     https_port: int = Field(443, ge=1, le=65535)
+    """Port of the HTTPS listener (with `certificate_arn`); differs from `listener_port`."""
     ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    """Security policy of the HTTPS listener."""
     idle_timeout: int = Field(60, ge=1, le=4000)
+    """Seconds the load balancer keeps an idle connection open (1-4000)."""
     health_check: HealthCheckTG = HealthCheckTG()
+    """How the target group checks the endpoint container."""
     deregistration_delay: int = Field(30, ge=0, le=3600)
+    """Seconds a target drains before it is removed (AWS's default is 300)."""
 
     @field_validator("ingress_cidrs")
     @classmethod
@@ -202,10 +224,15 @@ class LoadBalancer(Model):
 
 class ContainerHealthCheck(Model):
     command: list[str]
+    """`[\"CMD\", ...]` or `[\"CMD-SHELL\", \"...\"]`, run inside the container."""
     interval: int = Field(30, ge=5, le=300)
+    """Seconds between checks (5-300)."""
     timeout: int = Field(5, ge=2, le=60)
+    """Seconds a check may take (2-60)."""
     retries: int = Field(3, ge=1, le=10)
+    """Failures in a row before the container is unhealthy (1-10)."""
     start_period: int = Field(0, ge=0, le=300)
+    """Seconds after start during which failures do not count (0-300)."""
 
     @field_validator("command")
     @classmethod
@@ -219,47 +246,72 @@ class ContainerHealthCheck(Model):
 
 class DependsOn(Model):
     container: str
+    """The container this one waits for."""
     condition: Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"] = "START"
+    """What it waits for: START, HEALTHY (needs its health check), COMPLETE (exited) or SUCCESS (exited 0)."""
 
 
 class PortMapping(Model):
     container_port: int = Field(ge=1, le=65535)
+    """Port the container listens on."""
     host_port: int | None = None
+    """Must equal `container_port` on Fargate (awsvpc); may be left out."""
     protocol: Literal["tcp", "udp"] = "tcp"
+    """`tcp` or `udp`."""
 
 
 class Build(Model):
     """How the pipeline builds this container's image (its ECR repository is created by `up`)."""
 
     context: str = "."
+    """Docker build context, relative to the repository root."""
     dockerfile: str = "Dockerfile"
+    """Dockerfile path, relative to the repository root."""
 
 
 class Container(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+    """Container name (letters, digits, `_`, `-`); a built container's name, lowercased, is also its ECR repository's."""
     image: str = Field(
-        description="initial image: must exist, so the service is healthy before the first pipeline run"
+        description="Initial image (the pipeline replaces built ones): must exist and pass the health checks, so the service is healthy before the first pipeline run."
     )
     build: Build | None = None
+    """The pipeline builds this container's image (an ECR repository is created for it)."""
     essential: bool = True
+    """The task stops when this container stops; at least one container is essential."""
     port_mappings: list[PortMapping] = []
+    """Ports the container listens on."""
     depends_on: list[DependsOn] = []
+    """Containers to wait for before this one starts."""
     health_check: ContainerHealthCheck | None = None
+    """Docker health check of the container (what HEALTHY waits for)."""
     environment: dict[str, str] = {}
+    """Environment variables (NAME: value), shown in plans; put secrets in `secrets`."""
     secrets: dict[str, str] = Field(
-        default_factory=dict, description="NAME -> SSM parameter or Secrets Manager ARN"
+        default_factory=dict, description="NAME: the SSM parameter or Secrets Manager ARN ECS injects the variable from when the task starts."
     )
     command: list[str] | None = None
+    """Overrides the image's CMD."""
     entry_point: list[str] | None = None
+    """Overrides the image's ENTRYPOINT."""
     working_directory: str | None = None
+    """Working directory inside the container."""
     user: str | None = None
+    """User (and group) the container runs as."""
     cpu: int | None = Field(None, ge=0)
+    """CPU units reserved for the container; the containers' sum may not exceed `task.cpu`."""
     memory: int | None = Field(None, ge=6)
+    """Hard memory limit in MiB; the containers' sum may not exceed `task.memory`."""
     memory_reservation: int | None = Field(None, ge=6)
+    """Soft memory limit in MiB (counted when `memory` is not set)."""
     stop_timeout: int | None = Field(None, ge=2, le=120)
+    """Seconds to wait after SIGTERM before the container is killed (2-120)."""
     start_timeout: int | None = Field(None, ge=2, le=600)
+    """Seconds to wait for its dependencies before giving up (2-600)."""
     readonly_root_filesystem: bool | None = None
+    """Mount the root filesystem read-only."""
     log_stream_prefix: str | None = None
+    """awslogs stream prefix in the app log group (default: the container's name)."""
     # Set when the container comes from task.definition_file: the original definition, passed
     # through to RegisterTaskDefinition so fields the config does not model survive.
     ecs_definition: dict[str, Any] | None = Field(None, exclude=True)
@@ -329,24 +381,32 @@ class Endpoint(Model):
     """The container (and port) the load balancer sends traffic to."""
 
     container: str
+    """Name of the container the load balancer targets."""
     port: int = Field(ge=1, le=65535)
+    """Its port (one of its `port_mappings`)."""
 
 
 class Task(Model):
     cpu: int = 256
+    """Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384."""
     memory: int = 512
+    """Task memory in MiB; a valid Fargate pair with `cpu` (256: 512-2048)."""
     endpoint: Endpoint
+    """The container and port the load balancer sends traffic to."""
     containers: list[Container] | None = None
+    """The task's containers (or give `definition_file`)."""
     definition_file: str | None = Field(
         None,
-        description="JSON file: a bare array of container definitions, or a full task definition",
+        description="Instead of `containers`: a JSON file (relative to the config) holding a bare array of container definitions or a full task definition.",
     )
     builds: dict[str, Build] = Field(
         default_factory=dict,
-        description="with definition_file: container name -> how the pipeline builds it",
+        description="With `definition_file`: container name -> how the pipeline builds it.",
     )
     task_role_statements: list[dict[str, Any]] = []
+    """Extra IAM statements (`Effect`, `Action`, `Resource`, optional `Sid`) for the app's task role; no `*` or `service:*` Allow."""
     cpu_architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    """`X86_64` or `ARM64` (Fargate Spot runs X86_64 only)."""
 
     @model_validator(mode="after")
     def _size(self) -> Task:
@@ -369,22 +429,33 @@ class Task(Model):
 
 class Service(Model):
     desired_count: int = Field(1, ge=0, le=1000)
+    """Tasks to keep running (0-1000)."""
     health_check_grace_period: int = Field(60, ge=0, le=2147483647)
+    """Seconds ECS ignores load balancer health checks after a task starts."""
     min_healthy_percent: int = Field(100, ge=0, le=100)
+    """Lower bound of running tasks during a rolling deployment, in % of `desired_count`."""
     max_percent: int = Field(200, ge=100, le=200)
+    """Upper bound of running tasks during a rolling deployment, in % of `desired_count` (100-200)."""
     circuit_breaker: bool = True
+    """Stop a failing rolling deployment and roll back to the last working one."""
     enable_execute_command: bool = False
+    """Allow `aws ecs execute-command` into the tasks (ECS Exec)."""
     assign_public_ip: bool = True
+    """Give tasks public IPs (needed in public subnets to pull images without a NAT)."""
     capacity_provider: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+    """`FARGATE` or `FARGATE_SPOT` (cheaper, may be interrupted)."""
 
 
 class Cluster(Model):
     container_insights: bool = False
+    """Turn on CloudWatch Container Insights for the cluster (billed)."""
 
 
 class Ecr(Model):
     keep_images: int = Field(30, ge=1, le=1000)
+    """ECR lifecycle policy: keep the newest N images per repository (1-1000)."""
     scan_on_push: bool = True
+    """Scan each pushed image for vulnerabilities."""
 
 
 class Logs(Model):
@@ -412,36 +483,54 @@ class Logs(Model):
         3288,
         3653,
     ] = 30
+    """Days CloudWatch keeps the app's and the build's logs (one of CloudWatch's values)."""
 
 
 class GitHubSource(Model):
     type: Literal["github"] = "github"
+    """A GitHub repository through CodePipeline's GitHub (OAuth token) source."""
     owner: str
+    """GitHub user or organization."""
     repo: str
+    """Repository name."""
     branch: str = "main"
+    """Branch whose pushes run the pipeline."""
     token_env: str = "GITHUB_TOKEN"
+    """Name of the environment variable holding the GitHub token (scopes: repo, admin:repo_hook); read only when `up` creates or changes the pipeline, never stored."""
     webhook: bool = True
+    """Register a GitHub webhook so each push runs the pipeline (else CodePipeline polls)."""
 
 
 class ConnectionSource(Model):
     type: Literal["codestar"] = "codestar"
+    """A repository through a CodeStar / CodeConnections connection."""
     connection_arn: str = Field(pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):")
-    repository: str = Field(pattern=r"^[^/]+/[^/]+$", description="owner/repo")
+    """ARN of the connection (made and authorized in the console)."""
+    repository: str = Field(pattern=r"^[^/]+/[^/]+$", description="`owner/repo`.")
     branch: str = "main"
+    """Branch whose pushes run the pipeline."""
     detect_changes: bool = True
+    """Start the pipeline on each push."""
     output_format: Literal["CODE_ZIP", "CODEBUILD_CLONE_REF"] = "CODE_ZIP"
+    """`CODE_ZIP`, or `CODEBUILD_CLONE_REF` (a full git clone in the build)."""
 
 
 class CodeCommitSource(Model):
     type: Literal["codecommit"] = "codecommit"
+    """A CodeCommit repository."""
     repository: str
+    """Repository name."""
     branch: str = "main"
+    """Branch whose changes run the pipeline."""
 
 
 class S3Source(Model):
     type: Literal["s3"] = "s3"
+    """A zip file in an S3 bucket (versioning on)."""
     bucket: str
+    """Bucket name (a valid S3 bucket name)."""
     key: str
+    """Object key of the source zip."""
 
     @field_validator("bucket")
     @classmethod
@@ -454,11 +543,17 @@ class S3Source(Model):
 
 class BuildConfig(Model):
     buildspec: str = "buildspec.yml"
+    """Buildspec file in the repository."""
     image: str = "aws/codebuild/standard:7.0"
+    """CodeBuild image."""
     compute_type: str = "BUILD_GENERAL1_SMALL"
+    """CodeBuild compute type (one of CodeBuild's `ComputeType` values)."""
     privileged: bool = True
+    """Privileged mode (needed to build Docker images)."""
     timeout_minutes: int = Field(30, ge=5, le=2160)
+    """Build timeout in minutes (5-2160)."""
     environment: dict[str, str] = {}
+    """Extra plaintext build environment variables (no `CODEBUILD_` names)."""
 
     @field_validator("environment")
     @classmethod
@@ -475,10 +570,15 @@ class BuildConfig(Model):
 
 class BlueGreen(Model):
     deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
+    """How traffic shifts: an ECS CodeDeploy config (`CodeDeployDefault.ECSAllAtOnce`, `...ECSLinear10PercentEvery1Minutes`, `...ECSCanary10Percent5Minutes`, ...) or your own ECS config's name."""
     test_listener_port: int | None = Field(None, ge=1, le=65535)
+    """Port of an optional test listener forwarding to the new (green) tasks during a deployment."""
     termination_wait_minutes: int = Field(5, ge=0, le=2880)
+    """Minutes the old (blue) tasks stay after traffic moved (0-2880)."""
     ready_action: Literal["CONTINUE_DEPLOYMENT", "STOP_DEPLOYMENT"] = "CONTINUE_DEPLOYMENT"
+    """`CONTINUE_DEPLOYMENT` shifts traffic at once; `STOP_DEPLOYMENT` waits for approval."""
     ready_wait_minutes: int = Field(0, ge=0, le=2880)
+    """With `STOP_DEPLOYMENT`: minutes to wait for approval before the deployment stops (0-2880)."""
 
     @field_validator("deployment_config")
     @classmethod
@@ -491,46 +591,72 @@ class BlueGreen(Model):
 
 class Deploy(Model):
     strategy: Literal["rolling", "blue_green"] = "rolling"
+    """`rolling` (ECS deploys, circuit breaker) or `blue_green` (CodeDeploy)."""
     file_name: str = "imagedefinitions.json"
+    """Image definitions file the build writes and the rolling deploy action reads."""
     timeout_minutes: int = Field(15, ge=1, le=60)
+    """Deadline of the pipeline's ECS deploy action, in minutes (1-60)."""
     blue_green: BlueGreen = BlueGreen()
+    """Settings of the `blue_green` strategy."""
 
 
 class Pipeline(Model):
     source: GitHubSource | ConnectionSource | CodeCommitSource | S3Source = Field(
         discriminator="type"
     )
+    """Where the code comes from: `type` github, codestar, codecommit or s3."""
     build: BuildConfig = BuildConfig()
+    """The CodeBuild project that builds and pushes the images."""
     deploy: Deploy = Deploy()
+    """How the pipeline deploys to the service."""
 
 
 class Waits(Model):
     """Deadlines, in seconds, of the waits at the end of `up` and `down`."""
 
     load_balancer: int = Field(600, ge=1)
+    """Seconds `up` waits for the load balancer to become active."""
     service: int = Field(900, ge=1)
+    """Seconds `up` waits for the service deployment to finish."""
     pipeline: int = Field(1800, ge=1)
+    """Seconds `up` waits for the pipeline execution."""
     delete: int = Field(1200, ge=1)
+    """Seconds `down` waits for a deletion AWS finishes later."""
     # How soon a wait notices a change: within max(poll_min, poll_fraction x the time waited so
     # far) — every second at first, every 6 s after a minute, every 30 s after five.
     poll_min: float = Field(1.0, ge=0.2, le=60)
+    """A wait notices a change within max(`poll_min`, `poll_fraction` x the time waited) seconds."""
     poll_fraction: float = Field(0.1, gt=0, le=1)
+    """See `poll_min`."""
 
 
 class Config(Model):
     project: str = Field(min_length=2, max_length=40)
+    """Project name: lowercase letters, digits, `-`, starting with a letter (2-40); names are `<project>-<environment>-...`."""
     environment: str = Field("dev", min_length=1, max_length=12)
+    """Environment name, same characters (1-12)."""
     region: str | None = None
+    """AWS region; default: --region, then AWS_REGION / the profile's."""
     tags: dict[str, str] = {}
+    """Extra tags on every resource (at most 48; no `aws:` or `ecs-cicd:` keys)."""
     network: Network = Network()
+    """The VPC and public subnets (created, or existing ones referenced)."""
     load_balancer: LoadBalancer = LoadBalancer()
+    """The internet-facing Application Load Balancer."""
     cluster: Cluster = Cluster()
+    """The ECS cluster."""
     task: Task
+    """The Fargate task definition."""
     service: Service = Service()
+    """The ECS service."""
     ecr: Ecr = Ecr()
+    """The ECR repositories of built containers."""
     logs: Logs = Logs()
+    """The CloudWatch log groups."""
     pipeline: Pipeline
+    """The CodePipeline: source, build, deploy."""
     waits: Waits = Waits()
+    """Deadlines of the waits in `up` and `down`, and their polling."""
 
     # Where relative paths (task.definition_file) are resolved; set by load_config.
     base_dir: str = Field(".", exclude=True)
@@ -672,10 +798,13 @@ def parse_config(
     data: Any,
     *,
     base_dir: str | Path = ".",
-    check_env: bool = True,
+    check_env: bool = False,
     extra: Checks | None = None,
 ) -> Config:
     """Validate already-loaded YAML data. Raises ConfigError (ConfigErrors: every problem).
+
+    `check_env=True` also asks for the GitHub token variable now; by default it is asked for
+    only when `up` creates or changes the pipeline (read-only verbs never need it).
 
     `extra` adds problems found by checks outside this module (the CLI's preflight against the
     botocore models); they are reported together with the config's own."""
@@ -781,8 +910,11 @@ def _problems_of_the_rest(
     return []
 
 
-def load_config(path: str | Path, *, check_env: bool = True, extra: Checks | None = None) -> Config:
-    """Read, interpolate and validate a config file. Raises ConfigError (exit 2)."""
+def load_config(
+    path: str | Path, *, check_env: bool = False, extra: Checks | None = None
+) -> Config:
+    """Read, interpolate and validate a config file. Raises ConfigError (exit 2). The GitHub
+    token is not needed here (see parse_config's `check_env`)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -811,7 +943,7 @@ def load_config(path: str | Path, *, check_env: bool = True, extra: Checks | Non
     raise AssertionError("unreachable")  # raise_all raised
 
 
-def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
+def check_semantics(cfg: Config, *, check_env: bool = False) -> None:
     """Cross-field rules that need the whole config (containers may come from a file), and
     AWS's rules the models do not hold. Raises every problem found (ConfigErrors)."""
     problems: list[ConfigError] = []

@@ -150,9 +150,11 @@ def test_subnet_outside_vpc() -> None:
 
 def test_github_token_variable_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_TOKEN")
-    refused(example(), "pipeline.source.token_env", "GITHUB_TOKEN")
-    # Commands that never create the pipeline (plan, down...) do not need it.
-    assert parse_config(example(), check_env=False).stack == "test-codepipeline-dev"
+    with pytest.raises(ConfigError, match=r"pipeline\.source\.token_env: .*GITHUB_TOKEN"):
+        parse_config(example(), check_env=True)
+    # By default it is not asked for at load: read-only commands (plan, status, down...) and
+    # an `up` that leaves the pipeline alone never need it.
+    assert parse_config(example()).stack == "test-codepipeline-dev"
 
 
 def test_env_interpolation(monkeypatch: pytest.MonkeyPatch) -> None:
