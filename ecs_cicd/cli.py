@@ -1,4 +1,4 @@
-"""`python -m ecs_cicd VERB [options]`: argument parsing, output and exit codes only.
+"""`python -m ecs_cicd [options] VERB [options]`: argument parsing, output and exit codes only.
 
 Exit codes: 0 ok, 1 AWS/runtime failure, 2 bad config or usage, 3 stack locked, 130 interrupted.
 """
@@ -12,17 +12,19 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecs_cicd import local, scaffold, ui
-from ecs_cicd.errors import EcsCicdError, UsageError
+from ecs_cicd.errors import ConfigErrors, EcsCicdError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # Read by `--emulator` when `--emulator-pacing` is not given (the emulator's pacing.PACING_ENV;
 # spelled out here so the CLI imports nothing of the emulator unless it is used).
 PACING_ENV = "ECS_CICD_EMULATOR_PACING"
+# The emulator verb's default port (emulator.server.DEFAULT_PORT; not 5000, the example app's).
+EMULATOR_PORT = 4455
 _PACING_OPTIONS = (
     ("latency_ms", "--latency-ms", "answer every AWS request after this many milliseconds"),
     ("alb_seconds", "--alb-seconds", "a new load balancer is 'provisioning' this long"),
@@ -41,43 +43,120 @@ _PACING_OPTIONS = (
 )
 
 
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument(
-        "-c", "--config", default="ecs_cicd.yaml", help="config file (default: ecs_cicd.yaml)"
-    )
-    p.add_argument("--state", help="state file (default: .ecs_cicd/<project>-<env>-<region>.json)")
-    p.add_argument("--region", help="AWS region (default: the config's, then AWS_REGION)")
-    p.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default chain)")
-    p.add_argument(
-        "--endpoint-url", help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)"
-    )
-    p.add_argument(
-        "--emulator", action="store_true", help="run against an embedded emulator for this command"
-    )
-    p.add_argument(
-        "--emulator-pacing",
-        metavar="SPEC",
-        help="with --emulator: answer at AWS's pace, e.g. 'latency_ms=50,alb_seconds=20,"
-        "service_seconds=10,pipeline_seconds=30,eni_release_seconds=20' or 'realistic' "
-        f"(default: ${PACING_ENV}, else none)",
-    )
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument(
-        "-v", "--verbose", action="store_true", help="show tracebacks and every API call count"
+# The options every stack verb takes, defined once: accepted before the verb (`-c x.yaml up`)
+# and after it (`up -c x.yaml`). A verb-wide option another module adds goes here too.
+COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("-c", "--config"),
+        {"default": "ecs_cicd.yaml", "metavar": "PATH", "help": "config file (default: ecs_cicd.yaml)"},
+    ),
+    (
+        ("--state",),
+        {
+            "metavar": "PATH",
+            "help": "state file (default: .ecs_cicd/<project>-<env>-<region>.json beside the "
+            "config file; with --emulator, .ecs_cicd/emulator/...)",
+        },
+    ),
+    (("--region",), {"help": "AWS region (default: the config's, then AWS_REGION)"}),
+    (("--profile",), {"help": "AWS profile (default: AWS_PROFILE / the default chain)"}),
+    (
+        ("--endpoint-url",),
+        {"metavar": "URL", "help": "send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)"},
+    ),
+    (
+        ("--emulator",),
+        {"action": "store_true", "help": "run against an embedded emulator for this command"},
+    ),
+    (
+        ("--emulator-pacing",),
+        {
+            "metavar": "SPEC",
+            "help": "with --emulator: answer at AWS's pace, e.g. 'latency_ms=50,alb_seconds=20,"
+            "service_seconds=10,pipeline_seconds=30,eni_release_seconds=20' or 'realistic' "
+            f"(default: ${PACING_ENV}, else none)",
+        },
+    ),
+    (
+        ("--output",),
+        {
+            "choices": ("text", "json"),
+            "default": "text",
+            "help": "json: one JSON document on stdout, an {\"error\": ...} object on failure "
+            "(default: text)",
+        },
+    ),
+    (
+        ("-v", "--verbose"),
+        {"action": "store_true", "help": "show tracebacks and every API call count"},
+    ),
+]
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """COMMON_OPTIONS on `parser`. On a verb (top=False) an option not given sets nothing, so
+    the same option given before the verb (on the top-level parser, top=True) is kept."""
+    for flags, kwargs in COMMON_OPTIONS:
+        kw = dict(kwargs)
+        if not top:
+            kw["default"] = argparse.SUPPRESS
+        parser.add_argument(*flags, **kw)
+
+
+class CliUsage(Exception):
+    """A command line argparse refused: the parser that refused it (its usage) and why."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (CliUsage) rather than printed, so main() can print
+    the usage of the verb that refused it, or a JSON error object with --output json."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliUsage(self, message)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ecs_cicd")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        from ecs_cicd import __version__
+
+        return __version__
+
+
+def _verb(
+    sub: Any,
+    name: str,
+    help: str,
+    description: str,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """One verb: `help` is its line in the top-level list, `description` heads its --help."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, parents=list(parents), help=help, description=description
     )
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = argparse.ArgumentParser(
+    common = Parser(add_help=False)
+    add_common_options(common)
+    parser = Parser(
         prog="python -m ecs_cicd",
-        description="Stand up and tear down an ECS Fargate service and its CI/CD pipeline from one YAML file.",
+        description="Stand up and tear down an ECS Fargate service and its CI/CD pipeline from "
+        "one YAML file. Options may come before or after the verb.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    workers = argparse.ArgumentParser(add_help=False)
+    workers = Parser(add_help=False)
     workers.add_argument(
         "--max-workers",
         type=int,
@@ -91,10 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the summary: API calls per service and operation, retries, seconds per "
         "phase (looking up, changing, waiting) and per resource",
     )
-    p = sub.add_parser(
+    p = _verb(
+        sub,
         "up",
-        parents=[common, workers],
-        help="create or converge the stack, then wait until it serves",
+        "create or converge the stack, then wait until it serves",
+        "Examine the whole stack (read-only), stop before changing anything if a resource with "
+        "the stack's names is someone else's, then create or converge every resource and wait "
+        "for the load balancer, the service deployment and the pipeline execution.",
+        [common, workers],
     )
     p.add_argument(
         "--no-wait", action="store_true", help="do not wait for the pipeline's execution"
@@ -113,41 +196,158 @@ def build_parser() -> argparse.ArgumentParser:
         help="take over these resources that carry the stack's names but not its tag "
         "(tags them; `plan --adopt ...` shows what will change in them)",
     )
-    sub.add_parser("down", parents=[common, workers], help="delete everything the stack created")
-    pl = sub.add_parser(
-        "plan", parents=[common, workers], help="show what `up` would change (read-only)"
+    dn = _verb(
+        sub,
+        "down",
+        "delete everything the stack created",
+        "Delete what the state file records and is still the stack's, in reverse dependency "
+        "order, then sweep for anything still carrying the stack's tag. Asks on a terminal.",
+        [common, workers],
     )
-    pl.add_argument("--adopt", nargs="+", default=[], metavar="LOGICAL_ID")
-    sub.add_parser("status", parents=[common], help="live state of every recorded resource")
-    sub.add_parser(
-        "outputs", parents=[common], help="URL, repository URIs, cluster, service, pipeline"
+    dn.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    pl = _verb(
+        sub,
+        "plan",
+        "show what `up` would change (read-only)",
+        "Read-only: the examination `up` starts with. Per resource: create, update (each field: "
+        "have -> want), replace, adopt, take, unchanged or foreign (blocks `up`).",
+        [common, workers],
     )
-    sub.add_parser("validate", parents=[common], help="check the config offline")
-    st = sub.add_parser("state", help="state file commands")
+    pl.add_argument(
+        "--adopt",
+        nargs="+",
+        default=[],
+        metavar="LOGICAL_ID",
+        help="show what taking over these resources (`up --adopt`) would change in them",
+    )
+    _verb(
+        sub,
+        "status",
+        "live state of every recorded resource",
+        "Read-only: each resource with its live state (ok / drifted fields / gone / not ours), "
+        "the service's deployments, the pipeline's latest execution.",
+        [common],
+    )
+    _verb(
+        sub,
+        "outputs",
+        "URL, repository URIs, cluster, service, pipeline",
+        "The stack's outputs from the state file (no AWS call): URL, load balancer, target "
+        "groups, test listener port, repository URIs, cluster, service, CodeDeploy application "
+        "and deployment group, pipeline, log group.",
+        [common],
+    )
+    _verb(
+        sub,
+        "validate",
+        "check the config offline",
+        "Check the config offline: every rule AWS would refuse, all problems at once (exit 2).",
+        [common],
+    )
+    sc = _verb(
+        sub,
+        "schema",
+        "print the config's JSON Schema (or its Markdown reference)",
+        "Print the JSON Schema of the config file (for editors: yaml-language-server), or with "
+        "--markdown the config reference table the README holds. Needs no config file.",
+    )
+    sc.add_argument(
+        "--markdown", action="store_true", help="the config reference as a Markdown table"
+    )
+    st = _verb(sub, "state", "state file commands", "Commands on the state file.")
     st_sub = st.add_subparsers(dest="state_verb", required=True, metavar="VERB")
-    st_sub.add_parser(
-        "recover", parents=[common], help="rebuild the state file from the stack's tags"
+    _verb(
+        st_sub,
+        "recover",
+        "rebuild the state file from the stack's tags",
+        "Rebuild a lost or corrupt state file from the stack's tags and deterministic names "
+        "(a corrupt one is moved aside first).",
+        [common],
     )
-    em = sub.add_parser(
-        "emulator", help="serve the embedded AWS emulator on 127.0.0.1 until interrupted"
+    em = _verb(
+        sub,
+        "emulator",
+        "serve the embedded AWS emulator on 127.0.0.1 until interrupted",
+        "Serve the embedded AWS emulator (moto plus what it lacks) on 127.0.0.1 until "
+        "interrupted; it prints the export lines that point other commands at it.",
     )
     em.add_argument("--host", default="127.0.0.1")
-    em.add_argument("--port", type=int, default=5000)
-    em.add_argument("-v", "--verbose", action="store_true")
-    em.add_argument("--output", choices=("text", "json"), default="text")
+    em.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    em.add_argument(
+        "--output", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    em.add_argument(
+        "--port", type=int, default=EMULATOR_PORT, help=f"(default {EMULATOR_PORT})"
+    )
     for dest, flag, text in _PACING_OPTIONS:
         em.add_argument(
             flag, dest=dest, type=float, default=0.0, metavar="N", help=f"{text} (default 0)"
         )
+    co = _verb(
+        sub,
+        "completion",
+        "print a shell completion script",
+        "Print a completion script for the `ecs-cicd` command: "
+        'eval "$(ecs-cicd completion bash)" in ~/.bashrc, or the zsh one in ~/.zshrc.',
+    )
+    co.add_argument("shell", choices=("bash", "zsh"))
     local.register(sub, [common])
     scaffold.register(sub, [common])
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the verb `args` names: `state recover` -> its parser."""
+    p = parser
+    while True:
+        action = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, action.dest, None) if action is not None else None
+        if action is None or name not in action.choices:
+            return p
+        p = action.choices[name]
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse `argv`; an unknown option is refused by the verb's parser (its usage)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """--output json, read from the raw arguments (for errors before they are parsed)."""
+    items = list(argv)
+    for i, a in enumerate(items):
+        if a == "--output=json" or (a == "--output" and items[i + 1 : i + 2] == ["json"]):
+            return True
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse(argv)
+    except CliUsage as e:
+        if _wants_json(argv):
+            _emit_error({"type": "UsageError", "message": e.message}, EXIT_USAGE)
+        else:
+            e.parser.print_usage(sys.stderr)
+            ui.err(f"{e.parser.prog}: error: {e.message}")
+        return EXIT_USAGE
     verbose = getattr(args, "verbose", False)
+    as_json = getattr(args, "output", "text") == "json"
+
+    def fail(code: int, error: dict[str, Any], lines: list[str]) -> int:
+        if verbose:
+            traceback.print_exc()
+        for line in lines:
+            ui.err(f"error: {line}")
+        if as_json:
+            _emit_error(error, code)
+        return code
+
     try:
         if getattr(args, "func", None) is not None:
             return int(args.func(args))
@@ -156,30 +356,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         ui.err(
             "interrupted; the state file records everything created so far — run the command again to continue"
         )
+        if as_json:
+            _emit_error({"type": "Interrupted", "message": "interrupted"}, EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except EcsCicdError as e:
-        if verbose:
-            traceback.print_exc()
-        for line in str(e).splitlines():  # ConfigErrors: every problem, one per line
-            ui.err(f"error: {line}")
-        return e.exit_code
+        # ConfigErrors: every problem, one per line.
+        return fail(e.exit_code, error_object(e), str(e).splitlines())
     except ClientError as e:
-        if verbose:
-            traceback.print_exc()
         err = e.response.get("Error", {})
         op = getattr(e, "operation_name", "?")
-        ui.err(f"error: {op}: AWS said {err.get('Code')}: {err.get('Message')} (-v for details)")
-        return EXIT_FAIL
+        message = f"{op}: AWS said {err.get('Code')}: {err.get('Message')}"
+        error = {"type": "AwsError", "message": message, "code": err.get("Code"), "operation": op}
+        return fail(EXIT_FAIL, error, [f"{message} (-v for details)"])
     except BotoCoreError as e:
-        if verbose:
-            traceback.print_exc()
-        ui.err(f"error: {e}")
-        return EXIT_FAIL
+        return fail(EXIT_FAIL, {"type": type(e).__name__, "message": str(e)}, [str(e)])
     except Exception as e:  # a bug of ours: still one line, the traceback with -v
-        if verbose:
-            traceback.print_exc()
-        ui.err(f"error: internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
-        return EXIT_FAIL
+        message = f"internal error: {type(e).__name__}: {e}"
+        return fail(
+            EXIT_FAIL,
+            {"type": "InternalError", "message": message},
+            [f"{message} (run with -v for the traceback)"],
+        )
+
+
+def error_object(e: EcsCicdError) -> dict[str, Any]:
+    """The `{"error": ...}` body of an ecs_cicd error (--output json): type, message, field,
+    hint; `problems` lists each one of a ConfigErrors."""
+    out: dict[str, Any] = {
+        "type": type(e).__name__,
+        "message": e.message,
+        "field": getattr(e, "field", None),
+        "hint": e.hint,
+    }
+    code = getattr(e, "code", None)
+    if code:
+        out["code"] = code
+    if isinstance(e, ConfigErrors):
+        out["problems"] = [
+            {"message": p.message, "field": p.field, "hint": p.hint} for p in e.problems
+        ]
+    return out
+
+
+def _emit_error(error: dict[str, Any], exit_code: int) -> None:
+    json.dump({"error": {**error, "exit_code": exit_code}}, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 @contextlib.contextmanager
@@ -228,13 +450,34 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
         serve(host=args.host, port=args.port, pacing=pacing)
         return EXIT_OK
+    if args.verb == "schema":
+        from ecs_cicd.schema import json_text, markdown
+
+        text = markdown() if args.markdown else json_text()
+        sys.stdout.write(text)
+        return EXIT_OK
+    if args.verb == "completion":
+        from ecs_cicd.completion import script
+
+        sys.stdout.write(script(build_parser(), args.shell))
+        return EXIT_OK
 
     from ecs_cicd import ops
     from ecs_cicd.config import load_config
 
     verb = args.verb if args.verb != "state" else f"state {args.state_verb}"
-    cfg = load_config(args.config, check_env=verb == "up", extra=lambda c: _check_offline(args, c))
+    # The GitHub token is not asked for here: `up` asks for it only when it creates or changes
+    # the pipeline (ops.up, before its first change), so read-only verbs never need it.
+    cfg = load_config(args.config, check_env=False, extra=lambda c: _check_offline(args, c))
     region = _region(args, cfg)
+    if args.state is None and args.emulator:
+        # The embedded emulator's stack is gone when the command ends: never mix its state
+        # with a real stack's.
+        from ecs_cicd.state import default_state_path
+
+        args.state = str(
+            default_state_path(cfg.project, cfg.environment, region, cfg.base_dir, emulator=True)
+        )
     if verb == "validate":
         from ecs_cicd import names
         from ecs_cicd.lifecycle import Target
@@ -261,7 +504,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if verb == "outputs":
         out = ops.outputs(cfg, state_path=args.state, region=args.region)
-        _emit(args, out, ui.format_outputs(out))
+        _emit(args, out.outputs, ui.format_outputs(out.outputs))
         return EXIT_OK
 
     log = ui.progress
