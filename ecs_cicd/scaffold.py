@@ -121,7 +121,9 @@ def stack_facts(
             )
         return StackFacts(region=None)
     path = (
-        Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
+        Path(state_path)
+        if state_path
+        else default_state_path(cfg.project, cfg.environment, region, cfg.base_dir)
     )
     if not path.exists():
         if state_path:

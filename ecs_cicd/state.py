@@ -45,8 +45,21 @@ class Record:
         )
 
 
-def default_state_path(project: str, environment: str, region: str, base: str | Path = ".") -> Path:
-    return Path(base) / ".ecs_cicd" / f"{project}-{environment}-{region}.json"
+def default_state_path(
+    project: str,
+    environment: str,
+    region: str,
+    base: str | Path = ".",
+    *,
+    emulator: bool = False,
+) -> Path:
+    """`<base>/.ecs_cicd/<project>-<environment>-<region>.json`; `base` is the config file's
+    folder (Config.base_dir), so the same config finds the same state from any folder. The
+    embedded emulator's (`--emulator`) goes under `.ecs_cicd/emulator/`, apart from AWS's."""
+    folder = Path(base) / ".ecs_cicd"
+    if emulator:
+        folder = folder / "emulator"
+    return folder / f"{project}-{environment}-{region}.json"
 
 
 class State:

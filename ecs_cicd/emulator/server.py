@@ -27,6 +27,10 @@ from ecs_cicd.emulator.pacing import Pacing
 from ecs_cicd.emulator.patches import install
 
 DEFAULT_HOST = "127.0.0.1"
+# Not 5000: the example app (and Flask's default) listens there, as does macOS's AirPlay.
+DEFAULT_PORT = 4455
+# The region the export lines suggest; a config's `region` wins over it.
+EXPORT_REGION = "us-east-1"
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -159,9 +163,23 @@ def exposure_warning(host: str, *, control: bool = False) -> str | None:
     return warning
 
 
+def export_lines(endpoint_url: str) -> str:
+    """What to paste into another shell so the CLI (and any AWS SDK) talks to this emulator: the
+    endpoint, dummy credentials (never your real ones) and a region."""
+    return "\n".join(
+        [
+            "# in another shell, point ecs_cicd (and any AWS SDK or CLI) at this emulator:",
+            f"export AWS_ENDPOINT_URL={endpoint_url}",
+            "export AWS_ACCESS_KEY_ID=emulator AWS_SECRET_ACCESS_KEY=emulator",
+            f"export AWS_REGION={EXPORT_REGION}  # the config's region, when it has one, wins",
+            "unset AWS_PROFILE AWS_SESSION_TOKEN",
+        ]
+    )
+
+
 def serve(
     host: str = DEFAULT_HOST,
-    port: int = 5000,
+    port: int = DEFAULT_PORT,
     *,
     control: bool = False,
     pacing: Pacing | None = None,
@@ -185,6 +203,7 @@ def serve(
             f"ecs_cicd emulator listening on {server.endpoint_url}{plane}{paced} (Ctrl-C to stop)",
             flush=True,
         )
+        print(export_lines(server.endpoint_url), flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
