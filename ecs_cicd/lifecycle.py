@@ -135,6 +135,8 @@ class Outcome:
     physical_id: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # plan: not looked up, as what it is found through (this logical id) is still to be made.
+    after: str | None = None
 
     @property
     def destructive(self) -> bool:
@@ -149,6 +151,7 @@ class Outcome:
             "changes": self.changes,
             "seconds": round(self.seconds, 3),
             **({"notes": self.notes} if self.notes else {}),
+            **({"after": self.after} if self.after else {}),
         }
 
 
@@ -342,12 +345,9 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
         live = read(kind, "Reading", name, lambda: kind.find(ctx, want, rec))
     except Pending as p:
         # Found through a dependency that does not exist yet: so it does not exist either.
-        return Step(
-            want,
-            kind,
-            outcome("create", [*kind.summary(want), f"after {p.resource.logical_id}"], name),
-            complete=False,
-        )
+        made = outcome("create", kind.summary(want), name)
+        made.after = p.resource.logical_id
+        return Step(want, kind, made, complete=False)
     if live is None:
         if kind.reference:
             return Step(want, kind, outcome("missing", [f"{kind.what(name)} does not exist"]))

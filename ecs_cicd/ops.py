@@ -1,8 +1,9 @@
 """The operations behind the CLI and the library API: up, down, plan, status, outputs, recover.
 
-Each takes a validated Config and an optional boto3.Session (callers control credentials,
-endpoints and botocore hooks) and returns a typed result. No printing here: progress goes
-through the `log` callback.
+Each takes a validated Config and the same keywords — an optional boto3.Session (callers control
+credentials, endpoints and botocore hooks), state_path, region, endpoint_url, log; those that
+call AWS also max_workers, sleep and cancel — and returns a Result. No printing here: progress
+goes through the `log` callback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import boto3
 from ecs_cicd import limits, names, preflight
 from ecs_cicd import switch as switching
 from ecs_cicd.aws import Aws, resolve_region
-from ecs_cicd.config import Config
+from ecs_cicd.config import Config, GitHubSource
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
 from ecs_cicd.errors import ConfigError, StateError
 from ecs_cicd.lifecycle import (
@@ -140,7 +141,7 @@ def runtime(
     path = (
         Path(state_path)
         if state_path
-        else default_state_path(cfg.project, cfg.environment, aws.region)
+        else default_state_path(cfg.project, cfg.environment, aws.region, cfg.base_dir)
     )
     return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel)
 
@@ -239,11 +240,13 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
     return sorted(steps, key=lambda s: order[s.want.logical_id])
 
 
-def _refuse_before_changing(steps: list[Step], ctx: Ctx) -> None:
+def _refuse_before_changing(steps: list[Step], ctx: Ctx, cfg: Config | None = None) -> None:
     """Everything `up` must refuse is refused here, before its first mutating call."""
     foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
     if foreign:
         raise ForeignResources(foreign)
+    if cfg is not None:
+        _need_token(steps, cfg)
     for s in steps:
         if s.outcome.action == "replace" and not ctx.replace_service:
             raise ConfigError(
@@ -252,6 +255,24 @@ def _refuse_before_changing(steps: list[Step], ctx: Ctx) -> None:
                 field="pipeline.deploy.strategy",
                 hint="re-run with --replace-service to replace it (see `plan` for what that does)",
             )
+
+
+# What makes `up` send the pipeline's declaration (with the GitHub token in its source action).
+_SENDS_PIPELINE = ("create", "replace", "update", "adopt", "take")
+
+
+def _need_token(steps: list[Step], cfg: Config) -> None:
+    """The GitHub token is read only to create or change the pipeline: when `up` will, it must
+    be set — checked here, before anything changes, rather than at load (read-only verbs and an
+    `up` that leaves the pipeline alone never need it)."""
+    src = cfg.pipeline.source
+    if not isinstance(src, GitHubSource):
+        return
+    for s in steps:
+        if s.want.logical_id != "pipeline" or s.outcome.action not in _SENDS_PIPELINE:
+            continue
+        if s.outcome.action in ("create", "replace") or s.diffs or not s.complete:
+            codepipeline.oauth_token(src.token_env)  # raises ConfigError (exit 2) when unset
 
 
 def _line(o: Outcome) -> str:
@@ -309,7 +330,7 @@ def up(
         switch = switching.detect(steps, state)
         if switch is not None:
             switching.annotate(switch, steps, state, stack.ids)
-        _refuse_before_changing(steps, ctx)
+        _refuse_before_changing(steps, ctx, cfg)
         state.save()
         with rt.phase("apply"):
             outcomes = _apply_all(ctx, stack, steps, workers=max_workers, switch=switch)
@@ -423,6 +444,8 @@ def plan(
     adopt: list[str] | tuple[str, ...] = (),
     max_workers: int = DEFAULT_WORKERS,
     log: Log | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> Result:
     """Read-only: what `up` would do to each resource — the same examination `up` starts with."""
     rt = runtime(
@@ -432,6 +455,8 @@ def plan(
         endpoint_url=endpoint_url,
         state_path=state_path,
         log=log,
+        sleep=sleep,
+        cancel=cancel,
     )
     state = _load_state(rt)
     stack = build_stack(cfg, _target(rt))
@@ -439,6 +464,7 @@ def plan(
         steps = examine_all(
             _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
         )
+    _show_new_revision(steps)
     outcomes = [s.outcome for s in steps]
     switch = switching.detect(steps, state)
     if switch is not None:
@@ -450,9 +476,40 @@ def plan(
     return rt.result("plan", outcomes, {}, details)
 
 
+def _show_new_revision(steps: list[Step]) -> None:
+    """The service's line shows the task definition change `up` makes: when `taskdef` registers
+    a new revision, the service moves to it (examined before it exists, the service's own diff
+    cannot see it)."""
+    by_id = {s.want.logical_id: s for s in steps}
+    td, svc = by_id.get("taskdef"), by_id.get("service")
+    if td is None or svc is None or svc.live is None:
+        return
+    if td.outcome.action not in ("update", "replace") or svc.outcome.action not in (
+        "unchanged",
+        "update",
+        "adopt",
+        "take",
+    ):
+        return
+    have = str(svc.live.data.get("taskDefinition") or "")
+    revision = td.live.outputs.get("revision") if td.live is not None else None
+    family = td.outcome.physical_id or ""
+    new = f"{family}:{int(revision) + 1}" if isinstance(revision, int) else f"a new {family} revision"
+    how = (
+        "a CodeDeploy blue/green deployment"
+        if isinstance(svc.want, service.Service) and svc.want.controller == "CODE_DEPLOY"
+        else "a rolling deployment"
+    )
+    svc.outcome.changes.insert(
+        0, f"taskDefinition: {have.rsplit('/', 1)[-1] or 'none'} -> {new} (the revision taskdef registers; {how})"
+    )
+    if svc.outcome.action == "unchanged":
+        svc.outcome.action = "update"
+
+
 # --- down ------------------------------------------------------------------------------------
 def scan(
-    ctx: Ctx, stack: Stack, also: tuple[Resource, ...] = ()
+    ctx: Ctx, stack: Stack, also: tuple[Resource, ...] = (), *, workers: int = DEFAULT_WORKERS
 ) -> tuple[dict[str, Record], list[Outcome]]:
     """Find the stack's resources by tags and deterministic names, without changing anything:
     (records of what is ours, outcomes of what carries our names but is not ours). `also`:
@@ -462,10 +519,10 @@ def scan(
     scan_ctx = Ctx(
         ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
     )
-    steps = examine_all(scan_ctx, stack)
+    steps = examine_all(scan_ctx, stack, workers=workers)
     if also:
         # Their dependencies (VPC, load balancer...) are the stack's, found above.
-        steps += examine_all(scan_ctx, Stack(stack.name, also))
+        steps += examine_all(scan_ctx, Stack(stack.name, also), workers=workers)
     foreign = [s.outcome for s in steps if s.outcome.action == "foreign"]
     found = dict(scratch.records)
     want = stack.find(switching.SERVICE)
@@ -594,17 +651,28 @@ def status(
     state_path: str | Path | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+    log: Log | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> Result:
     """Each resource with its live state (ok / drifted fields / gone / not ours), the service's
     deployments, the pipeline's latest execution. Read-only."""
     rt = runtime(
-        cfg, session=session, region=region, endpoint_url=endpoint_url, state_path=state_path
+        cfg,
+        session=session,
+        region=region,
+        endpoint_url=endpoint_url,
+        state_path=state_path,
+        log=log,
+        sleep=sleep,
+        cancel=cancel,
     )
     state = _load_state(rt)
     recorded = set(state.records)
     ctx = _ctx(rt, state.scratch_copy())
     stack = build_stack(cfg, ctx.target)
-    outcomes = [s.outcome for s in examine_all(ctx, stack)]
+    outcomes = [s.outcome for s in examine_all(ctx, stack, workers=max_workers)]
     for o in outcomes:
         if o.logical_id in recorded and o.action == "create":
             o.action = "gone"  # recorded, but no longer exists: `up` recreates it
@@ -648,10 +716,22 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
         out["target_groups"] = tgs
     repos = {c.name: state.get(f"ecr.{c.name}") for c in cfg.built_containers()}
     out["repositories"] = {k: r.outputs.get("uri") for k, r in repos.items() if r}
+    test = state.get("listener.test")
+    if test:
+        test_port = cfg.pipeline.deploy.blue_green.test_listener_port
+        out["test_listener_port"] = test_port
+        if alb and alb.outputs.get("dns_name"):
+            out["test_url"] = f"http://{alb.outputs['dns_name']}:{test_port}"
     for key in ("cluster", "service", "pipeline", "codebuild"):
         rec = state.get(key)
         if rec:
             out[key] = rec.physical_id
+    app = state.get("codedeploy.app")
+    if app:
+        out["codedeploy_application"] = app.physical_id
+    group = state.get("codedeploy.group")
+    if group:
+        out["codedeploy_deployment_group"] = group.physical_id
     logs = state.get("logs.app")
     if logs:
         out["log_group"] = logs.physical_id
@@ -662,19 +742,35 @@ def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
 
 
 def outputs(
-    cfg: Config, *, state_path: str | Path | None = None, region: str | None = None
-) -> dict[str, Any]:
-    """The stack's outputs from the state file (no AWS call)."""
-    region = resolve_region(region, cfg) or ""
+    cfg: Config,
+    *,
+    session: boto3.Session | None = None,
+    state_path: str | Path | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    log: Log | None = None,
+) -> Result:
+    """The stack's outputs from the state file, in `Result.outputs` (no AWS call: `session` and
+    `endpoint_url` are accepted like every function's, and only the session's region is read)."""
+    t0 = time.monotonic()
+    region = resolve_region(region, cfg, session) or ""
     path = (
-        Path(state_path) if state_path else default_state_path(cfg.project, cfg.environment, region)
+        Path(state_path)
+        if state_path
+        else default_state_path(cfg.project, cfg.environment, region, cfg.base_dir)
     )
     state = State.load(path, stack=cfg.stack, region=region)
     if not state.records:
         raise StateError(
             f"no state for stack {cfg.stack} in {region} ({path})", hint="run `up` first"
         )
-    return stack_outputs(cfg, state)
+    return Result(
+        "outputs",
+        outputs=stack_outputs(cfg, state),
+        calls={"total": 0, "reads": 0, "mutating": 0},
+        seconds=time.monotonic() - t0,
+        state_path=str(path),
+    )
 
 
 def recover(
@@ -684,7 +780,10 @@ def recover(
     state_path: str | Path | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    max_workers: int = DEFAULT_WORKERS,
     log: Log | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> Result:
     """Rebuild the state file from the stack's tags and deterministic names (ours only)."""
     rt = runtime(
@@ -694,6 +793,8 @@ def recover(
         endpoint_url=endpoint_url,
         state_path=state_path,
         log=log,
+        sleep=sleep,
+        cancel=cancel,
     )
     with stack_lock(rt.state_path, "state recover"):
         if rt.state_path.exists():
@@ -708,7 +809,9 @@ def recover(
         )
         ctx = _ctx(rt, state)
         stack = build_stack(cfg, ctx.target)
-        found, foreign = scan(ctx, stack, switching.other_strategy(cfg, ctx.target, stack))
+        found, foreign = scan(
+            ctx, stack, switching.other_strategy(cfg, ctx.target, stack), workers=max_workers
+        )
         state.records = found
         state.save()
         outcomes = [

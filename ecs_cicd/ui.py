@@ -37,6 +37,13 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
                 f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip()
             )
             lines += [f"{'':<10} {'':<22} note: {n}" for n in o.notes]
+    waiting = [o for o in result.outcomes if getattr(o, "after", None)]
+    if result.command == "plan" and waiting:
+        firsts = sorted({o.after for o in waiting})
+        lines.append(
+            f"({len(waiting)} of the creates are found through a resource this plan also "
+            f"creates — {', '.join(firsts)} — so they were not looked up; `up` makes them after it)"
+        )
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
     calls = result.calls
     lines.append(

@@ -193,10 +193,35 @@ def differences(desired: dict[str, Any], live: dict[str, Any]) -> list[Diff]:
             continue
         for key, value in want.items():
             if not _same(value, have.get(key)):
-                out.append(Diff(f"container {name}.{key}", have.get(key), value))
+                if key in ("environment", "secrets"):
+                    out += _variable_diffs(f"container {name}.{key}", have.get(key), value)
+                else:
+                    out.append(Diff(f"container {name}.{key}", have.get(key), value))
         for key in MANAGED_CONTAINER_KEYS:
             if key not in want and not _empty(have.get(key)):
                 out.append(Diff(f"container {name}.{key}", note="remove"))
+    return out
+
+
+def _variable_diffs(where: str, have: Any, want: Any) -> list[Diff]:
+    """One line per variable added, removed or changed, in full: `environment` values are the
+    config's plaintext; for `secrets` only the name is shown (where ECS reads it from
+    changed), never a value."""
+    key = "valueFrom" if where.endswith(".secrets") else "value"
+    old = {v["name"]: v.get(key) for v in have or []}
+    new = {v["name"]: v.get(key) for v in want or []}
+    secret = key == "valueFrom"
+    out = []
+    for n in sorted(old.keys() | new.keys()):
+        if n not in old:
+            out.append(Diff(f"{where} {n}", note="added" if secret else f"added {new[n]!r}"))
+        elif n not in new:
+            out.append(Diff(f"{where} {n}", note="removed"))
+        elif old[n] != new[n]:
+            if secret:
+                out.append(Diff(f"{where} {n}", note="source changed"))
+            else:
+                out.append(Diff(f"{where} {n}", old[n], new[n]))
     return out
 
 

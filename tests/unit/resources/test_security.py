@@ -170,7 +170,7 @@ def test_plan_of_a_create_lists_rules_and_creates_nothing(ctx: Ctx, cfg: Config,
 
 def test_plan_before_the_vpc_exists_says_create(ctx: Ctx, cfg: Config) -> None:
     out = plan(ctx, cfg, "sg.alb")
-    assert out.action == "create" and "after vpc" in out.changes
+    assert out.action == "create" and out.after == "vpc"
 
 
 # --- drift -----------------------------------------------------------------------------------
