@@ -33,7 +33,9 @@ _DEFAULT_CONFIG = "ecs_cicd.yaml"
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``local compose`` to the CLI; its handler is ``args.func`` (run_compose)."""
     local = subparsers.add_parser(
-        "local", help="run the task on this machine, before paying for ECS"
+        "local",
+        help="run the task on this machine, before paying for ECS",
+        description="Run the task on this machine, before paying for ECS.",
     )
     verbs = local.add_subparsers(dest="local_verb", required=True, metavar="VERB")
     compose = verbs.add_parser(

@@ -21,10 +21,15 @@ pytestmark = pytest.mark.e2e
 def test_embedded_emulator_for_one_command(cli: Cli) -> None:
     env = cli.env()
     del env["AWS_ENDPOINT_URL"]
-    proc = cli.run("up", "--emulator", "--output", "json", env=env)
+    proc = cli.run("--emulator", "--output", "json", "up", env=env)  # options before the verb
     result = json.loads(proc.stdout)
     assert {r["action"] for r in result["resources"]} == {"create"}
     assert "embedded emulator on http://127.0.0.1:" in proc.stderr
+    # Its state is kept apart from a real stack's (beside the config file).
+    emulated = cli.workdir / ".ecs_cicd" / "emulator" / "test-codepipeline-dev-ap-northeast-1.json"
+    assert (cli.workdir / result["state_path"]).resolve() == emulated.resolve()
+    assert emulated.exists()
+    assert not (cli.workdir / ".ecs_cicd" / "test-codepipeline-dev-ap-northeast-1.json").exists()
 
 
 def test_aws_region_is_honoured(cli: Cli) -> None:
@@ -56,16 +61,27 @@ def test_emulator_verb_serves_on_loopback(cli: Cli) -> None:
     server = subprocess.Popen(
         [sys.executable, "-m", "ecs_cicd", "emulator", "--port", str(port)],
         env=cli.env(),
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
+        # Its start line is followed by the export lines that point a shell at it.
+        assert server.stdout is not None
+        lines = [server.stdout.readline().strip() for _ in range(6)]
+        exports = dict(
+            item.split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+            for item in line.split("#")[0].split()[1:]
+        )
+        assert exports["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
         sts = boto3.client(
             "sts",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="ap-northeast-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
+            endpoint_url=exports["AWS_ENDPOINT_URL"],
+            region_name=exports["AWS_REGION"],
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
         )
         for _ in range(100):
             try:

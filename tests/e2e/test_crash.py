@@ -73,7 +73,7 @@ def record(name: str, data: dict[str, Any]) -> None:
 
 def test_kill_up_at_every_mutating_call(cli: Cli) -> None:
     reset_emulator(cli.endpoint)
-    cli.run("up", "--yes")
+    cli.run("up")
     total = sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"])
     clean = counts(cli)
     cli.run("down", "--yes")

@@ -35,7 +35,7 @@ def test_library_cycle_with_a_session(mock: None, tmp_path: Path) -> None:
     assert {o.action for o in planned.outcomes} == {"unchanged"} and planned.calls["mutating"] == 0
     st = status(cfg, session=session, state_path=state)
     assert st.details["service"]["running"] == 1
-    assert stack_outputs(cfg, state_path=state)["service"] == "test-codepipeline-dev"
+    assert stack_outputs(cfg, state_path=state).outputs["service"] == "test-codepipeline-dev"
 
     state.unlink()
     recovered = recover(cfg, session=session, state_path=state)
