@@ -491,6 +491,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             text += "\nshortened to fit AWS's name limits: " + ", ".join(
                 f"{k} {v}" for k, v in short.items() if k != "artifact_bucket"
             )
+        notes = _token_notes(cfg)
+        text += "".join(f"\nnote: {n}" for n in notes)
         _emit(
             args,
             {
@@ -498,6 +500,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "stack": cfg.stack,
                 "resources": len(stack.resources),
                 "shortened_names": {k: v for k, v in short.items() if k != "artifact_bucket"},
+                "notes": notes,
             },
             text,
         )
@@ -551,6 +554,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         text += "\n" + ui.format_stats(result)
     _emit(args, result.to_dict(), text)
     return EXIT_OK
+
+
+def _token_notes(cfg: Any) -> list[str]:
+    """validate: the GitHub token is not needed now, but say when `up` will miss it."""
+    from ecs_cicd.config import GitHubSource
+
+    src = cfg.pipeline.source
+    if isinstance(src, GitHubSource) and not os.environ.get(src.token_env):
+        return [
+            f"{src.token_env} is not set: `up` needs it when it creates or changes the pipeline "
+            "(read-only commands do not)"
+        ]
+    return []
 
 
 def _region(args: argparse.Namespace, cfg: Any) -> str:

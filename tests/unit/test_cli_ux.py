@@ -77,6 +77,18 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"python -m ecs_cicd {version('ecs_cicd')}"
 
 
+def test_validate_notes_a_missing_token_without_failing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    assert main(["-c", str(EXAMPLE), "validate", "--output", "json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 1 and notes[0].startswith("GITHUB_TOKEN is not set: `up` needs it")
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    assert main(["-c", str(EXAMPLE), "validate"]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_yes_only_on_down() -> None:
     assert parse(["down", "--yes"]).yes is True
     for verb in ("up", "plan", "status", "outputs", "validate"):
