@@ -470,14 +470,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     # the pipeline (ops.up, before its first change), so read-only verbs never need it.
     cfg = load_config(args.config, check_env=False, extra=lambda c: _check_offline(args, c))
     region = _region(args, cfg)
-    if args.state is None and args.emulator:
-        # The embedded emulator's stack is gone when the command ends: never mix its state
-        # with a real stack's.
-        from ecs_cicd.state import default_state_path
-
-        args.state = str(
-            default_state_path(cfg.project, cfg.environment, region, cfg.base_dir, emulator=True)
-        )
     if verb == "validate":
         from ecs_cicd import names
         from ecs_cicd.lifecycle import Target
@@ -512,6 +504,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     log = ui.progress
     with _endpoint(args) as endpoint:
+        if args.state is None and args.emulator:
+            # The embedded emulator's stack is gone when the command ends: never mix its state
+            # with a real stack's.
+            from ecs_cicd.state import default_state_path
+
+            args.state = str(
+                default_state_path(
+                    cfg.project, cfg.environment, region, cfg.base_dir, emulator=True
+                )
+            )
         common: dict[str, Any] = {
             "session": _session(args),
             "state_path": args.state,
