@@ -42,6 +42,10 @@ def test_blue_green_cycle(cli: Cli) -> None:
         "role.codedeploy",
     } <= ids
     assert "tg.main" not in ids
+    # `outputs` names what a blue/green user looks for: the test listener, CodeDeploy's names.
+    out = json.loads(cli.run("outputs", "--output", "json").stdout)
+    assert out["test_listener_port"] == 8080 and out["test_url"].endswith(":8080")
+    assert out["codedeploy_application"] == out["codedeploy_deployment_group"] == STACK
     aws = cli.aws()
     elb = aws.client("elbv2")
     tgs = {t["TargetGroupName"]: t for t in elb.describe_target_groups()["TargetGroups"]}
