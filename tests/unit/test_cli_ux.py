@@ -190,6 +190,7 @@ def test_emulator_port_is_not_the_apps() -> None:
     assert DEFAULT_PORT not in app_ports
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_export_lines_point_a_shell_at_the_emulator() -> None:
     lines = export_lines("http://127.0.0.1:4455").splitlines()
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:4455" in lines
