@@ -376,6 +376,50 @@ class Service(Model):
     enable_execute_command: bool = False
     assign_public_ip: bool = True
     capacity_provider: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
+    rollback_on_alarms: bool = Field(
+        False,
+        description="CloudWatch alarms on the target group's 5xx count and unhealthy hosts, "
+        "attached to the service's deployments: a deployment that sets one off is rolled back "
+        "(rolling deploys only; about USD 0.10 per alarm-month)",
+    )
+
+
+class Autoscaling(Model):
+    """Application Auto Scaling of the service's desired count (target tracking)."""
+
+    min_count: int = Field(1, ge=0, le=1000, description="fewest tasks autoscaling keeps")
+    max_count: int = Field(ge=1, le=1000, description="most tasks autoscaling starts")
+    cpu_target: float | None = Field(
+        None, gt=0, le=100, description="target average CPU utilization of the service (%)"
+    )
+    memory_target: float | None = Field(
+        None, gt=0, le=100, description="target average memory utilization of the service (%)"
+    )
+    requests_per_target: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="target load balancer requests per task per minute (ALBRequestCountPerTarget)",
+    )
+    scale_in_cooldown: int = Field(
+        300, ge=0, le=3600, description="seconds after a scale-in before the next one"
+    )
+    scale_out_cooldown: int = Field(
+        60, ge=0, le=3600, description="seconds after a scale-out before the next one"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_count > self.max_count:
+            raise ValueError(
+                f"min_count {self.min_count} is more than max_count {self.max_count}; "
+                "make min_count <= max_count"
+            )
+        if self.cpu_target is None and self.memory_target is None and not self.requests_per_target:
+            raise ValueError(
+                "no target to track: give cpu_target, memory_target and/or requests_per_target"
+            )
+        return self
 
 
 class Cluster(Model):
@@ -527,6 +571,10 @@ class Config(Model):
     cluster: Cluster = Cluster()
     task: Task
     service: Service = Service()
+    autoscaling: Autoscaling | None = Field(
+        None,
+        description="scale the service's task count by target tracking (off when absent)",
+    )
     ecr: Ecr = Ecr()
     logs: Logs = Logs()
     pipeline: Pipeline
@@ -815,7 +863,14 @@ def check_semantics(cfg: Config, *, check_env: bool = True) -> None:
     """Cross-field rules that need the whole config (containers may come from a file), and
     AWS's rules the models do not hold. Raises every problem found (ConfigErrors)."""
     problems: list[ConfigError] = []
-    for rule in (_check_names, _check_wiring, _check_sizes, _check_placement, _check_tags):
+    for rule in (
+        _check_names,
+        _check_wiring,
+        _check_sizes,
+        _check_placement,
+        _check_tags,
+        _check_scaling,
+    ):
         try:
             rule(cfg, check_env)
         except ConfigError as e:
@@ -861,6 +916,13 @@ def _check_placement(cfg: Config, _check_env: bool) -> None:
             )
         )
     raise_all(problems)
+
+
+def _check_scaling(cfg: Config, _check_env: bool) -> None:
+    """autoscaling and service.rollback_on_alarms against the deploy strategy (scaling.py)."""
+    from ecs_cicd.scaling import scaling_problems
+
+    raise_all(scaling_problems(cfg))
 
 
 def _check_tags(cfg: Config, _check_env: bool) -> None:
