@@ -260,9 +260,26 @@ class Container(Model):
     start_timeout: int | None = Field(None, ge=2, le=600)
     readonly_root_filesystem: bool | None = None
     log_stream_prefix: str | None = None
+    stand_in: bool = Field(
+        False,
+        description="until the pipeline deploys a build, the initial (official python) image "
+        "serves 200 on every path of the first port; `command` is the built image's program "
+        "(README, The first deploy)",
+    )
     # Set when the container comes from task.definition_file: the original definition, passed
     # through to RegisterTaskDefinition so fields the config does not model survive.
     ecs_definition: dict[str, Any] | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _stand_in(self) -> Container:
+        if self.stand_in:
+            from ecs_cicd.standin import problem
+
+            ports = [p.container_port for p in self.port_mappings]
+            found = problem(self.command, self.entry_point, ports)
+            if found:
+                raise ValueError(found)
+        return self
 
     @field_validator("secrets")
     @classmethod
@@ -309,9 +326,14 @@ class Container(Model):
             ]
         if self.secrets:
             d["secrets"] = [{"name": k, "valueFrom": v} for k, v in sorted(self.secrets.items())]
+        entry_point = self.entry_point
+        if self.stand_in and self.port_mappings:
+            from ecs_cicd.standin import entry_point as stand_in_entry_point
+
+            entry_point = stand_in_entry_point(self.port_mappings[0].container_port)
         optional = {
             "command": self.command,
-            "entryPoint": self.entry_point,
+            "entryPoint": entry_point,
             "workingDirectory": self.working_directory,
             "user": self.user,
             "cpu": self.cpu,
