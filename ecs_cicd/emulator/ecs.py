@@ -24,6 +24,10 @@
 * DeleteService leaves the service INACTIVE with no tasks; ListServices omits INACTIVE services.
 * DeleteCluster refuses while services or tasks are active; activeServicesCount is counted.
 * UpdateClusterSettings (moto lacks it).
+* Deployment alarms (``deploymentConfiguration.alarms``) are stored and returned; an alarm trip
+  armed through the control plane (``scaling.arm_alarm``) rolls the next new deployment of a
+  service watching that alarm back on the first read after it starts (see ``scaling.py``).
+* ``scale_service``: the desired count set as Application Auto Scaling would (test control).
 """
 
 from __future__ import annotations
