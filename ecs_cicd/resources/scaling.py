@@ -17,9 +17,9 @@ from typing import Any
 
 from ecs_cicd import names, scaling
 from ecs_cicd.config import Config
-from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Outcome, Resource, remove
 from ecs_cicd.scaling import NAMESPACE, SCALABLE_DIMENSION
-from ecs_cicd.state import Record
+from ecs_cicd.state import Record, State
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -284,3 +284,42 @@ class ScalingPolicyKind(Kind[ScalingPolicy]):
 
 
 KINDS = (ScalableTargetKind(), ScalingPolicyKind())
+
+
+# --- turned off: what the config no longer builds --------------------------------------------
+# Removed by `up` when their config key is turned off (the rest of the stack stays as `down`
+# leaves it): autoscaling before the service converges (so it stops resizing a service whose
+# count the config owns again), the alarms after it (once the service no longer names them).
+RETIRED_BEFORE = ("scaling_policy", "scalable_target")
+RETIRED_AFTER = ("metric_alarm",)
+
+
+def retired(state: State, stack_ids: list[str], kinds_: tuple[str, ...]) -> list[Record]:
+    """Records of `kinds_` (in that order) the stack no longer builds."""
+    out = [r for r in state.records.values() if r.kind in kinds_ and r.logical_id not in stack_ids]
+    return sorted(out, key=lambda r: (kinds_.index(r.kind), r.logical_id))
+
+
+def retire(ctx: Ctx, stack_ids: list[str], kinds_: tuple[str, ...]) -> list[Outcome]:
+    """Delete what `retired` names (ours only), each record dropped once it is gone."""
+    from ecs_cicd.resources import kinds
+
+    table = kinds()
+    out = []
+    for rec in retired(ctx.state, stack_ids, kinds_):
+        outcome = remove(ctx, table[rec.kind], rec)
+        outcome.changes.append("turned off in the config")
+        ctx.state.remove(rec.logical_id)
+        ctx.log(
+            f"{outcome.action:<9} {rec.logical_id} {rec.physical_id} (turned off in the config)"
+        )
+        out.append(outcome)
+    return out
+
+
+def retiring_outcomes(state: State, stack_ids: list[str]) -> list[Outcome]:
+    """What `plan` says `up` will delete of them."""
+    return [
+        Outcome(r.logical_id, r.kind, "delete", ["turned off in the config"], r.physical_id)
+        for r in retired(state, stack_ids, (*RETIRED_BEFORE, *RETIRED_AFTER))
+    ]

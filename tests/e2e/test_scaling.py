@@ -2,7 +2,7 @@
 up creates the scalable target, its policies and the deployment alarms (tagged); a count
 autoscaling changed is not reset and the next up makes no mutating call; after a lost state
 they are found again, not duplicated; a deployment an alarm rolls back fails `up` naming the
-alarm and its reason; down removes policies, target and alarms."""
+alarm and its reason; turned off, up removes them; down removes policies, target and alarms."""
 
 from __future__ import annotations
 
@@ -128,6 +128,31 @@ def test_autoscaling_and_alarm_rollback(cli: Cli) -> None:
     assert svc["deployments"][0]["rolloutState"] == "COMPLETED"  # rolled back
     assert svc["deployments"][1]["rolloutState"] == "FAILED"
 
+    # Turned off: plan says what goes; up removes target, policies and alarms, detaches the
+    # alarms from the service, and the count is the config's again.
+    path = cli.workdir / "ecs_cicd.yaml"
+    data = yaml.safe_load(path.read_text())
+    del data["autoscaling"], data["service"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    plan = json.loads(cli.run("plan", "--output", "json").stdout)
+    deleting = {r["id"] for r in plan["resources"] if r["action"] == "delete"}
+    assert deleting == {*new}
+    cli.run("up")
+    assert aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+    assert aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"] == []
+    assert cw.describe_alarms(AlarmNames=names)["MetricAlarms"] == []
+    svc = service_of(cli)
+    assert svc["desiredCount"] == 1
+    assert svc["deploymentConfiguration"]["alarms"]["enable"] is False
+    reset_calls(cli.endpoint)
+    assert {
+        r["action"] for r in json.loads(cli.run("up", "--output", "json").stdout)["resources"]
+    } == {"unchanged"}
+    assert mutating(cli.endpoint) == []
+
+    # Back on, then down removes policies, target and alarms with the rest.
+    write_config(cli, RELEASE="2")
+    cli.run("up")
     cli.run("down", "--yes")
     assert aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
     assert aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"] == []
