@@ -139,3 +139,24 @@ def test_min_count_zero_still_starts_one_task() -> None:
     data = config(autoscaling={"min_count": 0, "max_count": 3, "cpu_target": 60})
     svc = build_stack(parse_config(data, check_env=False), TARGET).get("service")
     assert isinstance(svc, Service) and svc.desired_count == 1
+
+
+def test_preflight_checks_the_new_create_calls_against_the_models() -> None:
+    from ecs_cicd import preflight
+
+    data = config(autoscaling={"max_count": 4, "cpu_target": 60, "requests_per_target": 500})
+    data["service"] = {"rollback_on_alarms": True}
+    cfg = parse_config(data, check_env=False)
+    stack = build_stack(cfg, TARGET)
+    calls = {
+        (req.service, req.operation)
+        for r in stack.resources
+        for req in preflight._requests(cfg, r)
+        if req.service in ("application-autoscaling", "cloudwatch")
+    }
+    assert calls == {
+        ("application-autoscaling", "RegisterScalableTarget"),
+        ("application-autoscaling", "PutScalingPolicy"),
+        ("cloudwatch", "PutMetricAlarm"),
+    }
+    assert preflight.problems(cfg, "ap-northeast-1") == []
