@@ -312,9 +312,26 @@ class Container(Model):
     """Mount the root filesystem read-only."""
     log_stream_prefix: str | None = None
     """awslogs stream prefix in the app log group (default: the container's name)."""
+    stand_in: bool = Field(
+        False,
+        description="until the pipeline deploys a build, the initial (official python) image "
+        "serves 200 on every path of the first port; `command` is the built image's program "
+        "(README, The first deploy)",
+    )
     # Set when the container comes from task.definition_file: the original definition, passed
     # through to RegisterTaskDefinition so fields the config does not model survive.
     ecs_definition: dict[str, Any] | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _stand_in(self) -> Container:
+        if self.stand_in:
+            from ecs_cicd.standin import problem
+
+            ports = [p.container_port for p in self.port_mappings]
+            found = problem(self.command, self.entry_point, ports)
+            if found:
+                raise ValueError(found)
+        return self
 
     @field_validator("secrets")
     @classmethod
@@ -361,9 +378,14 @@ class Container(Model):
             ]
         if self.secrets:
             d["secrets"] = [{"name": k, "valueFrom": v} for k, v in sorted(self.secrets.items())]
+        entry_point = self.entry_point
+        if self.stand_in and self.port_mappings:
+            from ecs_cicd.standin import entry_point as stand_in_entry_point
+
+            entry_point = stand_in_entry_point(self.port_mappings[0].container_port)
         optional = {
             "command": self.command,
-            "entryPoint": self.entry_point,
+            "entryPoint": entry_point,
             "workingDirectory": self.working_directory,
             "user": self.user,
             "cpu": self.cpu,
@@ -444,6 +466,50 @@ class Service(Model):
     """Give tasks public IPs (needed in public subnets to pull images without a NAT)."""
     capacity_provider: Literal["FARGATE", "FARGATE_SPOT"] = "FARGATE"
     """`FARGATE` or `FARGATE_SPOT` (cheaper, may be interrupted)."""
+    rollback_on_alarms: bool = Field(
+        False,
+        description="CloudWatch alarms on the target group's 5xx count and unhealthy hosts, "
+        "attached to the service's deployments: a deployment that sets one off is rolled back "
+        "(rolling deploys only; about USD 0.10 per alarm-month)",
+    )
+
+
+class Autoscaling(Model):
+    """Application Auto Scaling of the service's desired count (target tracking)."""
+
+    min_count: int = Field(1, ge=0, le=1000, description="fewest tasks autoscaling keeps")
+    max_count: int = Field(ge=1, le=1000, description="most tasks autoscaling starts")
+    cpu_target: float | None = Field(
+        None, gt=0, le=100, description="target average CPU utilization of the service (%)"
+    )
+    memory_target: float | None = Field(
+        None, gt=0, le=100, description="target average memory utilization of the service (%)"
+    )
+    requests_per_target: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="target load balancer requests per task per minute (ALBRequestCountPerTarget)",
+    )
+    scale_in_cooldown: int = Field(
+        300, ge=0, le=3600, description="seconds after a scale-in before the next one"
+    )
+    scale_out_cooldown: int = Field(
+        60, ge=0, le=3600, description="seconds after a scale-out before the next one"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_count > self.max_count:
+            raise ValueError(
+                f"min_count {self.min_count} is more than max_count {self.max_count}; "
+                "make min_count <= max_count"
+            )
+        if self.cpu_target is None and self.memory_target is None and not self.requests_per_target:
+            raise ValueError(
+                "no target to track: give cpu_target, memory_target and/or requests_per_target"
+            )
+        return self
 
 
 class Cluster(Model):
@@ -649,6 +715,10 @@ class Config(Model):
     """The Fargate task definition."""
     service: Service = Service()
     """The ECS service."""
+    autoscaling: Autoscaling | None = Field(
+        None,
+        description="scale the service's task count by target tracking (off when absent)",
+    )
     ecr: Ecr = Ecr()
     """The ECR repositories of built containers."""
     logs: Logs = Logs()
@@ -947,7 +1017,14 @@ def check_semantics(cfg: Config, *, check_env: bool = False) -> None:
     """Cross-field rules that need the whole config (containers may come from a file), and
     AWS's rules the models do not hold. Raises every problem found (ConfigErrors)."""
     problems: list[ConfigError] = []
-    for rule in (_check_names, _check_wiring, _check_sizes, _check_placement, _check_tags):
+    for rule in (
+        _check_names,
+        _check_wiring,
+        _check_sizes,
+        _check_placement,
+        _check_tags,
+        _check_scaling,
+    ):
         try:
             rule(cfg, check_env)
         except ConfigError as e:
@@ -993,6 +1070,13 @@ def _check_placement(cfg: Config, _check_env: bool) -> None:
             )
         )
     raise_all(problems)
+
+
+def _check_scaling(cfg: Config, _check_env: bool) -> None:
+    """autoscaling and service.rollback_on_alarms against the deploy strategy (scaling.py)."""
+    from ecs_cicd.scaling import scaling_problems
+
+    raise_all(scaling_problems(cfg))
 
 
 def _check_tags(cfg: Config, _check_env: bool) -> None:

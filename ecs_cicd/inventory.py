@@ -86,6 +86,27 @@ def inventory(aws: Aws, prefix: str = "") -> dict[str, list[str]]:
     out["webhook"] = named([w["definition"]["name"] for w in _webhooks(cp)])
     cd = aws.client("codedeploy")
     out["codedeploy_application"] = named(cd.list_applications().get("applications", []))
+    aas = aws.client("application-autoscaling")
+    out["scalable_target"] = named(
+        [
+            t["ResourceId"]
+            for t in aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+        ]
+    )
+    out["scaling_policy"] = named(
+        [
+            p["PolicyName"]
+            for p in aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+        ]
+    )
+    # Alarms a target-tracking policy makes for itself (TargetTracking-...) go with the policy.
+    out["cloudwatch_alarm"] = named(
+        [
+            a["AlarmName"]
+            for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+            if not a["AlarmName"].startswith("TargetTracking-")
+        ]
+    )
     return out
 
 

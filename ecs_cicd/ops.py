@@ -37,7 +37,7 @@ from ecs_cicd.lifecycle import (
     examine,
     remove,
 )
-from ecs_cicd.resources import codedeploy, codepipeline, kinds, service
+from ecs_cicd.resources import codedeploy, codepipeline, kinds, scaling, service
 from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State, default_state_path, stack_lock
 from ecs_cicd.waiters import wait_for_load_balancer, wait_for_pipeline, wait_for_service
@@ -333,7 +333,10 @@ def up(
         _refuse_before_changing(steps, ctx, cfg)
         state.save()
         with rt.phase("apply"):
+            # Autoscaling / deployment alarms turned off: gone before / after the service.
+            retired = scaling.retire(ctx, stack.ids, scaling.RETIRED_BEFORE)
             outcomes = _apply_all(ctx, stack, steps, workers=max_workers, switch=switch)
+            outcomes += retired + scaling.retire(ctx, stack.ids, scaling.RETIRED_AFTER)
             if switch is not None:
                 for o in switching.finish(ctx, stack.ids):
                     ctx.log(_line(o))
@@ -469,6 +472,7 @@ def plan(
     switch = switching.detect(steps, state)
     if switch is not None:
         outcomes += switching.annotate(switch, steps, state, stack.ids)
+    outcomes += scaling.retiring_outcomes(state, stack.ids)
     foreign = [o for o in outcomes if o.action == "foreign"]
     details: dict[str, Any] = {}
     if foreign:

@@ -219,6 +219,60 @@ def _requests(cfg: Config, r: Resource) -> list[Request]:
         }
         fields = {"": NAMES, "deploymentConfigName": f"{bg}.deployment_config"}
         return [_tagged("codedeploy", "CreateDeploymentGroup", r, params, fields, "tags")]
+    if k == "scalable_target":
+        params = {
+            "ServiceNamespace": "ecs",
+            "ResourceId": a.name,
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "MinCapacity": a.min_count,
+            "MaxCapacity": a.max_count,
+        }
+        fields = {
+            "": NAMES,
+            "MinCapacity": "autoscaling.min_count",
+            "MaxCapacity": "autoscaling.max_count",
+        }
+        return [
+            _tagged(
+                "application-autoscaling",
+                "RegisterScalableTarget",
+                r,
+                params,
+                fields,
+                "Tags",
+                "map",
+            )
+        ]
+    if k == "scaling_policy":
+        params = {
+            "PolicyName": a.name,
+            "ServiceNamespace": "ecs",
+            "ResourceId": a.scalable_target.name,
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": float(a.target_value),
+                "PredefinedMetricSpecification": {"PredefinedMetricType": a.metric},
+                "ScaleInCooldown": a.scale_in_cooldown,
+                "ScaleOutCooldown": a.scale_out_cooldown,
+            },
+        }
+        fields = {"": NAMES, "TargetTrackingScalingPolicyConfiguration": "autoscaling"}
+        return [Request("application-autoscaling", "PutScalingPolicy", params, fields)]
+    if k == "metric_alarm":
+        spec = a.spec
+        params = {
+            "AlarmName": a.name,
+            "MetricName": spec.metric,
+            "Namespace": "AWS/ApplicationELB",
+            "Statistic": spec.statistic,
+            "Period": spec.period,
+            "EvaluationPeriods": spec.evaluation_periods,
+            "Threshold": float(spec.threshold),
+            "ComparisonOperator": spec.comparison,
+        }
+        fields = {"": NAMES}
+        return [_tagged("cloudwatch", "PutMetricAlarm", r, params, fields, "Tags")]
     return []
 
 

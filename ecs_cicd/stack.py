@@ -14,6 +14,7 @@ from ecs_cicd import names
 from ecs_cicd.config import Config, GitHubSource
 from ecs_cicd.lifecycle import Resource, Target, walk
 from ecs_cicd.resources import (
+    alarms,
     artifacts,
     cluster,
     codebuild,
@@ -24,6 +25,7 @@ from ecs_cicd.resources import (
     loadbalancer,
     logs,
     network,
+    scaling,
     security,
     service,
     taskdef,
@@ -111,6 +113,7 @@ def build_stack(cfg: Config, target: Target) -> Stack:
     task = taskdef.build_task_definition(
         cfg, target, roles["execution"], roles["task"], log_app, t("taskdef")
     )
+    deploy_alarms = alarms.build_alarms(cfg, alb, prod_tg, t)
     svc = service.build_service(
         cfg,
         ecs_cluster,
@@ -119,8 +122,9 @@ def build_stack(cfg: Config, target: Target) -> Stack:
         subnets,
         prod_tg,
         t("service"),
-        after=(*listeners, *network_ready),
+        after=(*listeners, *network_ready, *deploy_alarms),
     )
+    autoscaling = scaling.build_scaling(cfg, svc, alb, prod_tg, t)
     deploy_target: Resource = svc
     extra: list[Resource] = []
     if blue_green:
@@ -162,7 +166,9 @@ def build_stack(cfg: Config, target: Target) -> Stack:
         *roles.values(),
         ecs_cluster,
         task,
+        *deploy_alarms,
         svc,
+        *autoscaling,
         *extra,
         project,
         pipeline,

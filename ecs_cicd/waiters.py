@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop_after_delay
 
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
@@ -195,11 +196,30 @@ def _failed(
     events = [e.get("message", "") for e in svc.get("events", [])[:3]]
     stopped = stopped_task_reasons(ctx, cluster, service)
     parts = [f"ECS service {service}: deployment failed: {reason}"]
+    parts += alarms_in_alarm(ctx, svc)
     if events:
         parts.append("newest events: " + " | ".join(events))
     if stopped:
         parts.append("stopped tasks: " + " | ".join(stopped))
     return DeploymentFailed("; ".join(parts))
+
+
+def alarms_in_alarm(ctx: Ctx, svc: dict[str, Any]) -> list[str]:
+    """The service's deployment alarms that are in ALARM, each with CloudWatch's reason: what
+    rolled the deployment back (`service.rollback_on_alarms`)."""
+    alarms = svc.get("deploymentConfiguration", {}).get("alarms") or {}
+    names = list(alarms.get("alarmNames") or []) if alarms.get("enable") else []
+    if not names:
+        return []
+    try:
+        found = ctx.client("cloudwatch").describe_alarms(AlarmNames=names).get("MetricAlarms", [])
+    except ClientError as e:
+        return [f"deployment alarms {', '.join(names)} (not readable: {e})"]
+    return [
+        f"alarm {a['AlarmName']} is in ALARM: {a.get('StateReason', '')}"
+        for a in found
+        if a.get("StateValue") == "ALARM"
+    ]
 
 
 def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:

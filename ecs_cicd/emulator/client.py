@@ -130,3 +130,41 @@ def fail_pipeline(
     """Make the next ``times`` pipeline executions fail at ``stage``."""
     body = {"stage": stage, "message": message, "code": code, "times": times}
     _request(endpoint_url, "POST", "/pipeline-failure", body)
+
+
+def alarm_on_deploy(
+    endpoint_url: str, alarm: str = "*", reason: str = "Threshold Crossed", *, times: int = 1
+) -> None:
+    """Make the next ``times`` ECS deployments watching ``alarm`` ("*": any of the service's
+    deployment alarms) set it off and roll back."""
+    _request(
+        endpoint_url,
+        "POST",
+        "/alarm-on-deploy",
+        {"alarm": alarm, "reason": reason, "times": times},
+    )
+
+
+def clear_alarm_trips(endpoint_url: str) -> None:
+    _request(endpoint_url, "DELETE", "/alarm-on-deploy")
+
+
+def scale_service(
+    endpoint_url: str,
+    cluster: str,
+    service: str,
+    desired: int,
+    *,
+    region: str = "ap-northeast-1",
+    account: str = "123456789012",
+) -> int:
+    """Set a service's desired count as Application Auto Scaling would (no logged call)."""
+    body = {
+        "cluster": cluster,
+        "service": service,
+        "desired": desired,
+        "region": region,
+        "account": account,
+    }
+    answer = _request(endpoint_url, "POST", "/scale", body)
+    return int(answer["desired"])

@@ -24,6 +24,10 @@
 * DeleteService leaves the service INACTIVE with no tasks; ListServices omits INACTIVE services.
 * DeleteCluster refuses while services or tasks are active; activeServicesCount is counted.
 * UpdateClusterSettings (moto lacks it).
+* Deployment alarms (``deploymentConfiguration.alarms``) are stored and returned; an alarm trip
+  armed through the control plane (``scaling.arm_alarm``) rolls the next new deployment of a
+  service watching that alarm back on the first read after it starts (see ``scaling.py``).
+* ``scale_service``: the desired count set as Application Auto Scaling would (test control).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from moto.moto_api._internal import mock_random
 
 from ecs_cicd.emulator import ec2, pacing
 from ecs_cicd.emulator import elbv2 as elbv2_patch
+from ecs_cicd.emulator import scaling as scaling_patch
 from ecs_cicd.emulator._util import add, now, replace
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
@@ -81,6 +86,25 @@ def _new_deployment(service: Service) -> dict[str, Any]:
 
 
 _PENDING = "_ecs_cicd_pending"
+_TRIP = "_ecs_cicd_alarm_trip"
+
+
+@dataclass(frozen=True)
+class _Trip:
+    """A deployment an armed alarm rolls back on the next read (scaling.arm_alarm)."""
+
+    deployment_id: str
+    alarm: str
+    reason: str
+
+
+def _rollback_alarms(service: Service) -> list[str]:
+    """The deployment alarms that roll `service` back (enabled, with rollback)."""
+    config = getattr(service, "deployment_configuration", None) or {}
+    alarms = config.get("alarms") or {}
+    if not (alarms.get("enable") and alarms.get("rollback")):
+        return []
+    return list(alarms.get("alarmNames") or [])
 
 
 @dataclass(frozen=True)
@@ -139,8 +163,67 @@ def _ready_at(service: Service, pending: _Pending) -> float:
     return start + pending.seconds
 
 
+def _roll_back(service: Service, trip: _Trip) -> None:
+    """The alarm went off during the deployment: FAILED, and ECS rolls back to the previous
+    task definition (a new PRIMARY deployment, completed at once)."""
+    setattr(service, _TRIP, None)
+    ours = next((d for d in service.deployments if d["id"] == trip.deployment_id), None)
+    if ours is None or service.status == "INACTIVE":
+        return
+    scaling_patch.set_alarm(service._account_id, service.region_name, trip.alarm, trip.reason)
+    previous: str = next(
+        (str(d["taskDefinition"]) for d in service.deployments if d["id"] != trip.deployment_id),
+        str(service.task_definition),
+    )
+    ours.update(
+        status="ACTIVE",
+        rolloutState="FAILED",
+        rolloutStateReason=f"ECS deployment {ours['id']} failed: alarm(s) detected: "
+        f"{trip.alarm} is in ALARM state. Rolling back.",
+        desiredCount=0,
+        runningCount=0,
+        pendingCount=0,
+        updatedAt=utcnow(),
+    )
+    _event(
+        service,
+        f"(service {service.name}) (deployment {ours['id']}) deployment failed: alarm "
+        f"{trip.alarm} in ALARM state.",
+    )
+    service.task_definition = previous
+    rollback = _new_deployment(service)
+    service.deployments = [rollback, ours]
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    _event(
+        service,
+        f"(service {service.name}) rolling back to deployment {rollback['id']} "
+        f"(task definition {previous}).",
+    )
+    _event(service, f"(service {service.name}) has reached a steady state.")
+    _register_tasks(service)
+
+
+def scale_service(account_id: str, region: str, cluster: str, name: str, desired: int) -> int:
+    """Set the desired count as Application Auto Scaling would; it settles at once."""
+    from moto.ecs.models import ecs_backends
+
+    backend: EC2ContainerServiceBackend = ecs_backends[account_id][region]
+    service = backend._get_service(cluster, name)
+    if service.status != "ACTIVE":
+        raise ValueError(f"service {name} is {service.status}")
+    _advance(service)
+    service.desired_count = desired
+    _settle(service, new_deployment=False)
+    return int(service.desired_count)
+
+
 def _advance(service: Service) -> None:
     """Settle a paced deployment whose time has come (called on every read and update)."""
+    trip: _Trip | None = getattr(service, _TRIP, None)
+    if trip is not None:
+        _roll_back(service, trip)
+        return
     pending = _pending(service)
     if pending is None or now() < _ready_at(service, pending):
         return
@@ -178,6 +261,13 @@ def _settle_deployments(service: Service, new_deployment: bool) -> None:
         service.pending_count = 0
         service.deployments = []
         return
+    if new_deployment and service.deployments:
+        trip = scaling_patch.take_trip(_rollback_alarms(service))
+        if trip is not None:
+            _start_deployment(service)
+            setattr(service, _PENDING, None)
+            setattr(service, _TRIP, _Trip(str(service.deployments[0]["id"]), *trip))
+            return
     if (new_deployment or not service.deployments) and _paced():
         _start_deployment(service)
         return

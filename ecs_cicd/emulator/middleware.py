@@ -29,6 +29,11 @@ Control plane (JSON bodies; every answer is JSON):
   DELETE /_ecs_cicd/crash
   POST   /_ecs_cicd/pipeline-failure      {"stage", "message", "code", "times"}
   DELETE /_ecs_cicd/pipeline-failure
+  POST   /_ecs_cicd/alarm-on-deploy       {"alarm": NAME or "*", "reason", "times"}: the next
+                                          deployment watching that alarm rolls back on it
+  DELETE /_ecs_cicd/alarm-on-deploy
+  POST   /_ecs_cicd/scale                 {"cluster", "service", "desired", "account", "region"}:
+                                          a desired count set as autoscaling would (not logged)
 
 The crash hook can only SIGKILL a process the emulator's own process started and has not reaped
 (the test that runs ``EmulatorServer`` in-process and spawns the CLI it wants killed): a pid in
@@ -62,7 +67,7 @@ from urllib.parse import parse_qs
 
 from botocore.session import get_session
 
-from ecs_cicd.emulator import codepipeline, pacing
+from ecs_cicd.emulator import codepipeline, ecs, pacing, scaling
 
 PREFIX = "/_ecs_cicd"
 
@@ -520,6 +525,22 @@ class EmulatorMiddleware:
                     times=int(payload.get("times", 1)),
                 )
                 return {"ok": True}
+            if (method, route) == ("POST", "/alarm-on-deploy"):
+                scaling.arm_alarm(
+                    str(payload["alarm"]),
+                    str(payload.get("reason", "Threshold Crossed: emulated")),
+                    int(payload.get("times", 1)),
+                )
+                return {"ok": True}
+            if (method, route) == ("POST", "/scale"):
+                desired = ecs.scale_service(
+                    str(payload.get("account", "123456789012")),
+                    str(payload.get("region", "ap-northeast-1")),
+                    str(payload["cluster"]),
+                    str(payload["service"]),
+                    int(payload["desired"]),
+                )
+                return {"ok": True, "desired": desired}
             if method == "DELETE" and route in _CLEARS:
                 _CLEARS[route](self)
                 return {"ok": True}
@@ -542,11 +563,16 @@ def _clear_pipeline_failures(_m: EmulatorMiddleware) -> None:
     codepipeline.clear_failures()
 
 
+def _clear_alarm_trips(_m: EmulatorMiddleware) -> None:
+    scaling.clear_alarms()
+
+
 _CLEARS: dict[str, Callable[[EmulatorMiddleware], None]] = {
     "/faults": _clear_faults,
     "/inject": _clear_injections,
     "/crash": _clear_crash,
     "/pipeline-failure": _clear_pipeline_failures,
+    "/alarm-on-deploy": _clear_alarm_trips,
 }
 
 

@@ -11,6 +11,7 @@ from ecs_cicd.lifecycle import Kind
 
 def kinds() -> dict[str, Kind[Any]]:
     from ecs_cicd.resources import (
+        alarms,
         artifacts,
         cluster,
         codebuild,
@@ -21,6 +22,7 @@ def kinds() -> dict[str, Kind[Any]]:
         loadbalancer,
         logs,
         network,
+        scaling,
         security,
         service,
         taskdef,
@@ -36,7 +38,9 @@ def kinds() -> dict[str, Kind[Any]]:
         iam,
         cluster,
         taskdef,
+        alarms,
         service,
+        scaling,
         codedeploy,
         codebuild,
         codepipeline,

@@ -14,12 +14,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ecs_cicd import names
+from ecs_cicd import names, scaling
 from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
 from ecs_cicd.names import STACK_TAG
+from ecs_cicd.resources.alarms import alarm_name
 from ecs_cicd.resources.cluster import Cluster
 from ecs_cicd.resources.taskdef import TaskDefinition
 from ecs_cicd.state import Record
@@ -66,6 +67,10 @@ class Service(Resource):
     assign_public_ip: bool
     container: str  # the load balancer's target: container and port
     container_port: int
+    # service.rollback_on_alarms: the CloudWatch alarms its deployments watch (ECS controller).
+    alarm_names: tuple[str, ...] = ()
+    # autoscaling owns the desired count: never diffed nor sent after creation.
+    autoscaled: bool = False
 
     @property
     def deployment_configuration(self) -> dict[str, Any]:
@@ -78,11 +83,31 @@ class Service(Resource):
                 "enable": self.circuit_breaker,
                 "rollback": self.circuit_breaker,
             }
+            if self.alarm_names:
+                out["alarms"] = deployment_alarms(self.alarm_names)
         return out
 
     @property
     def public_ip(self) -> str:
         return "ENABLED" if self.assign_public_ip else "DISABLED"
+
+
+def deployment_alarms(alarm_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """deploymentConfiguration.alarms: none (switched off) when `alarm_names` is empty."""
+    on = bool(alarm_names)
+    return {"alarmNames": sorted(alarm_names), "enable": on, "rollback": on}
+
+
+def _alarms_of(config: dict[str, Any]) -> dict[str, Any]:
+    """A service's deployment alarms, none when it has no `alarms` (as AWS omits them)."""
+    have = config.get("alarms") or {}
+    if not have.get("enable") and not have.get("alarmNames"):
+        return deployment_alarms(())
+    return {
+        "alarmNames": sorted(have.get("alarmNames") or []),
+        "enable": bool(have.get("enable")),
+        "rollback": bool(have.get("rollback")),
+    }
 
 
 def build_service(
@@ -97,6 +122,12 @@ def build_service(
     after: tuple[Resource, ...] = (),
 ) -> Service:
     s = cfg.service
+    rolling = cfg.pipeline.deploy.strategy != "blue_green"
+    alarms = (
+        tuple(alarm_name(cfg, spec) for spec in scaling.ALARMS)
+        if s.rollback_on_alarms and rolling
+        else ()
+    )
     return Service(
         logical_id="service",
         tags=tags,
@@ -109,7 +140,9 @@ def build_service(
         subnets=tuple(subnets),
         target_group=target_group,
         controller="CODE_DEPLOY" if cfg.pipeline.deploy.strategy == "blue_green" else "ECS",
-        desired_count=s.desired_count,
+        desired_count=scaling.initial_count(cfg),
+        alarm_names=alarms,
+        autoscaled=cfg.autoscaling is not None,
         grace_period=s.health_check_grace_period,
         min_healthy_percent=s.min_healthy_percent,
         max_percent=s.max_percent,
@@ -298,7 +331,8 @@ class ServiceKind(Kind[Service]):
             if svc.get("taskDefinition") != taskdef:
                 out.append(Diff("taskDefinition", svc.get("taskDefinition"), taskdef))
         for key, value, default in (
-            ("desiredCount", want.desired_count, None),
+            # Autoscaling owns the count: a count it changed is not drift.
+            *([] if want.autoscaled else [("desiredCount", want.desired_count, None)]),
             ("healthCheckGracePeriodSeconds", want.grace_period, None),
             ("enableExecuteCommand", want.enable_execute_command, False),
         ):
@@ -315,7 +349,14 @@ class ServiceKind(Kind[Service]):
             if have != net:
                 out.append(Diff("networkConfiguration", have, net))
         have_dc = svc.get("deploymentConfiguration", {})
+        if want.controller == "ECS":
+            have_alarms = _alarms_of(have_dc)
+            want_alarms = deployment_alarms(want.alarm_names)
+            if have_alarms != want_alarms:
+                out.append(Diff("deploymentConfiguration.alarms", have_alarms, want_alarms))
         for key, value in want.deployment_configuration.items():
+            if key == "alarms":
+                continue
             have_value = have_dc.get(key)
             if isinstance(value, dict) and isinstance(have_value, dict):
                 have_value = {k: have_value.get(k) for k in value}
@@ -335,14 +376,18 @@ class ServiceKind(Kind[Service]):
                 "one, moves traffic, then deletes the old one",
             )
         cluster = str(live.outputs.get("cluster") or ctx.id_of(want.cluster))
+        config = want.deployment_configuration
+        if want.controller == "ECS":
+            config["alarms"] = deployment_alarms(want.alarm_names)  # off: switched off
         update: dict[str, Any] = {
             "cluster": cluster,
             "service": live.physical_id,
-            "desiredCount": want.desired_count,
             "healthCheckGracePeriodSeconds": want.grace_period,
             "enableExecuteCommand": want.enable_execute_command,
-            "deploymentConfiguration": want.deployment_configuration,
+            "deploymentConfiguration": config,
         }
+        if not want.autoscaled:
+            update["desiredCount"] = want.desired_count
         if want.controller == "ECS":
             update["taskDefinition"] = ctx.arn_of(want.task_definition)
             update["networkConfiguration"] = self._network(ctx, want)
@@ -370,7 +415,8 @@ class ServiceKind(Kind[Service]):
     # --- plan text ---------------------------------------------------------------------------
     def summary(self, want: Service) -> list[str]:
         return [
-            f"desired {want.desired_count}",
+            f"desired {want.desired_count}" + (" (then autoscaling's)" if want.autoscaled else ""),
+            *([f"rolls back on alarms {', '.join(want.alarm_names)}"] if want.alarm_names else []),
             f"{want.controller} deployment controller",
             f"{want.capacity_provider}",
         ]
