@@ -16,6 +16,7 @@ def kinds() -> dict[str, Kind[Any]]:
         codebuild,
         codedeploy,
         codepipeline,
+        dns,
         ecr,
         iam,
         loadbalancer,
@@ -40,5 +41,6 @@ def kinds() -> dict[str, Kind[Any]]:
         codedeploy,
         codebuild,
         codepipeline,
+        dns,
     )
     return {k.kind: k for m in modules for k in m.KINDS}
