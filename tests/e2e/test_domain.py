@@ -66,7 +66,7 @@ def test_domain_up_idempotent_down_leaves_the_zone_as_it_was(cli: Cli) -> None:
     assert actions["dns.zone"] == "reference"
     for lid in ("acm.certificate", "dns.validation", "acm.issued", "dns.alias.a", "listener.https"):
         assert actions[lid] == "create", (lid, actions)
-    assert list(up["outputs"])[0] == "url" and up["outputs"]["url"] == f"https://{DOMAIN}"
+    assert next(iter(up["outputs"])) == "url" and up["outputs"]["url"] == f"https://{DOMAIN}"
     assert up["outputs"]["load_balancer_url"].startswith("https://")
 
     aws = cli.aws()
@@ -79,9 +79,7 @@ def test_domain_up_idempotent_down_leaves_the_zone_as_it_was(cli: Cli) -> None:
     assert {"Key": "ecs-cicd:stack", "Value": STACK} in tags["Tags"]
     validation = cert["DomainValidationOptions"][0]["ResourceRecord"]
     rrs = {(r["Name"], r["Type"]): r for r in snapshot(r53, zid)}
-    assert rrs[(validation["Name"], "CNAME")]["ResourceRecords"] == [
-        {"Value": validation["Value"]}
-    ]
+    assert rrs[(validation["Name"], "CNAME")]["ResourceRecords"] == [{"Value": validation["Value"]}]
     elb = aws.client("elbv2")
     lb = elb.describe_load_balancers(Names=[f"{STACK}-alb"])["LoadBalancers"][0]
     alias = rrs[(f"{DOMAIN}.", "A")]["AliasTarget"]

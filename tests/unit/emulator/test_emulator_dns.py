@@ -207,19 +207,16 @@ def test_a_batch_is_all_or_nothing(aws: Clients) -> None:
 
 def test_alias_records_round_trip_and_delete_by_value(aws: Clients) -> None:
     zid = zone(aws)
-    alias = {
-        "Name": DOMAIN,
-        "Type": "A",
-        "AliasTarget": {
-            "HostedZoneId": "Z14GRHDCWA56QT",
-            "DNSName": "lb-1.ap-northeast-1.elb.amazonaws.com",
-            "EvaluateTargetHealth": True,
-        },
+    target: dict[str, Any] = {
+        "HostedZoneId": "Z14GRHDCWA56QT",
+        "DNSName": "lb-1.ap-northeast-1.elb.amazonaws.com",
+        "EvaluateTargetHealth": True,
     }
+    alias: dict[str, Any] = {"Name": DOMAIN, "Type": "A", "AliasTarget": target}
     change(aws, zid, ("CREATE", alias))
     [got] = [r for r in rrsets(aws, zid) if r["Type"] == "A"]
     assert got["AliasTarget"]["DNSName"].rstrip(".") == "lb-1.ap-northeast-1.elb.amazonaws.com"
-    other = {**alias, "AliasTarget": {**alias["AliasTarget"], "DNSName": "lb-2.elb.amazonaws.com"}}
+    other = {**alias, "AliasTarget": {**target, "DNSName": "lb-2.elb.amazonaws.com"}}
     with pytest.raises(ClientError):
         change(aws, zid, ("DELETE", other))
     change(aws, zid, ("DELETE", got))

@@ -13,6 +13,7 @@ from ecs_cicd.config import Config
 from ecs_cicd.errors import AwsError, ConfigError
 from ecs_cicd.lifecycle import Ctx, ForeignResources, examine
 from ecs_cicd.resources import dns, kinds
+from ecs_cicd.resources.loadbalancer import LoadBalancer
 from ecs_cicd.stack import build_stack
 from tests.unit.resources.helpers import (
     TARGET,
@@ -89,7 +90,9 @@ def test_no_domain_no_dns_resources() -> None:
 
 
 def test_dual_stack_load_balancer_adds_aaaa(cfg: Config) -> None:
-    alb = dataclasses.replace(build_stack(cfg, TARGET).get("alb"), ip_address_type="dualstack")  # type: ignore[type-var]
+    alb = build_stack(cfg, TARGET).get("alb")
+    assert isinstance(alb, LoadBalancer)
+    alb = dataclasses.replace(alb, ip_address_type="dualstack")
     built = dns.build_domain(cfg, alb, lambda lid: (), dual_stack=True)
     assert built is not None
     assert [(a.logical_id, a.record_type) for a in built.aliases] == [
@@ -121,7 +124,7 @@ def test_given_certificate_arn_skips_acm() -> None:
     ],
 )
 def test_bad_domain_names_are_refused_at_load(name: str) -> None:
-    with pytest.raises(ConfigError, match="domain.name"):
+    with pytest.raises(ConfigError, match=r"domain\.name"):
         config_with(domain={"name": name})
 
 
