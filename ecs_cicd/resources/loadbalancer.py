@@ -428,6 +428,21 @@ class TargetGroupKind(Kind[TargetGroup]):
 
 
 # --- listeners -------------------------------------------------------------------------------
+# ELBv2 may answer CertificateNotFound for a certificate ACM has just issued (or IAM just
+# uploaded): eventual consistency, retried for up to 2 minutes.
+CERTIFICATE_LAG_DEADLINE = 120
+
+
+def _certificate_lag(ctx: Ctx, call: Callable[[], Any]) -> Any:
+    return retry_on(
+        call,
+        codes=("CertificateNotFound",),
+        fragment=None,
+        deadline=CERTIFICATE_LAG_DEADLINE,
+        sleep=ctx.sleep,
+    )
+
+
 def _forward_targets(action: dict[str, Any]) -> set[str]:
     arns = {g["TargetGroupArn"] for g in action.get("ForwardConfig", {}).get("TargetGroups", [])}
     if action.get("TargetGroupArn"):
@@ -537,13 +552,16 @@ class ListenerKind(Kind[Listener]):
         return Live(arn, arn, _tags(ctx, arn), li, {"port": li.get("Port")})
 
     def create(self, ctx: Ctx, want: Listener) -> Live:
-        li = ctx.client("elbv2").create_listener(
-            LoadBalancerArn=ctx.id_of(want.load_balancer),
-            Protocol=want.protocol,
-            Port=want.port,
-            DefaultActions=[self.want_action(ctx, want)],
-            Tags=tags_list(want.tag_dict),
-            **self._tls(ctx, want),
+        li = _certificate_lag(
+            ctx,
+            lambda: ctx.client("elbv2").create_listener(
+                LoadBalancerArn=ctx.id_of(want.load_balancer),
+                Protocol=want.protocol,
+                Port=want.port,
+                DefaultActions=[self.want_action(ctx, want)],
+                Tags=tags_list(want.tag_dict),
+                **self._tls(ctx, want),
+            ),
         )["Listeners"][0]
         arn = li["ListenerArn"]
         return Live(arn, arn, want.tag_dict, li, {"port": want.port})
@@ -612,7 +630,9 @@ class ListenerKind(Kind[Listener]):
             update["SslPolicy"] = want.ssl_policy
         if not update:
             return None
-        ctx.client("elbv2").modify_listener(ListenerArn=live.physical_id, **update)
+        _certificate_lag(
+            ctx, lambda: ctx.client("elbv2").modify_listener(ListenerArn=live.physical_id, **update)
+        )
         if "port" in fields:
             return Live(live.physical_id, live.arn, live.tags, live.data, {"port": want.port})
         return None

@@ -17,10 +17,13 @@ from ecs_cicd.resources.loadbalancer import LoadBalancer
 from ecs_cicd.stack import build_stack
 from tests.unit.resources.helpers import (
     TARGET,
+    client_error,
     config_with,
     delete,
     ensure,
     ensure_all,
+    inject,
+    issued_certificate,
     plan,
     recorded,
     stack_of,
@@ -325,3 +328,15 @@ def test_crash_after_record_change_finds_it_again(ctx: Ctx, cfg: Config) -> None
         assert plan(ctx, cfg, lid).action == "adopt", lid
         assert ensure(ctx, cfg, lid).action == "adopt"
     assert records(ctx, zid) == after  # nothing written twice
+
+
+def test_listener_retries_a_certificate_elbv2_does_not_see_yet(
+    ctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = issued_certificate(ctx, DOMAIN)
+    cfg = config_with(domain={"name": DOMAIN}, load_balancer__certificate_arn=arn)
+    ensure_all(ctx, cfg, "alb", "tg.main")
+    lag = client_error("CertificateNotFound", f"Certificate '{arn}' not found", "CreateListener")
+    calls = inject(monkeypatch, ctx.client("elbv2"), "create_listener", [lag, lag])
+    assert ensure(ctx, cfg, "listener.https").action == "create"
+    assert len(calls) == 3
