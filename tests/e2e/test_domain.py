@@ -104,6 +104,15 @@ def test_domain_up_idempotent_down_leaves_the_zone_as_it_was(cli: Cli) -> None:
     outputs = json.loads(cli.run("outputs", "--output", "json").stdout)
     assert outputs["url"] == f"https://{DOMAIN}"
 
+    # A lost state: the certificate is found again by its tag, the records by their names and
+    # ownership records; nothing is requested or written twice.
+    state_file = cli.workdir / ".ecs_cicd" / f"{STACK}-ap-northeast-1.json"
+    state_file.unlink()
+    recovered = json.loads(cli.run("state", "recover", "--output", "json").stdout)
+    found = {r["id"]: r["physical_id"] for r in recovered["resources"] if r["action"] == "adopt"}
+    assert found["acm.certificate"] == cert["CertificateArn"]
+    assert {"dns.validation", "dns.alias.a", "listener.https"} <= set(found)
+
     cli.run("down", "--yes", "--output", "json")
     assert snapshot(r53, zid) == before  # the zone, exactly as it was
     assert aws.client("acm").list_certificates()["CertificateSummaryList"] == []
