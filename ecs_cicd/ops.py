@@ -247,12 +247,13 @@ def _refuse_before_changing(steps: list[Step], ctx: Ctx) -> None:
     for s in steps:
         if s.outcome.action == "missing":  # an existing resource the config names
             o = s.outcome
+            hint = getattr(s.kind, "missing_hint", "create it, or change the config that names it")
             raise AwsError(
                 "Reading",
                 s.kind.what(o.physical_id or o.logical_id),
                 "NotFound",
-                "; ".join(o.changes),
-                hint="create it, or change the config that names it; nothing was changed",
+                "it does not exist",
+                hint=f"{hint}; nothing was changed",
             )
     for s in steps:
         if s.outcome.action == "replace" and not ctx.replace_service:

@@ -166,6 +166,10 @@ class HostedZoneKind(Kind[HostedZone]):
     label = "Route 53 hosted zone"
     reference = True
     taggable = False
+    missing_hint = (
+        "create the public hosted zone (and delegate the domain to it at the registrar), or "
+        "set domain.hosted_zone_id"
+    )
 
     def name(self, want: HostedZone) -> str:
         return want.zone_id or f"for {want.domain}"
@@ -218,7 +222,7 @@ class HostedZoneKind(Kind[HostedZone]):
 
     def what(self, name: str) -> str:
         if name.startswith("for "):
-            return f"public Route 53 hosted zone {name} (named so or a parent domain)"
+            return f"public Route 53 hosted zone {name} (or a parent domain)"
         return f"Route 53 hosted zone {name}"
 
 

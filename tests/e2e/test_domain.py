@@ -145,3 +145,13 @@ def test_foreign_record_with_our_name_is_refused_and_untouched(cli: Cli) -> None
     assert "dns.alias.a" in refused.stderr and "not this stack's" in refused.stderr
     assert mutating(cli.endpoint) == []
     assert snapshot(r53, zid) == before
+
+
+def test_no_hosted_zone_refuses_up_before_any_change(cli: Cli) -> None:
+    with_domain(cli)
+    reset_calls(cli.endpoint)
+    refused = cli.run("up", check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "hosted zone for shop.example.com" in refused.stderr
+    assert "domain.hosted_zone_id" in refused.stderr and "nothing was changed" in refused.stderr
+    assert mutating(cli.endpoint) == []
