@@ -20,13 +20,13 @@ at its own name because a CNAME (the validation record) may have no other record
 
 The certificate is tagged at creation (RequestCertificate Tags) and found again by its domain
 name and our stack tag; a certificate of the same name without our tag is someone else's and is
-simply not ours (a name may have many certificates). RequestCertificate's idempotency token
-(one hour) makes a retried request return the same certificate.
+simply not ours (a name may have many certificates). RequestCertificate's idempotency token (one
+per request) makes botocore's retry of a request return the same certificate.
 """
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -232,9 +232,12 @@ def _within(domain: str, zone_name: str) -> bool:
 
 
 # --- certificate -----------------------------------------------------------------------------
-def _token(stack: str, domain: str) -> str:
-    """RequestCertificate IdempotencyToken: \\w{1,32}; the same for a retry within the hour."""
-    return hashlib.sha256(f"{stack}/{domain}".encode()).hexdigest()[:32]
+def _token() -> str:
+    """RequestCertificate IdempotencyToken (\\w{1,32}): one per request, so botocore's retries of
+    that request get the one certificate. Not derived from the stack: ACM keeps a token for an
+    hour, and a `down` + `up` within it could be handed the deleted certificate's ARN. After a
+    crash, the certificate is found by its tag instead."""
+    return uuid.uuid4().hex
 
 
 class CertificateKind(Kind[Certificate]):
@@ -291,7 +294,7 @@ class CertificateKind(Kind[Certificate]):
         arn = ctx.client("acm").request_certificate(
             DomainName=want.domain,
             ValidationMethod="DNS",
-            IdempotencyToken=_token(ctx.stack, want.domain),
+            IdempotencyToken=_token(),
             Tags=tags_list(want.tag_dict),
         )["CertificateArn"]
         data = {"CertificateArn": arn, "DomainName": want.domain, "Status": "PENDING_VALIDATION"}

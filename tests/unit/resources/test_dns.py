@@ -340,3 +340,43 @@ def test_listener_retries_a_certificate_elbv2_does_not_see_yet(
     calls = inject(monkeypatch, ctx.client("elbv2"), "create_listener", [lag, lag])
     assert ensure(ctx, cfg, "listener.https").action == "create"
     assert len(calls) == 3
+
+
+def test_blue_green_routes_production_through_the_https_listener() -> None:
+    cfg = config_with(
+        domain={"name": DOMAIN},
+        pipeline__deploy={"strategy": "blue_green", "blue_green": {"test_listener_port": 8080}},
+    )
+    stack = stack_of(cfg)
+    group = stack.get("codedeploy.group")
+    assert group.production_listener is stack.get("listener.https")  # type: ignore[attr-defined]
+
+
+# --- drift -------------------------------------------------------------------------------------
+def test_alias_deleted_by_hand_is_written_again_beside_its_ownership_record(
+    ctx: Ctx, cfg: Config
+) -> None:
+    zid = zone(ctx)
+    ensure_all(ctx, cfg, "dns.alias.a")
+    written = records(ctx, zid)
+    [alias] = [r for r in written if r["Type"] == "A"]
+    write(ctx, zid, "DELETE", alias)  # by hand; our ownership record stays
+    assert plan(ctx, cfg, "dns.alias.a").action == "create"
+    assert ensure(ctx, cfg, "dns.alias.a").action == "create"
+    assert records(ctx, zid) == written
+
+
+def test_alias_changed_by_hand_is_put_back(ctx: Ctx, cfg: Config) -> None:
+    zid = zone(ctx)
+    ensure_all(ctx, cfg, "dns.alias.a")
+    written = records(ctx, zid)
+    [alias] = [r for r in written if r["Type"] == "A"]
+    moved = {
+        **alias,
+        "AliasTarget": {**alias["AliasTarget"], "DNSName": "elsewhere.elb.amazonaws.com."},
+    }
+    write(ctx, zid, "UPSERT", moved)
+    out = plan(ctx, cfg, "dns.alias.a")
+    assert out.action == "update" and "elsewhere" in out.changes[0]
+    ensure(ctx, cfg, "dns.alias.a")
+    assert records(ctx, zid) == written
