@@ -118,8 +118,15 @@ def test_domain_up_idempotent_down_leaves_the_zone_as_it_was(cli: Cli) -> None:
     assert aws.client("acm").list_certificates()["CertificateSummaryList"] == []
 
 
-def test_foreign_record_with_our_name_is_refused_and_untouched(cli: Cli) -> None:
+def test_up_refuses_before_any_change_without_a_zone_or_with_a_foreign_record(cli: Cli) -> None:
     with_domain(cli)
+    reset_calls(cli.endpoint)
+    refused = cli.run("up", check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "hosted zone for shop.example.com" in refused.stderr
+    assert "domain.hosted_zone_id" in refused.stderr and "nothing was changed" in refused.stderr
+    assert mutating(cli.endpoint) == []
+
     r53, zid = zone(cli)
     r53.change_resource_record_sets(
         HostedZoneId=zid,
@@ -138,20 +145,10 @@ def test_foreign_record_with_our_name_is_refused_and_untouched(cli: Cli) -> None
         },
     )
     before = snapshot(r53, zid)
-    # Found by its name in the first, read-only pass: refused before any change.
+    # The alias record is found by its name in the first, read-only pass.
     reset_calls(cli.endpoint)
     refused = cli.run("up", "--output", "json", check=False)
     assert refused.returncode == 1, refused.stderr
     assert "dns.alias.a" in refused.stderr and "not this stack's" in refused.stderr
     assert mutating(cli.endpoint) == []
-    assert snapshot(r53, zid) == before
-
-
-def test_no_hosted_zone_refuses_up_before_any_change(cli: Cli) -> None:
-    with_domain(cli)
-    reset_calls(cli.endpoint)
-    refused = cli.run("up", check=False)
-    assert refused.returncode == 1, refused.stderr
-    assert "hosted zone for shop.example.com" in refused.stderr
-    assert "domain.hosted_zone_id" in refused.stderr and "nothing was changed" in refused.stderr
-    assert mutating(cli.endpoint) == []
+    assert snapshot(r53, zid) == before  # their record, untouched
