@@ -27,6 +27,7 @@ per request) makes botocore's retry of a request return the same certificate.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -129,7 +130,7 @@ class DomainStack:
 
 
 def build_domain(
-    cfg: Config, alb: Resource, t: Any, *, dual_stack: bool = False
+    cfg: Config, alb: Resource, t: Callable[[str], Tags], *, dual_stack: bool = False
 ) -> DomainStack | None:
     """The domain's resources (None without `domain:`): the certificate only when
     load_balancer.certificate_arn is not given."""
