@@ -677,6 +677,55 @@ class Pipeline(Model):
     """How the pipeline deploys to the service."""
 
 
+# A DNS name as Route 53 and ACM take it: labels of letters, digits and '-' (not at either end),
+# 63 characters at most each, 253 in all, at least two labels; no trailing dot, no wildcard.
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+DOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)+[a-z][a-z0-9-]*[a-z0-9]$")
+
+
+class Domain(Model):
+    """The service's public name, served over HTTPS (an ACM certificate, an alias record)."""
+
+    name: str = Field(
+        description="The service's public DNS name (e.g. shop.example.com). `up` requests an "
+        "ACM certificate for it (DNS-validated through the hosted zone), adds the HTTPS "
+        "listener (HTTP redirects to it) and an alias record to the load balancer."
+    )
+    hosted_zone_id: str | None = Field(
+        None,
+        pattern=r"^(/hostedzone/)?[A-Z0-9]{1,32}$",
+        description="The Route 53 public hosted zone to write the records in (Z...). Default: "
+        "the account's public hosted zone whose name is the longest suffix of `name`.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        name = v.strip().lower().removesuffix(".")
+        if name.startswith("*."):
+            raise ValueError(
+                f"{v!r}: a wildcard name cannot be the service's address; name one host"
+            )
+        if not DOMAIN_RE.match(name):
+            raise ValueError(
+                f"{v!r} is not a DNS name: use labels of letters, digits and '-' separated by "
+                "dots (e.g. shop.example.com), at most 63 characters each and 253 in all"
+            )
+        # ACM RequestCertificate DomainName: 1-253 characters; the first label of a name ACM
+        # validates (the CNAME's name is `_<hash>.<name>`) must keep the name within 253.
+        if len(name) > 253 - 34:
+            raise ValueError(
+                f"{v!r} is too long for DNS validation (its validation record's name, 33 "
+                "characters longer, would exceed 253); use a shorter name"
+            )
+        return name
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        return v.removeprefix("/hostedzone/") if v else v
+
+
 class Waits(Model):
     """Deadlines, in seconds, of the waits at the end of `up` and `down`."""
 
@@ -688,6 +737,12 @@ class Waits(Model):
     """Seconds `up` waits for the pipeline execution."""
     delete: int = Field(1200, ge=1)
     """Seconds `down` waits for a deletion AWS finishes later."""
+    certificate: int = Field(
+        1800,
+        ge=1,
+        description="How long `up` waits for the ACM certificate of `domain` to be ISSUED once "
+        "its validation record is written (ACM usually validates in minutes).",
+    )
     # How soon a wait notices a change: within max(poll_min, poll_fraction x the time waited so
     # far) — every second at first, every 6 s after a minute, every 30 s after five.
     poll_min: float = Field(1.0, ge=0.2, le=60)
@@ -727,6 +782,12 @@ class Config(Model):
     """The CodePipeline: source, build, deploy."""
     waits: Waits = Waits()
     """Deadlines of the waits in `up` and `down`, and their polling."""
+    domain: Domain | None = Field(
+        None,
+        description="Serve the service on this DNS name over HTTPS: an ACM certificate (unless "
+        "load_balancer.certificate_arn is given), its DNS validation record, the HTTPS "
+        "listener and alias record(s) in the Route 53 hosted zone. Off by default.",
+    )
 
     # Where relative paths (task.definition_file) are resolved; set by load_config.
     base_dir: str = Field(".", exclude=True)
@@ -755,6 +816,27 @@ class Config(Model):
     @property
     def stack(self) -> str:
         return f"{self.project}-{self.environment}"
+
+    @property
+    def https(self) -> bool:
+        """An HTTPS listener: a certificate given, or one `domain` requests."""
+        return bool(self.load_balancer.certificate_arn or self.domain)
+
+    def listener_ports(self) -> list[int]:
+        """The production listeners' ports: HTTP, and HTTPS when there is a certificate."""
+        lb = self.load_balancer
+        return [lb.listener_port] + ([lb.https_port] if self.https else [])
+
+    @model_validator(mode="after")
+    def _https_ports(self) -> Config:
+        # ELBv2 CreateListener: one listener per port ("DuplicateListener").
+        lb = self.load_balancer
+        if self.domain and not lb.certificate_arn and lb.https_port == lb.listener_port:
+            raise ValueError(
+                f"load_balancer.https_port and listener_port are both {lb.https_port}; with "
+                "`domain` the load balancer has an HTTPS listener too (HTTP redirects to it)"
+            )
+        return self
 
     @property
     def definition(self) -> dict[str, Any] | None:
@@ -1158,7 +1240,7 @@ def _check_wiring(cfg: Config, check_env: bool) -> None:
     bg = cfg.pipeline.deploy.blue_green
     if (
         cfg.pipeline.deploy.strategy == "blue_green"
-        and bg.test_listener_port in cfg.load_balancer.ports()
+        and bg.test_listener_port in cfg.listener_ports()
     ):
         raise ConfigError(
             f"test listener port {bg.test_listener_port} is already a production listener port",

@@ -38,6 +38,7 @@ DEFAULT_DEADLINES = {
     "service": 900.0,
     "pipeline": 1800.0,
     "delete": 1200.0,
+    "certificate": 1800.0,
     "poll_min": 1.0,
     "poll_fraction": 0.1,
 }

@@ -24,7 +24,7 @@ from ecs_cicd import switch as switching
 from ecs_cicd.aws import Aws, resolve_region
 from ecs_cicd.config import Config, GitHubSource
 from ecs_cicd.engine import DEFAULT_WORKERS, reverse_deps, run_concurrently
-from ecs_cicd.errors import ConfigError, StateError
+from ecs_cicd.errors import AwsError, ConfigError, StateError
 from ecs_cicd.lifecycle import (
     Ctx,
     ForeignResources,
@@ -37,7 +37,7 @@ from ecs_cicd.lifecycle import (
     examine,
     remove,
 )
-from ecs_cicd.resources import codedeploy, codepipeline, kinds, scaling, service
+from ecs_cicd.resources import codedeploy, codepipeline, dns, kinds, scaling, service
 from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State, default_state_path, stack_lock
 from ecs_cicd.waiters import wait_for_load_balancer, wait_for_pipeline, wait_for_service
@@ -247,6 +247,17 @@ def _refuse_before_changing(steps: list[Step], ctx: Ctx, cfg: Config | None = No
         raise ForeignResources(foreign)
     if cfg is not None:
         _need_token(steps, cfg)
+    for s in steps:
+        if s.outcome.action == "missing":  # an existing resource the config names
+            o = s.outcome
+            hint = getattr(s.kind, "missing_hint", "create it, or change the config that names it")
+            raise AwsError(
+                "Reading",
+                s.kind.what(o.physical_id or o.logical_id),
+                "NotFound",
+                "it does not exist",
+                hint=f"{hint}; nothing was changed",
+            )
     for s in steps:
         if s.outcome.action == "replace" and not ctx.replace_service:
             raise ConfigError(
@@ -703,16 +714,17 @@ def status(
 def stack_outputs(cfg: Config, state: State) -> dict[str, Any]:
     """ALB URL, repository URIs, cluster, service and pipeline names (from the state file)."""
     out: dict[str, Any] = {"stack": cfg.stack, "region": state.region}
+    url = dns.https_url(cfg)
+    if url and state.get("dns.alias.a"):
+        out = {"url": url, **out}  # the service's own name first
     alb = state.get("alb")
     if alb and alb.outputs.get("dns_name"):
-        scheme = "https" if cfg.load_balancer.certificate_arn else "http"
-        port = (
-            cfg.load_balancer.https_port
-            if cfg.load_balancer.certificate_arn
-            else cfg.load_balancer.listener_port
-        )
+        scheme = "https" if cfg.https else "http"
+        port = cfg.load_balancer.https_port if cfg.https else cfg.load_balancer.listener_port
         suffix = "" if (scheme, port) in (("http", 80), ("https", 443)) else f":{port}"
-        out["url"] = f"{scheme}://{alb.outputs['dns_name']}{suffix}"
+        out["load_balancer_url" if "url" in out else "url"] = (
+            f"{scheme}://{alb.outputs['dns_name']}{suffix}"
+        )
     if alb:
         out["load_balancer"] = names.alb(cfg)  # shortened when the full name is too long
     tgs = {c: names.target_group(cfg, c) for c in ("main", "blue", "green") if state.get(f"tg.{c}")}

@@ -210,6 +210,10 @@ def _requests(cfg: Config, r: Resource) -> list[Request]:
     if k == "codedeploy_app":
         params = {"applicationName": a.name, "computePlatform": a.compute_platform}
         return [_tagged("codedeploy", "CreateApplication", r, params, {"": NAMES}, "tags")]
+    if k == "certificate":
+        params = {"DomainName": a.domain, "ValidationMethod": "DNS"}
+        fields = {"": "domain.name"}
+        return [_tagged("acm", "RequestCertificate", r, params, fields, "Tags")]
     if k == "deployment_group":
         bg = "pipeline.deploy.blue_green"
         params = {

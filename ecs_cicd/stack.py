@@ -20,6 +20,7 @@ from ecs_cicd.resources import (
     codebuild,
     codedeploy,
     codepipeline,
+    dns,
     ecr,
     iam,
     loadbalancer,
@@ -77,7 +78,11 @@ def build_stack(cfg: Config, target: Target) -> Stack:
     colors = ("blue", "green") if blue_green else ("main",)
     tgs = {c: loadbalancer.build_target_group(cfg, vpc, c, t(f"tg.{c}")) for c in colors}
     prod_tg = tgs[colors[0]]
-    listeners = loadbalancer.build_listeners(cfg, alb, prod_tg, tgs.get("green"), t)
+    # `domain`: the hosted zone, the certificate (+ validation) and the alias record(s).
+    domain = dns.build_domain(cfg, alb, t, dual_stack=alb.ip_address_type == "dualstack")
+    listeners = loadbalancer.build_listeners(
+        cfg, alb, prod_tg, tgs.get("green"), t, domain.issued if domain else None
+    )
 
     repos = tuple(
         ecr.build_repository(cfg, c.name, t(f"ecr.{c.name}")) for c in cfg.built_containers()
@@ -173,6 +178,8 @@ def build_stack(cfg: Config, target: Target) -> Stack:
         project,
         pipeline,
     ]
+    if domain is not None:
+        tops += domain.resources
     src = cfg.pipeline.source
     if isinstance(src, GitHubSource) and src.webhook:
         tops.append(codepipeline.build_webhook(cfg, pipeline, t("webhook")))

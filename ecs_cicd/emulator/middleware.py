@@ -55,6 +55,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -212,6 +213,33 @@ def _s3_operation(environ: dict[str, Any], method: str, path: str, query: str) -
     return None
 
 
+# REST services other than S3 (Route 53): the operation from the method and the path, matched
+# against the botocore model's request URIs, most literal first.
+_REST_SERVICES = ("route53",)
+
+
+@cache
+def _rest_routes(service: str) -> list[tuple[str, str, re.Pattern[str]]]:
+    model = get_session().get_service_model(service)
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        path = http["requestUri"].partition("?")[0].rstrip("/")
+        pattern = re.sub(r"\\\{[^}]+\\\+\\\}", ".+", re.escape(path))
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
+        literal = len(re.sub(r"\{[^}]+\}", "", path))
+        routes.append((literal, http["method"], name, re.compile(f"^{pattern}/?$")))
+    routes.sort(key=lambda r: -r[0])
+    return [(m, n, p) for _, m, n, p in routes]
+
+
+def _rest_operation(service: str, method: str, path: str) -> str | None:
+    for route_method, name, pattern in _rest_routes(service):
+        if route_method == method and pattern.match(path):
+            return name
+    return None
+
+
 def classify(environ: dict[str, Any], seq: int) -> Call:
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "/")
@@ -223,6 +251,9 @@ def classify(environ: dict[str, Any], seq: int) -> Call:
     elif service == "s3":
         action = _s3_operation(environ, method, path, query) or f"{method} {path}"
         return Call(seq, service, action, method not in ("GET", "HEAD"), method, path, "s3")
+    elif service in _REST_SERVICES:
+        action = _rest_operation(service, method, path) or f"{method} {path}"
+        protocol = "rest"
     else:
         params = parse_qs(query)
         if "Action" not in params and "form-urlencoded" in environ.get("CONTENT_TYPE", ""):

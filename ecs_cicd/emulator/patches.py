@@ -13,6 +13,7 @@ from ecs_cicd.emulator import (
     codebuild,
     codedeploy,
     codepipeline,
+    dns,
     ec2,
     ecs,
     elbv2,
@@ -41,6 +42,7 @@ def install() -> None:
             ec2,
             elbv2,
             scaling,
+            dns,
         ):
             module.apply()
         _installed = True

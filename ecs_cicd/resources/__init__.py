@@ -17,6 +17,7 @@ def kinds() -> dict[str, Kind[Any]]:
         codebuild,
         codedeploy,
         codepipeline,
+        dns,
         ecr,
         iam,
         loadbalancer,
@@ -44,5 +45,6 @@ def kinds() -> dict[str, Kind[Any]]:
         codedeploy,
         codebuild,
         codepipeline,
+        dns,
     )
     return {k.kind: k for m in modules for k in m.KINDS}

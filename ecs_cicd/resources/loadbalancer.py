@@ -40,6 +40,7 @@ class LoadBalancer(Resource):
     security_group: Resource
     scheme: str = "internet-facing"
     idle_timeout: int
+    ip_address_type: str = "ipv4"  # dualstack: `domain` adds an AAAA alias record too
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -64,6 +65,8 @@ class Listener(Resource):
     target_group: TargetGroup  # where it forwards (unless it redirects)
     redirect: dict[str, str] | None = None  # RedirectConfig: HTTP -> HTTPS
     certificate_arn: str | None = None
+    # A certificate this stack requests (`domain`): its ARN is known once it exists.
+    certificate: Resource | None = None
     ssl_policy: str | None = None
     # Forwarding to any of these (alone or weighted) is converged: CodeDeploy's blue/green swaps.
     accepted: tuple[TargetGroup, ...] = ()
@@ -122,14 +125,17 @@ def build_listeners(
     prod_tg: TargetGroup,
     green_tg: TargetGroup | None,
     t: Callable[[str], Tags],
+    certificate: Resource | None = None,
 ) -> tuple[Listener, ...]:
     """listener.http (forward, or redirect to HTTPS with a certificate), listener.https, and the
-    blue/green test listener forwarding to green."""
+    blue/green test listener forwarding to green. `certificate`: the one `domain` requests
+    (used when load_balancer.certificate_arn is not given)."""
     lbc = cfg.load_balancer
     accepted = (prod_tg, green_tg) if green_tg is not None else (prod_tg,)
+    https = bool(lbc.certificate_arn or certificate is not None)
     redirect = (
         {"Protocol": "HTTPS", "Port": str(lbc.https_port), "StatusCode": "HTTP_301"}
-        if lbc.certificate_arn
+        if https
         else None
     )
     out = [
@@ -144,7 +150,7 @@ def build_listeners(
             accepted=accepted,
         )
     ]
-    if lbc.certificate_arn:
+    if https:
         out.append(
             Listener(
                 logical_id="listener.https",
@@ -154,6 +160,7 @@ def build_listeners(
                 protocol="HTTPS",
                 target_group=prod_tg,
                 certificate_arn=lbc.certificate_arn,
+                certificate=None if lbc.certificate_arn else certificate,
                 ssl_policy=lbc.ssl_policy,
                 accepted=accepted,
             )
@@ -231,7 +238,7 @@ class LoadBalancerKind(Kind[LoadBalancer]):
             SecurityGroups=[ctx.id_of(want.security_group)],
             Scheme=want.scheme,
             Type="application",
-            IpAddressType="ipv4",
+            IpAddressType=want.ip_address_type,
             Tags=tags_list(want.tag_dict),
         )["LoadBalancers"][0]
         return self._live_from(lb, want.tag_dict)
@@ -242,6 +249,7 @@ class LoadBalancerKind(Kind[LoadBalancer]):
             "name": lb["LoadBalancerName"],
             "dns_name": lb["DNSName"],
             "arn_suffix": _suffix(arn),
+            "canonical_zone_id": lb.get("CanonicalHostedZoneId"),
         }
         return Live(arn, arn, tags, lb, outputs)
 
@@ -420,6 +428,21 @@ class TargetGroupKind(Kind[TargetGroup]):
 
 
 # --- listeners -------------------------------------------------------------------------------
+# ELBv2 may answer CertificateNotFound for a certificate ACM has just issued (or IAM just
+# uploaded): eventual consistency, retried for up to 2 minutes.
+CERTIFICATE_LAG_DEADLINE = 120
+
+
+def _certificate_lag(ctx: Ctx, call: Callable[[], Any]) -> Any:
+    return retry_on(
+        call,
+        codes=("CertificateNotFound",),
+        fragment=None,
+        deadline=CERTIFICATE_LAG_DEADLINE,
+        sleep=ctx.sleep,
+    )
+
+
 def _forward_targets(action: dict[str, Any]) -> set[str]:
     arns = {g["TargetGroupArn"] for g in action.get("ForwardConfig", {}).get("TargetGroups", [])}
     if action.get("TargetGroupArn"):
@@ -529,22 +552,31 @@ class ListenerKind(Kind[Listener]):
         return Live(arn, arn, _tags(ctx, arn), li, {"port": li.get("Port")})
 
     def create(self, ctx: Ctx, want: Listener) -> Live:
-        li = ctx.client("elbv2").create_listener(
-            LoadBalancerArn=ctx.id_of(want.load_balancer),
-            Protocol=want.protocol,
-            Port=want.port,
-            DefaultActions=[self.want_action(ctx, want)],
-            Tags=tags_list(want.tag_dict),
-            **self._tls(want),
+        li = _certificate_lag(
+            ctx,
+            lambda: ctx.client("elbv2").create_listener(
+                LoadBalancerArn=ctx.id_of(want.load_balancer),
+                Protocol=want.protocol,
+                Port=want.port,
+                DefaultActions=[self.want_action(ctx, want)],
+                Tags=tags_list(want.tag_dict),
+                **self._tls(ctx, want),
+            ),
         )["Listeners"][0]
         arn = li["ListenerArn"]
         return Live(arn, arn, want.tag_dict, li, {"port": want.port})
 
-    def _tls(self, want: Listener) -> dict[str, Any]:
-        if want.certificate_arn is None:
+    def _cert(self, ctx: Ctx, want: Listener) -> str | None:
+        if want.certificate is not None:
+            return ctx.arn_of(want.certificate)
+        return want.certificate_arn
+
+    def _tls(self, ctx: Ctx, want: Listener) -> dict[str, Any]:
+        cert = self._cert(ctx, want)
+        if cert is None:
             return {}
         return {
-            "Certificates": [{"CertificateArn": want.certificate_arn}],
+            "Certificates": [{"CertificateArn": cert}],
             "SslPolicy": want.ssl_policy,
         }
 
@@ -572,10 +604,11 @@ class ListenerKind(Kind[Listener]):
         actions = li.get("DefaultActions", [])
         if not self._action_matches(ctx, want, actions):
             out.append(Diff("default action", _describe_actions(actions), self._want_text(want)))
-        if want.certificate_arn is not None:
+        cert = self._cert(ctx, want)
+        if cert is not None:
             certs = [c["CertificateArn"] for c in li.get("Certificates", [])]
-            if certs != [want.certificate_arn]:
-                out.append(Diff("certificates", certs, [want.certificate_arn]))
+            if certs != [cert]:
+                out.append(Diff("certificates", certs, [cert]))
             if li.get("SslPolicy") != want.ssl_policy:
                 out.append(Diff("ssl_policy", li.get("SslPolicy"), want.ssl_policy))
         return out
@@ -588,16 +621,18 @@ class ListenerKind(Kind[Listener]):
             update["Port"] = want.port
         if "protocol" in fields:
             update["Protocol"] = want.protocol
-            update.update(self._tls(want))
+            update.update(self._tls(ctx, want))
         if "default action" in fields:
             update["DefaultActions"] = [self.want_action(ctx, want)]
         if "certificates" in fields:
-            update["Certificates"] = self._tls(want)["Certificates"]
+            update["Certificates"] = self._tls(ctx, want)["Certificates"]
         if "ssl_policy" in fields:
             update["SslPolicy"] = want.ssl_policy
         if not update:
             return None
-        ctx.client("elbv2").modify_listener(ListenerArn=live.physical_id, **update)
+        _certificate_lag(
+            ctx, lambda: ctx.client("elbv2").modify_listener(ListenerArn=live.physical_id, **update)
+        )
         if "port" in fields:
             return Live(live.physical_id, live.arn, live.tags, live.data, {"port": want.port})
         return None

@@ -130,7 +130,7 @@ def _group(
 
 def build_alb_group(cfg: Config, vpc: Vpc | ExistingVpc, tags: Tags) -> SecurityGroup:
     """Ingress from the configured CIDRs on the listener ports (and blue/green's test port)."""
-    ports = list(cfg.load_balancer.ports())
+    ports = cfg.listener_ports()
     bg = cfg.pipeline.deploy.blue_green
     if cfg.pipeline.deploy.strategy == "blue_green" and bg.test_listener_port:
         ports.append(bg.test_listener_port)

@@ -138,3 +138,31 @@ def record_role(ctx: Ctx, iam: Any, lid: str, name: str, service: str) -> str:
     ]
     ctx.state.put(Record(lid, "iam_role", name, arn=arn))
     return arn
+
+
+def issued_certificate(ctx: Ctx, domain: str) -> str:
+    """An ACM certificate that is ISSUED, as on AWS: requested with DNS validation and its
+    validation CNAME written in a hosted zone (the emulator issues it then, not before)."""
+    acm = ctx.client("acm")
+    arn: str = acm.request_certificate(DomainName=domain, ValidationMethod="DNS")["CertificateArn"]
+    cert = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    rr = cert["DomainValidationOptions"][0]["ResourceRecord"]
+    r53 = ctx.client("route53")
+    zone = r53.create_hosted_zone(Name=domain, CallerReference=arn)["HostedZone"]["Id"]
+    r53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": rr["Name"],
+                        "Type": "CNAME",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": rr["Value"]}],
+                    },
+                }
+            ]
+        },
+    )
+    return arn

@@ -22,6 +22,7 @@ from tests.unit.resources.helpers import (
     delete,
     ensure,
     inject,
+    issued_certificate,
     plan,
     recorded,
     stack_of,
@@ -664,7 +665,7 @@ def test_listener_port_follows_the_config(lb: Ctx, cfg: Config) -> None:
 
 
 def test_https_listener_and_http_redirect(net: Ctx) -> None:
-    cert = net.client("acm").request_certificate(DomainName="example.com")["CertificateArn"]
+    cert = issued_certificate(net, "example.com")
     c = config_with(load_balancer__certificate_arn=cert)
     for lid in ("alb", "tg.main", "listener.http", "listener.https"):
         assert ensure(net, c, lid).action == "create"
@@ -691,7 +692,7 @@ def test_an_existing_forward_listener_becomes_a_redirect_when_a_certificate_is_a
     lb: Ctx, cfg: Config
 ) -> None:
     ensure(lb, cfg, "listener.http")
-    cert = lb.client("acm").request_certificate(DomainName="example.com")["CertificateArn"]
+    cert = issued_certificate(lb, "example.com")
     c = config_with(load_balancer__certificate_arn=cert)
     out = ensure(lb, c, "listener.http")
     assert out.action == "update" and out.changes == [
@@ -783,10 +784,7 @@ def test_alb_delete_after_listeners(lb: Ctx, cfg: Config) -> None:
 
 
 def test_blue_green_certificate_fix_keeps_codedeploys_target_group(net: Ctx) -> None:
-    acm = net.client("acm")
-    cert, other = (
-        acm.request_certificate(DomainName=d)["CertificateArn"] for d in ("a.example", "b.example")
-    )
+    cert, other = (issued_certificate(net, d) for d in ("a.example", "b.example"))
     c = config_with(load_balancer__certificate_arn=cert, pipeline__deploy=BLUE_GREEN)
     for lid in ("alb", "tg.blue", "tg.green", "listener.https"):
         ensure(net, c, lid)
