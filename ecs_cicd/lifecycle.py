@@ -180,6 +180,7 @@ class Ctx:
         adopt: frozenset[str] = frozenset(),
         replace_service: bool = False,
         deadlines: dict[str, float] | None = None,
+        batch_reads: bool = False,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -191,6 +192,34 @@ class Ctx:
         self.adopt = adopt
         self.replace_service = replace_service
         self.deadlines = deadlines or {}
+        # Batched reads (Kind.lookup_many, `shared`), made once per Ctx. Only a Ctx that examines
+        # (plan, the look-ups before `up` changes anything, status, scans, down's deletes) turns
+        # them on: one that makes changes must see what it just made.
+        self.batch_reads = batch_reads
+        self._shared: dict[Any, Any] = {}
+        self._shared_locks: dict[Any, threading.Lock] = {}
+        self._shared_lock = threading.Lock()
+
+    def shared(self, key: Any, load: Callable[[], T]) -> T:
+        """The result of `load()`, called once for `key` in this Ctx however many threads ask:
+        one batched read that serves the look-ups of many resources (of one kind or several)."""
+        with self._shared_lock:
+            if key in self._shared:
+                return self._shared[key]  # type: ignore[no-any-return]
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._shared_lock:
+                if key in self._shared:
+                    return self._shared[key]  # type: ignore[no-any-return]
+            value = load()
+            with self._shared_lock:
+                self._shared[key] = value
+            return value
+
+    def recorded(self, kind: str) -> list[Record]:
+        """The state's records of `kind` that this stack owns."""
+        with self.state._lock:
+            return [r for r in self.state.records.values() if r.kind == kind and r.owned]
 
     def deadline(self, wait: str) -> float:
         """The `waits:` setting `wait`: a deadline in seconds (load_balancer, service, pipeline,
@@ -228,6 +257,7 @@ class Ctx:
 
 
 R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
 
 
 class Kind(Generic[R]):
@@ -257,6 +287,17 @@ class Kind(Generic[R]):
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         """Look up what `rec` records (down, status). Read-only."""
         return self.lookup(ctx, rec.physical_id, rec)
+
+    # Optional: kinds that do not override it are looked up one by one, as before.
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """Optional batched read: every resource `recs` record, in as few calls as the API
+        allows (a list-taking Describe, one paginated listing), keyed by physical id. A Live
+        here must be what `find_recorded` would return — tags included, and in `data` whatever
+        `diff` needs so that it need not read again. A value None: confirmed not there; a
+        physical id left out: not known, looked up singly. The lifecycle calls it at most once
+        per kind and Ctx (when the Ctx batches reads), with all the kind's owned records,
+        the first time it looks up one of them; it never replaces a look-up by name."""
+        return None
 
     def create(self, ctx: Ctx, want: R) -> Live:
         """Create it with its tags in the same call."""
@@ -339,7 +380,7 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
         return Outcome(lid, kind.kind, action, changes or [], pid or name)
 
     try:
-        live = read(kind, "Reading", name, lambda: kind.find(ctx, want, rec))
+        live = read(kind, "Reading", name, lambda: _find(ctx, kind, want, rec))
     except Pending as p:
         # Found through a dependency that does not exist yet: so it does not exist either.
         return Step(
@@ -379,6 +420,42 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
     out = outcome(action, changes, pid)
     out.notes = kind.notes(want, diffs) if diffs else []
     return Step(want, kind, out, live, diffs, complete)
+
+
+_MISS = object()
+
+
+def prefetched(ctx: Ctx, kind: Kind[Any], rec: Record | None) -> Any:
+    """What the kind's batched read (`lookup_many`) says of `rec`'s resource: a Live, None (not
+    there), or _MISS (no batch, or the batch does not know it: look it up singly)."""
+    if rec is None or not ctx.batch_reads or type(kind).lookup_many is Kind.lookup_many:
+        return _MISS
+
+    def load() -> dict[str, Live | None] | None:
+        recs = ctx.recorded(kind.kind)
+        return kind.lookup_many(ctx, recs) if recs else None
+
+    batch = ctx.shared(("lookup_many", kind.kind), load)
+    if not batch or rec.physical_id not in batch:
+        return _MISS
+    return batch[rec.physical_id]
+
+
+def _find(ctx: Ctx, kind: Kind[Any], want: Resource, rec: Record | None) -> Live | None:
+    hit = prefetched(ctx, kind, rec)
+    if hit is _MISS:
+        return kind.find(ctx, want, rec)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    assert rec is not None
+    # Gone under its recorded id: look for it by its name as `find` would (a lost state...).
+    return None if rec.physical_id == kind.name(want) else kind.find(ctx, want, None)
+
+
+def find_recorded(ctx: Ctx, kind: Kind[Any], rec: Record) -> Live | None:
+    """`kind.find_recorded`, served by the kind's batched read when there is one."""
+    hit = prefetched(ctx, kind, rec)
+    return kind.find_recorded(ctx, rec) if hit is _MISS else hit  # type: ignore[no-any-return]
 
 
 def _foreign_reason(kind: Kind[Any], live: Live) -> str:
@@ -475,7 +552,7 @@ def remove(ctx: Ctx, kind: Kind[Any], rec: Record) -> Outcome:
     if not rec.owned or kind.reference:
         return outcome("reference")
     try:
-        live = kind.find_recorded(ctx, rec)
+        live = find_recorded(ctx, kind, rec)
         if live is None:
             return outcome("gone")
         if not is_ours(kind, live, ctx.stack, rec):

@@ -167,6 +167,7 @@ def _ctx(
     *,
     adopt: frozenset[str] = frozenset(),
     replace_service: bool = False,
+    batch_reads: bool = False,
 ) -> Ctx:
     return Ctx(
         rt.aws,
@@ -179,6 +180,7 @@ def _ctx(
         adopt=adopt,
         replace_service=replace_service,
         deadlines=rt.cfg.waits.model_dump(),
+        batch_reads=batch_reads,
     )
 
 
@@ -303,7 +305,7 @@ def up(
                 hint=f"logical ids are: {', '.join(stack.ids)}",
             )
         ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
-        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
+        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True)
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
         switch = switching.detect(steps, state)
@@ -437,7 +439,9 @@ def plan(
     stack = build_stack(cfg, _target(rt))
     with rt.phase("examine"):
         steps = examine_all(
-            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
+            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True),
+            stack,
+            workers=max_workers,
         )
     outcomes = [s.outcome for s in steps]
     switch = switching.detect(steps, state)
@@ -460,7 +464,13 @@ def scan(
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
     scan_ctx = Ctx(
-        ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
+        ctx.aws,
+        scratch,
+        ctx.target,
+        stack=ctx.stack,
+        sleep=ctx.sleep,
+        cancel=ctx.cancel,
+        batch_reads=True,
     )
     steps = examine_all(scan_ctx, stack)
     if also:
@@ -547,6 +557,19 @@ def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
     """Delete recorded resources; a resource goes once everything depending on it is gone.
     Records the config no longer builds go after everything that depends on their kind."""
     table = kinds()
+    # Each kind's recorded resources are looked up in one batched read (Kind.lookup_many) by a
+    # Ctx of this pass alone: a later pass (the sweep's) reads afresh.
+    ctx = Ctx(
+        ctx.aws,
+        ctx.state,
+        ctx.target,
+        stack=ctx.stack,
+        log=ctx.log,
+        sleep=ctx.sleep,
+        cancel=ctx.cancel,
+        deadlines=ctx.deadlines,
+        batch_reads=True,
+    )
     records = dict(ctx.state.records)
     deps = _dep_ids(stack)
     kind_deps = _kind_deps(stack)
@@ -602,7 +625,7 @@ def status(
     )
     state = _load_state(rt)
     recorded = set(state.records)
-    ctx = _ctx(rt, state.scratch_copy())
+    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True)
     stack = build_stack(cfg, ctx.target)
     outcomes = [s.outcome for s in examine_all(ctx, stack)]
     for o in outcomes:

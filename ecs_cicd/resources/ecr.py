@@ -81,6 +81,25 @@ class RepositoryKind(Kind[Repository]):
         tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
         return self._live(r, tags_dict(tags))
 
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """The recorded repositories in one DescribeRepositories (it takes up to 100 names;
+        one missing fails the call: then each is looked up alone). Tags are per repository."""
+        names = sorted({r.physical_id for r in recs})
+        if len(names) < 2 or len(names) > 100:
+            return None
+        ecr = ctx.client("ecr")
+        try:
+            repos = ecr.describe_repositories(repositoryNames=names)["repositories"]
+        except ClientError as e:
+            if is_not_found(e):
+                return None
+            raise
+        out: dict[str, Live | None] = dict.fromkeys(names)
+        for r in repos:
+            tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
+            out[r["repositoryName"]] = self._live(r, tags_dict(tags))
+        return out
+
     @staticmethod
     def _live(r: dict[str, Any], tags: dict[str, str]) -> Live:
         return Live(r["repositoryName"], r["repositoryArn"], tags, r, {"uri": r["repositoryUri"]})
