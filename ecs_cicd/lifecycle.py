@@ -199,6 +199,13 @@ class Ctx:
         self._shared: dict[Any, Any] = {}
         self._shared_locks: dict[Any, threading.Lock] = {}
         self._shared_lock = threading.Lock()
+        self.wanted: dict[str, list[Resource]] = {}
+
+    def expect(self, resources: Iterator[Resource] | tuple[Resource, ...] | list[Resource]) -> None:
+        """The resources about to be examined, by kind: `named_ids` kinds batch-read them by
+        name even without records."""
+        for r in resources:
+            self.wanted.setdefault(r.kind, []).append(r)
 
     def shared(self, key: Any, load: Callable[[], T]) -> T:
         """The result of `load()`, called once for `key` in this Ctx however many threads ask:
@@ -267,6 +274,9 @@ class Kind(Generic[R]):
     label: ClassVar[str] = ""  # "log group": used in messages
     taggable: ClassVar[bool] = True
     reference: ClassVar[bool] = False  # an existing resource the config names: never changed
+    # The physical id is the name (IAM roles, ECR repositories, log groups): `lookup_many` then
+    # also answers look-ups by desired name (a scan without records, a record gone).
+    named_ids: ClassVar[bool] = False
 
     def name(self, want: R) -> str:
         return str(getattr(want, "name", want.logical_id))
@@ -295,8 +305,9 @@ class Kind(Generic[R]):
         here must be what `find_recorded` would return — tags included, and in `data` whatever
         `diff` needs so that it need not read again. A value None: confirmed not there; a
         physical id left out: not known, looked up singly. The lifecycle calls it at most once
-        per kind and Ctx (when the Ctx batches reads), with all the kind's owned records,
-        the first time it looks up one of them; it never replaces a look-up by name."""
+        per kind and Ctx (when the Ctx batches reads), with all the kind's owned records (and,
+        for `named_ids` kinds, a Record(logical id, kind, name) for each desired resource the
+        Ctx expects), the first time it looks up one of them."""
         return None
 
     def create(self, ctx: Ctx, want: R) -> Live:
@@ -425,36 +436,47 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
 _MISS = object()
 
 
-def prefetched(ctx: Ctx, kind: Kind[Any], rec: Record | None) -> Any:
-    """What the kind's batched read (`lookup_many`) says of `rec`'s resource: a Live, None (not
-    there), or _MISS (no batch, or the batch does not know it: look it up singly)."""
-    if rec is None or not ctx.batch_reads or type(kind).lookup_many is Kind.lookup_many:
+def prefetched(ctx: Ctx, kind: Kind[Any], ident: str) -> Any:
+    """What the kind's batched read (`lookup_many`) says of the resource `ident` (a recorded
+    physical id, or a desired name for `named_ids` kinds): a Live, None (not there), or _MISS
+    (no batch, or the batch does not know it: look it up singly)."""
+    if not ctx.batch_reads or type(kind).lookup_many is Kind.lookup_many:
         return _MISS
 
     def load() -> dict[str, Live | None] | None:
-        recs = ctx.recorded(kind.kind)
-        return kind.lookup_many(ctx, recs) if recs else None
+        recs = {r.physical_id: r for r in ctx.recorded(kind.kind)}
+        if kind.named_ids:  # what the stack wants of this kind, by name (a scan: no records)
+            for w in ctx.wanted.get(kind.kind, ()):
+                name = kind.name(w)
+                recs.setdefault(name, Record(w.logical_id, kind.kind, name))
+        return kind.lookup_many(ctx, list(recs.values())) if recs else None
 
     batch = ctx.shared(("lookup_many", kind.kind), load)
-    if not batch or rec.physical_id not in batch:
+    if not batch or ident not in batch:
         return _MISS
-    return batch[rec.physical_id]
+    return batch[ident]
 
 
 def _find(ctx: Ctx, kind: Kind[Any], want: Resource, rec: Record | None) -> Live | None:
-    hit = prefetched(ctx, kind, rec)
-    if hit is _MISS:
-        return kind.find(ctx, want, rec)
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    assert rec is not None
-    # Gone under its recorded id: look for it by its name as `find` would (a lost state...).
-    return None if rec.physical_id == kind.name(want) else kind.find(ctx, want, None)
+    """`kind.find`, served by the kind's batched read where it knows the answer."""
+    name = kind.name(want)
+    if rec is not None:
+        hit = prefetched(ctx, kind, rec.physical_id)
+        if hit is _MISS:
+            return kind.find(ctx, want, rec)
+        if hit is not None or rec.physical_id == name:
+            return hit  # type: ignore[no-any-return]
+        # Gone under its recorded id: look for it by its name as `find` would (a lost state).
+    if kind.named_ids:
+        hit = prefetched(ctx, kind, name)
+        if hit is not _MISS:
+            return hit  # type: ignore[no-any-return]
+    return kind.find(ctx, want, None)
 
 
 def find_recorded(ctx: Ctx, kind: Kind[Any], rec: Record) -> Live | None:
     """`kind.find_recorded`, served by the kind's batched read when there is one."""
-    hit = prefetched(ctx, kind, rec)
+    hit = prefetched(ctx, kind, rec.physical_id)
     return kind.find_recorded(ctx, rec) if hit is _MISS else hit  # type: ignore[no-any-return]
 
 

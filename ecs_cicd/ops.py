@@ -218,6 +218,7 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
     recorded is recorded in `ctx.state` — a scratch copy — so its dependents can be found too."""
     table = kinds()
     deps = _dep_ids(stack)
+    ctx.expect(stack.resources)
 
     def work(want: Any) -> Step:
         t0 = time.monotonic()

@@ -140,6 +140,7 @@ def _paginate(ctx: Ctx, operation: str, key: str, **kwargs: Any) -> list[Any]:
 class RoleKind(Kind[Role]):
     kind = "iam_role"
     label = "IAM role"
+    named_ids = True
 
     def find(self, ctx: Ctx, want: Role, rec: Record | None) -> Live | None:
         role = _get_role(ctx, rec.physical_id) if rec else None
@@ -170,7 +171,8 @@ class RoleKind(Kind[Role]):
                 for role in page.get("RoleDetailList", []):
                     rec = wanted.get(role.get("RoleName", ""))
                     if rec is not None:
-                        out[rec.physical_id] = _live(role, dict(rec.outputs), found=_detail(role))
+                        outputs = dict(rec.outputs) or {"purpose": rec.logical_id.split(".")[-1]}
+                        out[rec.physical_id] = _live(role, outputs, found=_detail(role))
                 if len(out) == len(wanted):
                     return out
         except ClientError as e:

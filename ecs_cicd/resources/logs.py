@@ -25,6 +25,7 @@ class LogGroup(Resource):
 class LogGroupKind(Kind[LogGroup]):
     kind = "log_group"
     label = "log group"
+    named_ids = True
 
     def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         """DescribeLogGroups matches a prefix; only the exact name counts."""
