@@ -181,6 +181,7 @@ class Ctx:
         replace_service: bool = False,
         deadlines: dict[str, float] | None = None,
         batch_reads: bool = False,
+        batch_max_age: float | None = None,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -196,6 +197,9 @@ class Ctx:
         # (plan, the look-ups before `up` changes anything, status, scans, down's deletes) turns
         # them on: one that makes changes must see what it just made.
         self.batch_reads = batch_reads
+        # How long a batched answer stands (None: for the Ctx's life). `down` bounds it: the
+        # ownership it checks before each delete is then at most that old.
+        self.batch_max_age = batch_max_age
         self._shared: dict[Any, Any] = {}
         self._shared_locks: dict[Any, threading.Lock] = {}
         self._shared_lock = threading.Lock()
@@ -209,18 +213,26 @@ class Ctx:
 
     def shared(self, key: Any, load: Callable[[], T]) -> T:
         """The result of `load()`, called once for `key` in this Ctx however many threads ask:
-        one batched read that serves the look-ups of many resources (of one kind or several)."""
+        one batched read that serves the look-ups of many resources (of one kind or several).
+        With `batch_max_age`, an answer older than that is read again."""
+
+        def fresh() -> bool:
+            if key not in self._shared:
+                return False
+            age = time.monotonic() - self._shared[key][1]
+            return self.batch_max_age is None or age <= self.batch_max_age
+
         with self._shared_lock:
-            if key in self._shared:
-                return self._shared[key]  # type: ignore[no-any-return]
+            if fresh():
+                return self._shared[key][0]  # type: ignore[no-any-return]
             lock = self._shared_locks.setdefault(key, threading.Lock())
         with lock:
             with self._shared_lock:
-                if key in self._shared:
-                    return self._shared[key]  # type: ignore[no-any-return]
+                if fresh():
+                    return self._shared[key][0]  # type: ignore[no-any-return]
             value = load()
             with self._shared_lock:
-                self._shared[key] = value
+                self._shared[key] = (value, time.monotonic())
             return value
 
     def recorded(self, kind: str) -> list[Record]:

@@ -554,6 +554,12 @@ def down(
         return rt.result("down", outcomes, {})
 
 
+# A resource's ownership (its stack tag) is read at most this long before it is deleted: a
+# batched read older than that (a kind whose resources go minutes apart, after a service drains)
+# is made again.
+DELETE_BATCH_MAX_AGE = 20.0
+
+
 def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
     """Delete recorded resources; a resource goes once everything depending on it is gone.
     Records the config no longer builds go after everything that depends on their kind."""
@@ -570,6 +576,7 @@ def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
         cancel=ctx.cancel,
         deadlines=ctx.deadlines,
         batch_reads=True,
+        batch_max_age=DELETE_BATCH_MAX_AGE,
     )
     records = dict(ctx.state.records)
     deps = _dep_ids(stack)

@@ -177,3 +177,17 @@ def test_roles_read_one_by_one_when_the_batched_read_is_denied(
     seen = examine_roles(ctx, cfg)
     assert seen["outcomes"] == EXPECTED
     assert seen["reads"]["iam:GetRole"] == 4
+
+
+def test_a_batched_answer_older_than_the_max_age_is_read_again(tmp_path: Path) -> None:
+    ctx = ctx_with(tmp_path, batch_reads=True, recorded=())
+    ctx.batch_max_age = -1.0  # every answer is already too old
+    loads: list[int] = []
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    assert [ctx.shared("k", load) for _ in range(3)] == [1, 2, 3]
+    ctx.batch_max_age = 3600.0
+    assert ctx.shared("k", load) == 3 and len(loads) == 3
