@@ -28,7 +28,7 @@ def mutating(endpoint: str) -> list[str]:
 # Reads of a no-op `plan` of the example's 25 resources (measured: 36): the caller identity,
 # one batched read per kind where the API takes a list (IAM's 4 roles in one
 # GetAccountAuthorizationDetails, both subnets, both groups, both repositories, both log groups,
-# the ELBv2 tags), and the reads that have no batched form (a bucket's five settings, the VPC's
+# the ELBv2 tags), and the reads that have no batched form (a bucket's six reads, the VPC's
 # two DNS attributes, each repository's tags and lifecycle policy, each log group's tags, the
 # load balancer's and target group's attributes). A no-op `up` adds its three waits' reads.
 PLAN_READS = 36
