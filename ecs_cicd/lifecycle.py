@@ -184,6 +184,8 @@ class Ctx:
         adopt: frozenset[str] = frozenset(),
         replace_service: bool = False,
         deadlines: dict[str, float] | None = None,
+        batch_reads: bool = False,
+        batch_max_age: float | None = None,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -195,6 +197,52 @@ class Ctx:
         self.adopt = adopt
         self.replace_service = replace_service
         self.deadlines = deadlines or {}
+        # Batched reads (Kind.lookup_many, `shared`), made once per Ctx. Only a Ctx that examines
+        # (plan, the look-ups before `up` changes anything, status, scans, down's deletes) turns
+        # them on: one that makes changes must see what it just made.
+        self.batch_reads = batch_reads
+        # How long a batched answer stands (None: for the Ctx's life). `down` bounds it: the
+        # ownership it checks before each delete is then at most that old.
+        self.batch_max_age = batch_max_age
+        self._shared: dict[Any, Any] = {}
+        self._shared_locks: dict[Any, threading.Lock] = {}
+        self._shared_lock = threading.Lock()
+        self.wanted: dict[str, list[Resource]] = {}
+
+    def expect(self, resources: Iterator[Resource] | tuple[Resource, ...] | list[Resource]) -> None:
+        """The resources about to be examined, by kind: `named_ids` kinds batch-read them by
+        name even without records."""
+        for r in resources:
+            self.wanted.setdefault(r.kind, []).append(r)
+
+    def shared(self, key: Any, load: Callable[[], T]) -> T:
+        """The result of `load()`, called once for `key` in this Ctx however many threads ask:
+        one batched read that serves the look-ups of many resources (of one kind or several).
+        With `batch_max_age`, an answer older than that is read again."""
+
+        def fresh() -> bool:
+            if key not in self._shared:
+                return False
+            age = time.monotonic() - self._shared[key][1]
+            return self.batch_max_age is None or age <= self.batch_max_age
+
+        with self._shared_lock:
+            if fresh():
+                return self._shared[key][0]  # type: ignore[no-any-return]
+            lock = self._shared_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._shared_lock:
+                if fresh():
+                    return self._shared[key][0]  # type: ignore[no-any-return]
+            value = load()
+            with self._shared_lock:
+                self._shared[key] = (value, time.monotonic())
+            return value
+
+    def recorded(self, kind: str) -> list[Record]:
+        """The state's records of `kind` that this stack owns."""
+        with self.state._lock:
+            return [r for r in self.state.records.values() if r.kind == kind and r.owned]
 
     def deadline(self, wait: str) -> float:
         """The `waits:` setting `wait`: a deadline in seconds (load_balancer, service, pipeline,
@@ -232,6 +280,7 @@ class Ctx:
 
 
 R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
 
 
 class Kind(Generic[R]):
@@ -241,6 +290,9 @@ class Kind(Generic[R]):
     label: ClassVar[str] = ""  # "log group": used in messages
     taggable: ClassVar[bool] = True
     reference: ClassVar[bool] = False  # an existing resource the config names: never changed
+    # The physical id is the name (IAM roles, ECR repositories, log groups): `lookup_many` then
+    # also answers look-ups by desired name (a scan without records, a record gone).
+    named_ids: ClassVar[bool] = False
 
     def name(self, want: R) -> str:
         return str(getattr(want, "name", want.logical_id))
@@ -261,6 +313,18 @@ class Kind(Generic[R]):
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         """Look up what `rec` records (down, status). Read-only."""
         return self.lookup(ctx, rec.physical_id, rec)
+
+    # Optional: kinds that do not override it are looked up one by one, as before.
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """Optional batched read: every resource `recs` record, in as few calls as the API
+        allows (a list-taking Describe, one paginated listing), keyed by physical id. A Live
+        here must be what `find_recorded` would return — tags included, and in `data` whatever
+        `diff` needs so that it need not read again. A value None: confirmed not there; a
+        physical id left out: not known, looked up singly. The lifecycle calls it at most once
+        per kind and Ctx (when the Ctx batches reads), with all the kind's owned records (and,
+        for `named_ids` kinds, a Record(logical id, kind, name) for each desired resource the
+        Ctx expects), the first time it looks up one of them."""
+        return None
 
     def create(self, ctx: Ctx, want: R) -> Live:
         """Create it with its tags in the same call."""
@@ -343,7 +407,7 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
         return Outcome(lid, kind.kind, action, changes or [], pid or name)
 
     try:
-        live = read(kind, "Reading", name, lambda: kind.find(ctx, want, rec))
+        live = read(kind, "Reading", name, lambda: _find(ctx, kind, want, rec))
     except Pending as p:
         # Found through a dependency that does not exist yet: so it does not exist either.
         made = outcome("create", kind.summary(want), name)
@@ -380,6 +444,53 @@ def examine(ctx: Ctx, kind: Kind[Any], want: Resource) -> Step:
     out = outcome(action, changes, pid)
     out.notes = kind.notes(want, diffs) if diffs else []
     return Step(want, kind, out, live, diffs, complete)
+
+
+_MISS = object()
+
+
+def prefetched(ctx: Ctx, kind: Kind[Any], ident: str) -> Any:
+    """What the kind's batched read (`lookup_many`) says of the resource `ident` (a recorded
+    physical id, or a desired name for `named_ids` kinds): a Live, None (not there), or _MISS
+    (no batch, or the batch does not know it: look it up singly)."""
+    if not ctx.batch_reads or type(kind).lookup_many is Kind.lookup_many:
+        return _MISS
+
+    def load() -> dict[str, Live | None] | None:
+        recs = {r.physical_id: r for r in ctx.recorded(kind.kind)}
+        if kind.named_ids:  # what the stack wants of this kind, by name (a scan: no records)
+            for w in ctx.wanted.get(kind.kind, ()):
+                name = kind.name(w)
+                recs.setdefault(name, Record(w.logical_id, kind.kind, name))
+        return kind.lookup_many(ctx, list(recs.values())) if recs else None
+
+    batch = ctx.shared(("lookup_many", kind.kind), load)
+    if not batch or ident not in batch:
+        return _MISS
+    return batch[ident]
+
+
+def _find(ctx: Ctx, kind: Kind[Any], want: Resource, rec: Record | None) -> Live | None:
+    """`kind.find`, served by the kind's batched read where it knows the answer."""
+    name = kind.name(want)
+    if rec is not None:
+        hit = prefetched(ctx, kind, rec.physical_id)
+        if hit is _MISS:
+            return kind.find(ctx, want, rec)
+        if hit is not None or rec.physical_id == name:
+            return hit  # type: ignore[no-any-return]
+        # Gone under its recorded id: look for it by its name as `find` would (a lost state).
+    if kind.named_ids:
+        hit = prefetched(ctx, kind, name)
+        if hit is not _MISS:
+            return hit  # type: ignore[no-any-return]
+    return kind.find(ctx, want, None)
+
+
+def find_recorded(ctx: Ctx, kind: Kind[Any], rec: Record) -> Live | None:
+    """`kind.find_recorded`, served by the kind's batched read when there is one."""
+    hit = prefetched(ctx, kind, rec.physical_id)
+    return kind.find_recorded(ctx, rec) if hit is _MISS else hit  # type: ignore[no-any-return]
 
 
 def _foreign_reason(kind: Kind[Any], live: Live) -> str:
@@ -476,7 +587,7 @@ def remove(ctx: Ctx, kind: Kind[Any], rec: Record) -> Outcome:
     if not rec.owned or kind.reference:
         return outcome("reference")
     try:
-        live = kind.find_recorded(ctx, rec)
+        live = find_recorded(ctx, kind, rec)
         if live is None:
             return outcome("gone")
         if not is_ours(kind, live, ctx.stack, rec):

@@ -168,6 +168,7 @@ def _ctx(
     *,
     adopt: frozenset[str] = frozenset(),
     replace_service: bool = False,
+    batch_reads: bool = False,
 ) -> Ctx:
     return Ctx(
         rt.aws,
@@ -180,6 +181,7 @@ def _ctx(
         adopt=adopt,
         replace_service=replace_service,
         deadlines=rt.cfg.waits.model_dump(),
+        batch_reads=batch_reads,
     )
 
 
@@ -217,6 +219,7 @@ def examine_all(ctx: Ctx, stack: Stack, *, workers: int = DEFAULT_WORKERS) -> li
     recorded is recorded in `ctx.state` — a scratch copy — so its dependents can be found too."""
     table = kinds()
     deps = _dep_ids(stack)
+    ctx.expect(stack.resources)
 
     def work(want: Any) -> Step:
         t0 = time.monotonic()
@@ -335,7 +338,7 @@ def up(
                 hint=f"logical ids are: {', '.join(stack.ids)}",
             )
         ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
-        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt))
+        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True)
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
         switch = switching.detect(steps, state)
@@ -476,7 +479,9 @@ def plan(
     stack = build_stack(cfg, _target(rt))
     with rt.phase("examine"):
         steps = examine_all(
-            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt)), stack, workers=max_workers
+            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True),
+            stack,
+            workers=max_workers,
         )
     _show_new_revision(steps)
     outcomes = [s.outcome for s in steps]
@@ -532,7 +537,13 @@ def scan(
     scratch = ctx.state.scratch_copy()
     scratch.records = {}
     scan_ctx = Ctx(
-        ctx.aws, scratch, ctx.target, stack=ctx.stack, sleep=ctx.sleep, cancel=ctx.cancel
+        ctx.aws,
+        scratch,
+        ctx.target,
+        stack=ctx.stack,
+        sleep=ctx.sleep,
+        cancel=ctx.cancel,
+        batch_reads=True,
     )
     steps = examine_all(scan_ctx, stack, workers=workers)
     if also:
@@ -615,10 +626,30 @@ def down(
         return rt.result("down", outcomes, {})
 
 
+# A resource's ownership (its stack tag) is read at most this long before it is deleted: a
+# batched read older than that (a kind whose resources go minutes apart, after a service drains)
+# is made again.
+DELETE_BATCH_MAX_AGE = 20.0
+
+
 def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
     """Delete recorded resources; a resource goes once everything depending on it is gone.
     Records the config no longer builds go after everything that depends on their kind."""
     table = kinds()
+    # Each kind's recorded resources are looked up in one batched read (Kind.lookup_many) by a
+    # Ctx of this pass alone: a later pass (the sweep's) reads afresh.
+    ctx = Ctx(
+        ctx.aws,
+        ctx.state,
+        ctx.target,
+        stack=ctx.stack,
+        log=ctx.log,
+        sleep=ctx.sleep,
+        cancel=ctx.cancel,
+        deadlines=ctx.deadlines,
+        batch_reads=True,
+        batch_max_age=DELETE_BATCH_MAX_AGE,
+    )
     records = dict(ctx.state.records)
     deps = _dep_ids(stack)
     kind_deps = _kind_deps(stack)
@@ -685,7 +716,7 @@ def status(
     )
     state = _load_state(rt)
     recorded = set(state.records)
-    ctx = _ctx(rt, state.scratch_copy())
+    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True)
     stack = build_stack(cfg, ctx.target)
     outcomes = [s.outcome for s in examine_all(ctx, stack, workers=max_workers)]
     for o in outcomes:

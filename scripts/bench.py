@@ -4,9 +4,11 @@
 
 1. At ``--latency-ms`` (default 50: every AWS request answered 50 ms late, nothing else slowed):
    cold ``up``, no-op ``up``, ``plan``, ``down`` — resources, API calls (reads / mutating, from
-   the Result's ``calls``), wall time (median and min over ``--runs``), and the benchmark
-   process's peak RSS so far; then a cold ``up`` with ``max_workers=1`` and the parallel/serial
-   ratio of the two cold ``up``\\ s.
+   the Result's ``calls``), wall time (median and min over ``--runs``, through the library in
+   this process); the peak RSS of each as a process of its own (``python -m ecs_cicd <verb>``
+   run once more as a child, its ``ru_maxrss`` from ``wait4``: the CLI alone, the emulator
+   apart); then a cold ``up`` with ``max_workers=1`` and the parallel/serial ratio of the two
+   cold ``up``\\ s.
 2. With ``--pacing realistic`` also: the emulator paced like AWS (REALISTIC in
    ``ecs_cicd/emulator/pacing.py``, printed), the makespan of a cold ``up`` against the lower
    bound the pacing allows — the API latencies along the longest dependency chain of the desired
@@ -77,6 +79,59 @@ def emulator(pacing: Pacing) -> Iterator[str]:
 
 def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+CLI_VERBS = {
+    "up (cold)": ["up"],
+    "up (no-op)": ["up"],
+    "plan": ["plan"],
+    "down": ["down", "--yes"],
+    "up (cold, 1 worker)": ["up", "--max-workers", "1"],
+}
+
+
+# Runs argv[1:] with its stdout discarded and prints its peak RSS (KiB). A child's ru_maxrss
+# counts the memory of the process it was forked from (Linux keeps the larger of the two across
+# exec): forked from this benchmark, the CLI would be charged for the library loaded here. So a
+# small interpreter starts the CLI and reports it.
+_MEASURE = (
+    "import resource, subprocess, sys; "
+    "rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
+def cli_peak_rss(url: str) -> dict[str, float]:
+    """Each operation as the user runs it — ``python -m ecs_cicd <verb>``, a process of its own
+    against the emulator at ``url`` — and that process's peak RSS in MiB (its ``ru_maxrss``,
+    reported by a small parent, see _MEASURE), in the order of CLI_VERBS (the last ``up`` is
+    followed by a ``down``, unmeasured)."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "ecs_cicd.yaml").write_text((ROOT / "config.example.yaml").read_text())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_ENDPOINT_URL=url,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            PYTHONPATH=str(ROOT),
+        )
+        for name, args in [*CLI_VERBS.items(), ("", ["down", "--yes"])]:
+            proc = subprocess.run(
+                [sys.executable, "-c", _MEASURE, sys.executable, "-m", "ecs_cicd", *args],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"`{' '.join(args)}` exited {proc.returncode}: {proc.stderr}")
+            if name:
+                out[name] = round(int(proc.stdout.split()[-1]) / 1024, 1)
+    return out
 
 
 def measure(run: Callable[[], Any]) -> dict[str, Any]:
@@ -251,7 +306,10 @@ def main() -> int:
             samples["down"].append(measure(lambda: down(cfg, confirm=gone, **common)))
             samples["up (cold, 1 worker)"].append(measure(lambda: up(cfg, max_workers=1, **common)))
             down(cfg, confirm=gone, **common)
+        cli_rss = cli_peak_rss(url)
     table = {name: summarise(runs) for name, runs in samples.items()}
+    for name, rss in cli_rss.items():
+        table[name]["cli_peak_rss_mib"] = rss
     parallel = table["up (cold)"]["seconds_median"]
     serial = table["up (cold, 1 worker)"]["seconds_median"]
     report["latency"] = {
@@ -262,13 +320,13 @@ def main() -> int:
     print(f"emulator pacing: {latency.describe()}  ({report['machine']}, {args.runs} run(s))")
     print(
         f"{'operation':<20} {'resources':>9} {'API calls':>9} {'reads':>6} {'mutating':>8} "
-        f"{'median s':>9} {'min s':>7} {'peak RSS MiB':>12}"
+        f"{'median s':>9} {'min s':>7} {'CLI peak RSS MiB':>16}"
     )
     for name, r in table.items():
         print(
             f"{name:<20} {r['resources']:>9} {r['api_calls']:>9} {r['reads']:>6} "
             f"{r['mutating_calls']:>8} {r['seconds_median']:>9} {r['seconds_min']:>7} "
-            f"{r['peak_rss_mib']:>12}"
+            f"{r['cli_peak_rss_mib']:>16}"
         )
     print(
         f"cold up, 8 workers / 1 worker: {parallel} s / {serial} s = "
@@ -321,7 +379,10 @@ def main() -> int:
             f"({report['realistic']['down']['api_calls']} calls, "
             f"{report['realistic']['down']['mutating_calls']} mutating)"
         )
-    print(f"peak RSS of this process (the tool; the emulator runs apart): {peak_rss_mib()} MiB")
+    print(
+        f"peak RSS of the benchmark process (the library, every operation above in one "
+        f"process; the emulator runs apart): {peak_rss_mib()} MiB"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -529,6 +529,8 @@ class WebhookKind(Kind[Webhook]):
         for page in cp.get_paginator("list_webhooks").paginate():
             for item in page.get("webhooks", []):
                 if item.get("definition", {}).get("name") == name:
+                    if "tags" in item:  # ListWebhooks carries them (ListWebhookItem.tags)
+                        return _live_webhook(dict(item), tags_dict(item["tags"], "key", "value"))
                     try:
                         tags = cp.list_tags_for_resource(resourceArn=item["arn"]).get("tags", [])
                     except ClientError as e:

@@ -66,6 +66,7 @@ def build_repository(
 class RepositoryKind(Kind[Repository]):
     kind = "ecr_repository"
     label = "ECR repository"
+    named_ids = True
 
     def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         ecr = ctx.client("ecr")
@@ -80,6 +81,33 @@ class RepositoryKind(Kind[Repository]):
         r = repos[0]
         tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
         return self._live(r, tags_dict(tags))
+
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """The repositories in one DescribeRepositories (it takes up to 100 names; one missing
+        fails the call: then one listing of the account's). Tags are per repository."""
+        names = sorted({r.physical_id for r in recs})
+        if len(names) < 2 or len(names) > 100:
+            return None
+        ecr = ctx.client("ecr")
+        try:
+            repos = ecr.describe_repositories(repositoryNames=names)["repositories"]
+        except ClientError as e:
+            if not is_not_found(e):
+                raise
+            # One of them is missing: the account's repositories, 1000 a page, tell which.
+            repos = [
+                r
+                for page in ecr.get_paginator("describe_repositories").paginate(
+                    PaginationConfig={"PageSize": 1000}
+                )
+                for r in page["repositories"]
+                if r["repositoryName"] in names
+            ]
+        out: dict[str, Live | None] = dict.fromkeys(names)
+        for r in repos:
+            tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
+            out[r["repositoryName"]] = self._live(r, tags_dict(tags))
+        return out
 
     @staticmethod
     def _live(r: dict[str, Any], tags: dict[str, str]) -> Live:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from ecs_cicd import names
-from ecs_cicd.aws import is_not_found, retry_on, tags_dict, tags_list
+from ecs_cicd.aws import error_code, is_not_found, retry_on, tags_dict, tags_list
 from ecs_cicd.config import Config
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, Target
 from ecs_cicd.resources import policies
@@ -31,6 +31,8 @@ TRUST = "trust policy"
 INLINE_NAMES = "inline policies"
 INLINE_DOC = f"inline policy {INLINE_POLICY_NAME}"
 MANAGED = "managed policies"
+# A deployer policy may not allow the batched read: then each role is read on its own.
+DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -76,6 +78,11 @@ class Found:
 
     role: dict[str, Any]
     fresh: bool = False
+    # From GetAccountAuthorizationDetails (lookup_many): the role's inline policies (name ->
+    # document), the ARNs of its managed policies and its instance profiles; None: not read.
+    inline: dict[str, Any] | None = None
+    attached: list[str] | None = None
+    profiles: list[str] | None = None
 
 
 def after_create(ctx: Ctx, call: Callable[[], T]) -> T:
@@ -85,13 +92,32 @@ def after_create(ctx: Ctx, call: Callable[[], T]) -> T:
     )
 
 
-def _live(role: dict[str, Any], outputs: dict[str, Any], *, fresh: bool = False) -> Live:
+def _live(
+    role: dict[str, Any],
+    outputs: dict[str, Any],
+    *,
+    fresh: bool = False,
+    found: Found | None = None,
+) -> Live:
     return Live(
         str(role["RoleName"]),
         str(role["Arn"]),
         tags_dict(role.get("Tags")),
-        Found(dict(role), fresh),
+        found or Found(dict(role), fresh),
         outputs,
+    )
+
+
+def _detail(role: dict[str, Any]) -> Found:
+    """A RoleDetail of GetAccountAuthorizationDetails: the role, its policies and profiles."""
+    return Found(
+        dict(role),
+        inline={
+            p["PolicyName"]: policies.parse_document(p["PolicyDocument"])
+            for p in role.get("RolePolicyList", [])
+        },
+        attached=[p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])],
+        profiles=[p["InstanceProfileName"] for p in role.get("InstanceProfileList", [])],
     )
 
 
@@ -114,6 +140,7 @@ def _paginate(ctx: Ctx, operation: str, key: str, **kwargs: Any) -> list[Any]:
 class RoleKind(Kind[Role]):
     kind = "iam_role"
     label = "IAM role"
+    named_ids = True
 
     def find(self, ctx: Ctx, want: Role, rec: Record | None) -> Live | None:
         role = _get_role(ctx, rec.physical_id) if rec else None
@@ -124,6 +151,36 @@ class RoleKind(Kind[Role]):
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         role = _get_role(ctx, rec.physical_id)
         return _live(role, dict(rec.outputs)) if role else None
+
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """Every recorded role with its trust policy, tags, inline and managed policies and
+        instance profiles, from GetAccountAuthorizationDetails(Filter=[Role]) — one call per
+        1000 roles of the account, instead of four per role (GetRole, ListRolePolicies,
+        GetRolePolicy, ListAttachedRolePolicies); it stops paging once every role is found.
+        Denied (a deployer policy without iam:GetAccountAuthorizationDetails): None, and each
+        role is read on its own."""
+        wanted = {r.physical_id: r for r in recs}
+        out: dict[str, Live | None] = {}
+        try:
+            pages = (
+                ctx.client("iam")
+                .get_paginator("get_account_authorization_details")
+                .paginate(Filter=["Role"], PaginationConfig={"PageSize": 1000})
+            )
+            for page in pages:
+                for role in page.get("RoleDetailList", []):
+                    rec = wanted.get(role.get("RoleName", ""))
+                    if rec is not None:
+                        outputs = dict(rec.outputs) or {"purpose": rec.logical_id.split(".")[-1]}
+                        out[rec.physical_id] = _live(role, outputs, found=_detail(role))
+                if len(out) == len(wanted):
+                    return out
+        except ClientError as e:
+            if error_code(e) in DENIED:
+                return None
+            raise
+        # The whole account listed: a role not in it does not exist.
+        return {name: out.get(name) for name in wanted}
 
     def create(self, ctx: Ctx, want: Role) -> Live:
         iam = ctx.client("iam")
@@ -162,23 +219,38 @@ class RoleKind(Kind[Role]):
         iam = ctx.client("iam")
         name = live.physical_id
         out: list[Diff] = []
-        trust = policies.parse_document(live.data.role.get("AssumeRolePolicyDocument", {}))
+        found: Found = live.data
+        trust = policies.parse_document(found.role.get("AssumeRolePolicyDocument", {}))
         if policies.canonical(trust) != policies.canonical(want.trust):
             out.append(Diff(TRUST, trust, want.trust))
-        have_names = sorted(_paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name))
+        have_names = sorted(
+            found.inline
+            if found.inline is not None
+            else _paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name)
+        )
         want_names = [INLINE_POLICY_NAME] if want.inline is not None else []
         if have_names != want_names:
             out.append(Diff(INLINE_NAMES, have_names, want_names))
         if want.inline is not None and INLINE_POLICY_NAME in have_names:
-            current = policies.parse_document(
-                iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+            current = (
+                found.inline[INLINE_POLICY_NAME]
+                if found.inline is not None
+                else policies.parse_document(
+                    iam.get_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME)[
+                        "PolicyDocument"
+                    ]
+                )
             )
             if policies.canonical(current) != policies.canonical(want.inline):
                 out.append(Diff(INLINE_DOC, current, want.inline))
         attached = sorted(
-            p["PolicyArn"]
-            for p in _paginate(
-                ctx, "list_attached_role_policies", "AttachedPolicies", RoleName=name
+            found.attached
+            if found.attached is not None
+            else (
+                p["PolicyArn"]
+                for p in _paginate(
+                    ctx, "list_attached_role_policies", "AttachedPolicies", RoleName=name
+                )
             )
         )
         if attached != sorted(want.managed):
@@ -219,9 +291,17 @@ class RoleKind(Kind[Role]):
 
     def delete(self, ctx: Ctx, rec: Record, live: Live) -> None:
         # "must detach all policies first" / "must delete policies first": each attempt strips
-        # the role again, so a policy attached meanwhile is removed too.
+        # the role again, so a policy attached meanwhile is removed too. The first attempt
+        # strips what the look-up saw (when it read the policies: lookup_many); a retry lists
+        # again.
+        seen: list[Found | None] = [live.data if isinstance(live.data, Found) else None]
+
+        def attempt() -> None:
+            found, seen[0] = seen[0], None
+            _strip_and_delete(ctx, rec.physical_id, found)
+
         retry_on(
-            lambda: _strip_and_delete(ctx, rec.physical_id),
+            attempt,
             codes=("DeleteConflict",),
             fragment=None,
             deadline=IAM_PROPAGATION,
@@ -238,25 +318,45 @@ class RoleKind(Kind[Role]):
         return out
 
 
-def _strip_and_delete(ctx: Ctx, name: str) -> None:
+def _strip_and_delete(ctx: Ctx, name: str, found: Found | None = None) -> None:
     """Detach managed policies, delete inline ones, leave instance profiles, delete the role.
 
+    `found`: the role's policies and profiles as just read (lookup_many), else they are listed.
+    If one was added since, DeleteRole fails with DeleteConflict and the retry lists them.
     NoSuchEntity from the first listing (the role is gone) propagates; on the individual
     detaches it only means that policy is already gone.
     """
     iam = ctx.client("iam")
-    attached = _paginate(ctx, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
-    for p in attached:
-        _tolerate_missing(partial(iam.detach_role_policy, RoleName=name, PolicyArn=p["PolicyArn"]))
-    for policy in _paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name):
+    full = found is not None and None not in (found.attached, found.inline, found.profiles)
+    if full and found is not None:
+        attached, inline, profiles = (
+            found.attached or [],
+            list(found.inline or {}),
+            found.profiles or [],
+        )
+    else:
+        attached = [
+            p["PolicyArn"]
+            for p in _paginate(
+                ctx, "list_attached_role_policies", "AttachedPolicies", RoleName=name
+            )
+        ]
+        inline = _paginate(ctx, "list_role_policies", "PolicyNames", RoleName=name)
+        profiles = [
+            p["InstanceProfileName"]
+            for p in _paginate(
+                ctx, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name
+            )
+        ]
+    for arn in attached:
+        _tolerate_missing(partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
+    for policy in inline:
         _tolerate_missing(partial(iam.delete_role_policy, RoleName=name, PolicyName=policy))
-    for profile in _paginate(
-        ctx, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name
-    ):
+    for profile in profiles:
         _tolerate_missing(
             partial(
                 iam.remove_role_from_instance_profile,
-                InstanceProfileName=profile["InstanceProfileName"],
+                InstanceProfileName=profile,
                 RoleName=name,
             )
         )

@@ -194,8 +194,41 @@ def _first(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
 
 
 def _tags(ctx: Ctx, arn: str) -> dict[str, str]:
+    if ctx.batch_reads:
+        known = ctx.shared("elbv2:DescribeTags", lambda: _recorded_tags(ctx))
+        if arn in known:
+            return known[arn]
     desc = ctx.client("elbv2").describe_tags(ResourceArns=[arn])["TagDescriptions"]
     return tags_dict(desc[0].get("Tags")) if desc else {}
+
+
+# The kinds whose tags one DescribeTags reads together (it takes up to 20 ARNs of any of them).
+ELBV2_KINDS = ("load_balancer", "target_group", "listener")
+DESCRIBE_TAGS_MAX = 20
+
+
+def _recorded_tags(ctx: Ctx) -> dict[str, dict[str, str]]:
+    """The tags of every recorded load balancer, target group and listener: one DescribeTags
+    per 20 (instead of one each). One of them gone fails the call: then each is read alone."""
+    arns = sorted(
+        {
+            r.physical_id
+            for k in ELBV2_KINDS
+            for r in ctx.recorded(k)
+            if r.physical_id.startswith("arn:")
+        }
+    )
+    out: dict[str, dict[str, str]] = {}
+    for i in range(0, len(arns), DESCRIBE_TAGS_MAX):
+        try:
+            desc = ctx.client("elbv2").describe_tags(ResourceArns=arns[i : i + DESCRIBE_TAGS_MAX])
+        except ClientError as e:
+            if is_not_found(e):
+                continue
+            raise
+        for d in desc["TagDescriptions"]:
+            out[d["ResourceArn"]] = tags_dict(d.get("Tags"))
+    return out
 
 
 def _attributes(items: list[dict[str, str]]) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ecs_cicd.aws import retry_on
 from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
@@ -24,6 +25,7 @@ class LogGroup(Resource):
 class LogGroupKind(Kind[LogGroup]):
     kind = "log_group"
     label = "log group"
+    named_ids = True
 
     def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         """DescribeLogGroups matches a prefix; only the exact name counts."""
@@ -31,10 +33,30 @@ class LogGroupKind(Kind[LogGroup]):
         for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
             for group in page.get("logGroups", []):
                 if group.get("logGroupName") == name:
-                    arn = str(group.get("arn", "")).removesuffix(":*")
-                    tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
-                    return Live(name, arn, dict(tags), group, {"name": name})
+                    return self._live(ctx, group)
         return None
+
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """The recorded log groups in one DescribeLogGroups(logGroupIdentifiers=[names...])
+        (up to 50); only exact names count. Tags are per log group."""
+        names = sorted({r.physical_id for r in recs})
+        if len(names) < 2 or len(names) > 50:
+            return None
+        logs = ctx.client("logs")
+        out: dict[str, Live | None] = dict.fromkeys(names)
+        pages = logs.get_paginator("describe_log_groups").paginate(logGroupIdentifiers=names)
+        for page in pages:
+            for group in page.get("logGroups", []):
+                name = group.get("logGroupName")
+                if name in out and out[name] is None:
+                    out[name] = self._live(ctx, group)
+        return out
+
+    def _live(self, ctx: Ctx, group: dict[str, Any]) -> Live:
+        name = str(group["logGroupName"])
+        arn = str(group.get("arn", "")).removesuffix(":*")
+        tags = ctx.client("logs").list_tags_for_resource(resourceArn=arn).get("tags", {})
+        return Live(name, arn, dict(tags), group, {"name": name})
 
     def create(self, ctx: Ctx, want: LogGroup) -> Live:
         ctx.client("logs").create_log_group(logGroupName=want.name, tags=want.tag_dict)

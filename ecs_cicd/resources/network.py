@@ -193,6 +193,14 @@ def _alive(items: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 R = TypeVar("R", bound=Resource)
+# The Describe filter that matches a kind's ids (lookup_many).
+ID_FILTERS = {
+    "VpcIds": "vpc-id",
+    "SubnetIds": "subnet-id",
+    "InternetGatewayIds": "internet-gateway-id",
+    "RouteTableIds": "route-table-id",
+    "GroupIds": "group-id",
+}
 
 
 class Ec2Kind(Kind[R]):
@@ -227,6 +235,22 @@ class Ec2Kind(Kind[R]):
     def find_recorded(self, ctx: Ctx, rec: Record) -> Live | None:
         item = self.one(ctx, rec.physical_id)
         return self.live(item) if item else None
+
+    def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
+        """All recorded ones in one Describe: by an id filter, which (unlike the ids
+        parameter) answers with those that exist instead of failing on a missing one."""
+        ids = sorted({r.physical_id for r in recs})
+        name = ID_FILTERS.get(self.ids)
+        if name is None or len(ids) > 200:  # EC2 takes up to 200 filter values
+            return None
+        call = getattr(ctx.client("ec2"), self.describe)
+        items = call(Filters=[{"Name": name, "Values": ids}])[self.key]
+        found: dict[str, Live | None] = dict.fromkeys(ids)
+        for item in items:
+            if item.get("State") not in ("deleted", "deleting"):
+                live = self.live(item)
+                found[live.physical_id] = live
+        return found
 
     def one(self, ctx: Ctx, rid: str) -> dict[str, Any] | None:
         """The resource `rid`, or None when it does not exist."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -22,6 +23,37 @@ STACK = "test-codepipeline-dev"
 
 def mutating(endpoint: str) -> list[str]:
     return [f"{c['service']}:{c['action']}" for c in fetch_calls(endpoint) if c["mutating"]]
+
+
+# Reads of a no-op `plan` of the example's 25 resources (measured: 36): the caller identity,
+# one batched read per kind where the API takes a list (IAM's 4 roles in one
+# GetAccountAuthorizationDetails, both subnets, both groups, both repositories, both log groups,
+# the ELBv2 tags), and the reads that have no batched form (a bucket's six reads, the VPC's
+# two DNS attributes, each repository's tags and lifecycle policy, each log group's tags, the
+# load balancer's and target group's attributes). A no-op `up` adds its three waits' reads.
+PLAN_READS = 36
+NOOP_UP_READS = PLAN_READS + 3
+# What is read once per kind, however many resources of it there are.
+BATCHED = {
+    "iam:GetAccountAuthorizationDetails",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ecr:DescribeRepositories",
+    "logs:DescribeLogGroups",
+    "elbv2:DescribeTags",
+}
+
+
+def reads(endpoint: str) -> list[str]:
+    return [f"{c['service']}:{c['action']}" for c in fetch_calls(endpoint) if not c["mutating"]]
+
+
+def assert_economical(calls: list[str], most: int) -> None:
+    counts = Counter(calls)
+    assert len(calls) <= most, sorted(counts.items())
+    assert {k: counts[k] for k in BATCHED} == dict.fromkeys(BATCHED, 1), sorted(counts.items())
+    per_role = {"iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"}
+    assert not per_role & set(counts), sorted(counts.items())
 
 
 def tags(items: list[dict[str, str]], key: str = "Key", value: str = "Value") -> dict[str, str]:
@@ -42,14 +74,18 @@ def test_full_cycle(cli: Cli) -> None:
     )  # the tool counts what AWS saw
     assert_properties(cli)
 
-    # Idempotent: a second up and a plan make no mutating call at all.
+    # Idempotent: a second up and a plan make no mutating call at all, and few reads: each
+    # kind's recorded resources are read in one batched call (Kind.lookup_many, Ctx.shared).
     reset_calls(cli.endpoint)
     again = json.loads(cli.run("up", "--output", "json").stdout)
     assert {r["action"] for r in again["resources"]} == {"unchanged"}
     assert mutating(cli.endpoint) == []
+    assert_economical(reads(cli.endpoint), NOOP_UP_READS)
+    reset_calls(cli.endpoint)
     plan = json.loads(cli.run("plan", "--output", "json").stdout)
     assert {r["action"] for r in plan["resources"]} == {"unchanged"}
     assert mutating(cli.endpoint) == []
+    assert_economical(reads(cli.endpoint), PLAN_READS)
 
     status = json.loads(cli.run("status", "--output", "json").stdout)
     assert status["details"]["service"]["running"] == 1
