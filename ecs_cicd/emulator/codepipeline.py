@@ -9,7 +9,9 @@ moto stores pipelines but has no executions at all. Here:
   ``pipeline_seconds`` when that is set (``pacing.py``). Status is derived from
   the clock on every read, so nothing runs in the background.
 * ``fail_next_execution`` makes the next execution(s) fail at a named stage, so callers can test
-  their failed-execution report (ListActionExecutions carries the error details).
+  their failed-execution report (ListActionExecutions carries the error details); a CodeBuild
+  action's build in that stage fails too, with the message in its BUILD phase and log
+  (``codebuild.plan_build``).
 * GetPipelineExecution, ListPipelineExecutions, GetPipelineState, ListActionExecutions read
   those executions.
 * Webhooks are in ``webhooks.py``.
@@ -245,12 +247,23 @@ def _link_builds(backend: CodePipelineBackend, execution: Execution) -> None:
     from moto.codebuild.models import codebuild_backends
 
     builds = codebuild_backends[backend.account_id][backend.region_name]
-    for _stage, actions in execution.stages:
+    from ecs_cicd.emulator.codebuild import plan_build
+
+    for index, (stage, actions) in enumerate(execution.stages):
         for run in actions:
             type_id = run.declaration.get("actionTypeId", {})
             project = (run.declaration.get("configuration") or {}).get("ProjectName")
             if type_id.get("provider") == "CodeBuild" and project in builds.codebuild_projects:
                 run.external_execution_id = builds.start_build(project)["id"]
+                failure = execution.failure
+                begin, end = execution._window(index)
+                plan_build(
+                    builds,
+                    run.external_execution_id,
+                    begin,
+                    end,
+                    failure.message if failure is not None and failure.stage == stage else None,
+                )
 
 
 def _find_execution(backend: CodePipelineBackend, name: str, execution_id: str) -> Execution:

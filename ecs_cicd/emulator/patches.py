@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import threading
 
-from ecs_cicd.emulator import codebuild, codedeploy, codepipeline, ec2, ecs, elbv2, misc, webhooks
+from ecs_cicd.emulator import (
+    codebuild,
+    codedeploy,
+    codepipeline,
+    cwlogs,
+    ec2,
+    ecs,
+    elbv2,
+    misc,
+    webhooks,
+)
 
 _lock = threading.Lock()
 _installed = False
@@ -21,6 +31,16 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        for module in (misc, codepipeline, webhooks, codebuild, codedeploy, ecs, ec2, elbv2):
+        for module in (
+            misc,
+            codepipeline,
+            webhooks,
+            codebuild,
+            codedeploy,
+            ecs,
+            ec2,
+            elbv2,
+            cwlogs,
+        ):
             module.apply()
         _installed = True
