@@ -388,7 +388,7 @@ def _release(
 
         def show(event: dict[str, Any], sources: list[Any]) -> None:
             if as_json:
-                sys.stdout.write(json.dumps(event, default=str) + "\n")
+                sys.stdout.write(json.dumps(logs_mod.to_item(event, sources)) + "\n")
             else:
                 sys.stdout.write(logs_mod.format_line(event, sources) + "\n")
             sys.stdout.flush()

@@ -223,18 +223,57 @@ def logs(
     hands each new event to `on_event` until `cancel` is set (Ctrl-C)."""
     rt, ctx = _open(cfg, session, state_path, region, endpoint_url, log, sleep, cancel)
     sources = _sources(ctx, cfg, container)
-    pattern = filter_pattern(text)
-    merged = Interleaver()
-    start = int((time.time() - since) * 1000)
-    events: list[dict[str, Any]] = []
+    events = tail(
+        ctx,
+        sources,
+        start_ms=int((time.time() - since) * 1000),
+        pattern=filter_pattern(text),
+        follow=follow,
+        on_event=on_event,
+        limit=limit,
+    )
+    details = {
+        "containers": [s.container for s in sources],
+        "log_groups": sorted({s.group for s in sources}),
+        "events": events,
+    }
+    return rt.result("logs", [], {}, details)
 
-    def poll_once(start_ms: int) -> list[dict[str, Any]]:
+
+def to_item(event: dict[str, Any], sources: list[Source]) -> dict[str, Any]:
+    container, task = label(str(event.get("logStreamName", "")), sources)
+    return {
+        "timestamp": int(event.get("timestamp", 0)),
+        "container": container,
+        "task": task,
+        "stream": event.get("logStreamName"),
+        "message": str(event.get("message", "")).rstrip("\n"),
+        "eventId": event.get("eventId"),
+    }
+
+
+def tail(
+    ctx: Ctx,
+    sources: list[Source],
+    *,
+    start_ms: int,
+    pattern: str | None = None,
+    follow: bool = False,
+    on_event: Callable[[dict[str, Any], list[Source]], None] | None = None,
+    limit: int = 10_000,
+) -> list[dict[str, Any]]:
+    """Read (and with `follow`, keep reading until ctx.cancel) the sources' events, each once,
+    in time order. Each goes to `on_event`; without `follow` they are also returned."""
+    merged = Interleaver()
+    out: list[dict[str, Any]] = []
+
+    def poll_once(since_ms: int) -> list[dict[str, Any]]:
         got: list[dict[str, Any]] = []
         for group, prefix in _queries(sources):
             got += [
                 e
                 for e in fetch(
-                    ctx, group, start_ms=start_ms, prefix=prefix, pattern=pattern, limit=limit
+                    ctx, group, start_ms=since_ms, prefix=prefix, pattern=pattern, limit=limit
                 )
                 if _matches(e, sources)
             ]
@@ -242,32 +281,18 @@ def logs(
 
     def emit(batch: list[dict[str, Any]]) -> None:
         for e in batch:
-            container_name, task = label(str(e.get("logStreamName", "")), sources)
-            item = {
-                "timestamp": int(e.get("timestamp", 0)),
-                "container": container_name,
-                "task": task,
-                "stream": e.get("logStreamName"),
-                "message": str(e.get("message", "")).rstrip("\n"),
-                "eventId": e.get("eventId"),
-            }
             if on_event is not None:
                 on_event(e, sources)
             if not follow:
-                events.append(item)
+                out.append(to_item(e, sources))
 
-    emit(poll_once(start))
-    while follow and not rt.cancel.is_set():
-        rt.sleep(FOLLOW_SECONDS)
-        if rt.cancel.is_set():
+    emit(poll_once(start_ms))
+    while follow and not ctx.cancel.is_set():
+        ctx.sleep(FOLLOW_SECONDS)
+        if ctx.cancel.is_set():
             break
-        emit(poll_once(max(start, merged.newest - FOLLOW_OVERLAP_MS)))
-    details = {
-        "containers": [s.container for s in sources],
-        "log_groups": sorted({s.group for s in sources}),
-        "events": events,
-    }
-    return rt.result("logs", [], {}, details)
+        emit(poll_once(max(start_ms, merged.newest - FOLLOW_OVERLAP_MS)))
+    return out
 
 
 def build_logs(
