@@ -393,16 +393,21 @@ def _release(
                 sys.stdout.write(logs_mod.format_line(event, sources) + "\n")
             sys.stdout.flush()
 
-        result = logs_mod.logs(
-            cfg,
-            container=args.container,
-            since=since,
-            text=args.filter,
-            follow=args.follow,
-            on_event=show if (args.follow or not as_json) else None,
-            log=log,
-            **common,
-        )
+        try:
+            result = logs_mod.logs(
+                cfg,
+                container=args.container,
+                since=since,
+                text=args.filter,
+                follow=args.follow,
+                on_event=show if (args.follow or not as_json) else None,
+                log=log,
+                **common,
+            )
+        except KeyboardInterrupt:
+            if args.follow:
+                return EXIT_OK  # Ctrl-C is how --follow ends
+            raise
         if as_json and not args.follow:
             _emit(args, result.to_dict(), "")
         return EXIT_OK

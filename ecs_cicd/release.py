@@ -382,21 +382,68 @@ def deploy(
     if wait:
         with rt.phase("wait"):
             details.update(
-                follow_execution(ctx, name, execution_id, timeout=timeout or _deadline(ctx))
+                follow_execution(
+                    ctx,
+                    name,
+                    execution_id,
+                    timeout=timeout or _deadline(ctx),
+                    service=_service_name(ctx, cfg),
+                )
             )
             details.update(_after_deploy(ctx, cfg))
     return rt.result("deploy", [], {}, details)
+
+
+def _service_name(ctx: Ctx, cfg: Config) -> tuple[str, str] | None:
+    svc = ctx.state.get("service")
+    if svc is None:
+        return None
+    return str(svc.outputs.get("cluster") or cfg.stack), svc.physical_id
 
 
 def _deadline(ctx: Ctx) -> float:
     return ctx.deadline("pipeline") + ctx.deadline("service")
 
 
+def deployment_progress(
+    ctx: Ctx, action: ActionView, service: tuple[str, str] | None
+) -> str | None:
+    """While a Deploy action runs: the ECS service's newest deployment (rolloutState,
+    running/desired), or the CodeDeploy deployment's status and traffic."""
+    if action.provider == "ECS" and service is not None:
+        items = ctx.client("ecs").describe_services(cluster=service[0], services=[service[1]])
+        svc = next(iter(items.get("services", [])), None)
+        deps = (svc or {}).get("deployments") or []
+        if not deps:
+            return None
+        d = deps[0]
+        return (
+            f"    service {service[1]}: deployment {d.get('id')} of "
+            f"{_revision(str(d.get('taskDefinition', '')))} {d.get('rolloutState', '')}, running "
+            f"{d.get('runningCount', 0)}/{d.get('desiredCount', 0)}"
+        )
+    if action.provider == "CodeDeployToECS" and action.external_id:
+        info = ctx.client("codedeploy").get_deployment(deploymentId=action.external_id)
+        info = info["deploymentInfo"]
+        traffic = ""
+        if info.get("status") in ("InProgress", "Ready"):
+            traffic = codedeploy.traffic_summary(ctx, action.external_id)
+        summary = codedeploy.deployment_summary(info, traffic)
+        return f"    CodeDeploy deployment {action.external_id}: {summary}"
+    return None
+
+
 def follow_execution(
-    ctx: Ctx, pipeline: str, execution_id: str, *, timeout: float
+    ctx: Ctx,
+    pipeline: str,
+    execution_id: str,
+    *,
+    timeout: float,
+    service: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Poll the execution until it ends; progress through ctx.log. Returns its status and
-    actions; raises DeploymentFailed when it does not succeed."""
+    """Poll the execution until it ends; progress through ctx.log (with, while a Deploy action
+    runs, the deployment it made to `service` (cluster, name)). Returns its status and actions;
+    raises DeploymentFailed when it does not succeed."""
     cp = ctx.client("codepipeline")
     follower = PipelineFollower(ctx.region, ctx.target.account)
     last: dict[str, Any] = {"summary": "", "actions": []}
@@ -416,6 +463,12 @@ def follow_execution(
         builds = get_builds(ctx, [b for b in running_builds if b])
         for line in follower.observe(execution, actions, builds):
             ctx.log(line)
+        for a in actions:
+            if a.status == "InProgress" and a.provider in ("ECS", "CodeDeployToECS"):
+                progress = deployment_progress(ctx, a, service)
+                if progress and follower.seen.get(f"{a.stage}/{a.action}#deploy") != progress:
+                    follower.seen[f"{a.stage}/{a.action}#deploy"] = progress
+                    ctx.log(progress)
         for a in actions:
             if a.status != "InProgress":
                 follower.seen[f"{a.stage}/{a.action}#done"] = "yes"

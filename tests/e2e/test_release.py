@@ -99,7 +99,9 @@ def test_deploy_logs_status_rolling(cli: Cli, run: Run) -> None:
     assert "[Container] Phase complete: BUILD State: FAILED" in build
 
     # logs: both containers of the running task, interleaved, prefixed with container and task.
+    reset_calls(cli.endpoint)
     lines = run("logs", "--since", "1h").out.splitlines()
+    assert mutating_calls(cli.endpoint) == []  # reading logs changes nothing
     pattern = re.compile(r"^\d\d:\d\d:\d\d (nginx|app)\s+([0-9a-f]{8}) \| (.*)$")
     parsed = [pattern.match(line) for line in lines]
     assert all(parsed), lines

@@ -250,7 +250,9 @@ def test_follow_execution_fails_with_the_action_message_and_the_build_log_tail()
     assert "  Build / Build: Failed (1m30s)" in ctx.lines
 
 
-def test_follow_execution_succeeds() -> None:
+def test_follow_execution_succeeds_showing_the_deployment_the_deploy_action_makes() -> None:
+    source_done = action("Source", "Succeeded", 0, 9, "GitHub")
+    deploying = action("Deploy", "InProgress", 9, 20, "ECS")
     run = [
         (
             {"pipelineExecutionId": EXECUTION, "status": "InProgress"},
@@ -258,21 +260,60 @@ def test_follow_execution_succeeds() -> None:
             None,
         ),
         (
+            {"pipelineExecutionId": EXECUTION, "status": "InProgress"},
+            [deploying, source_done],
+            None,
+        ),
+        (
+            {"pipelineExecutionId": EXECUTION, "status": "InProgress"},
+            [deploying, source_done],
+            None,
+        ),
+        (
+            {"pipelineExecutionId": EXECUTION, "status": "InProgress"},
+            [deploying, source_done],
+            None,
+        ),
+        (
             {"pipelineExecutionId": EXECUTION, "status": "Succeeded"},
-            [
-                action("Deploy", "Succeeded", 9, 70, "ECS"),
-                action("Source", "Succeeded", 0, 9, "GitHub"),
-            ],
+            [action("Deploy", "Succeeded", 9, 70, "ECS"), source_done],
             None,
         ),
     ]
+    td = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/shop:5"
+
+    def dep(state: str, running: int) -> dict[str, Any]:
+        return {
+            "id": "ecs-svc/9",
+            "taskDefinition": td,
+            "rolloutState": state,
+            "runningCount": running,
+            "desiredCount": 1,
+        }
+
     ctx = FakeCtx(
-        codepipeline=_pipeline_client(run), codebuild=Scripted(batch_get_builds={"builds": []})
+        codepipeline=_pipeline_client(run),
+        codebuild=Scripted(batch_get_builds={"builds": []}),
+        ecs=Scripted(
+            describe_services=[
+                _svc([dep("IN_PROGRESS", 0)]),
+                _svc([dep("IN_PROGRESS", 0)]),
+                _svc([dep("COMPLETED", 1)]),
+            ]
+        ),
     )
-    out = release.follow_execution(ctx, "shop-dev", EXECUTION, timeout=30)  # type: ignore[arg-type]
+    out = release.follow_execution(  # type: ignore[arg-type]
+        ctx, "shop-dev", EXECUTION, timeout=30, service=("c", "web")
+    )
     assert out["status"] == "Succeeded"
     assert [a["stage"] for a in out["actions"]] == ["Source", "Deploy"]
-    assert "  Deploy / Deploy: Succeeded (1m01s)" in ctx.lines
+    assert ctx.lines[-5:] == [
+        "  Deploy / Deploy: InProgress",
+        "    service web: deployment ecs-svc/9 of shop:5 IN_PROGRESS, running 0/1",
+        "    service web: deployment ecs-svc/9 of shop:5 COMPLETED, running 1/1",
+        "execution e0e1e2e3: Succeeded",
+        "  Deploy / Deploy: Succeeded (1m01s)",
+    ]
 
 
 # --- deploy --image / rollback: the roll-out -------------------------------------------------
