@@ -697,9 +697,8 @@ def deploy_image(
     rt, ctx = _open(cfg, session, state_path, region, endpoint_url, log, sleep, cancel)
     cluster, service, svc = _service(ctx, cfg)
     current, tags = _describe_td(ctx, str(svc["taskDefinition"]))
-    if STACK_TAG not in tags:
-        tags = {**dict(_record(ctx.state, "taskdef").outputs.get("tags") or {}), **tags}
-        tags.setdefault(STACK_TAG, cfg.stack)
+    if STACK_TAG not in tags:  # a revision the pipeline registered: tag ours like `up` does
+        tags = {**names.stack_tags(cfg, "taskdef"), **tags}
     td = register_with_image(ctx, current, container, new_image, tags)
     arn = str(td["taskDefinitionArn"])
     rt.log(f"registered {_revision(arn)}: {container} -> {new_image}")
