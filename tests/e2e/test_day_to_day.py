@@ -80,7 +80,10 @@ def test_deploy_logs_status_rolling(cli: Cli, run: Run) -> None:
         f"https://{REGION}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{STACK}/executions/"
         in err
     )
-    assert f"service {STACK}: deployment ecs-svc/" in err and "COMPLETED" in err
+    # The Deploy action rolled the service to a revision with the build's images.
+    assert re.search(
+        rf"service {STACK}: deployment ecs-svc/\S+ PRIMARY COMPLETED revision {STACK}:2 ", err
+    ), err
     assert re.search(r"^status: Succeeded$", ok.out, re.M), ok.out
 
     # A failing build: exit 1 with the action's message, the failed phase and the log's tail.
@@ -110,7 +113,10 @@ def test_deploy_logs_status_rolling(cli: Cli, run: Run) -> None:
     app_only = run("logs", "--container", "app").out.splitlines()
     assert app_only and all(re.match(r"^\S+ app ", line) for line in app_only), app_only
     filtered = run("logs", "--filter", "Running on").out.splitlines()
-    assert len(filtered) == 1 and filtered[0].endswith("|  * Running on http://0.0.0.0:5000")
+    # The task `up` started and the one the pipeline's deployment started: one line each.
+    assert len(filtered) == 2, filtered
+    assert all(line.endswith("|  * Running on http://0.0.0.0:5000") for line in filtered)
+    assert len({line.split()[2] for line in filtered}) == 2
     as_json = json.loads(run("logs", "--container", "nginx", "--output", "json").out)
     assert as_json["details"]["containers"] == ["nginx"]
     assert {e["container"] for e in as_json["details"]["events"]} == {"nginx"}
@@ -122,7 +128,7 @@ def test_deploy_logs_status_rolling(cli: Cli, run: Run) -> None:
     assert "URL: http://" in text
     assert re.search(r"^RESOURCE\s+STATE\s+ID\s+DETAIL$", text, re.M)
     assert re.search(r"^service\s+ok\s+" + STACK, text, re.M)
-    assert re.search(r"^  PRIMARY\s+" + STACK + r":1\s+COMPLETED\s+1/1\s", text, re.M), text
+    assert re.search(r"^  PRIMARY\s+" + STACK + r":2\s+COMPLETED\s+1/1\s", text, re.M), text
     assert "  last events:" in text
     assert re.search(r"^  Failed\s+StartPipelineExecution\s", text, re.M), text
     assert re.search(r"^  Succeeded\s+StartPipelineExecution\s", text, re.M)

@@ -210,3 +210,30 @@ def test_describe_task_definition_of_a_family_is_its_latest_active_revision(aws:
     with pytest.raises(ClientError) as err:
         ecs.describe_task_definition(taskDefinition="shop-dev")
     assert err.value.response["Error"]["Code"] == "ClientException"
+
+
+def test_start_pipeline_execution_deploys_the_builds_images_to_the_service(aws: Any) -> None:
+    ecs = aws("ecs")
+    aws("logs").create_log_group(logGroupName=GROUP)
+    uri = aws("ecr").create_repository(repositoryName="shop-dev/app")["repository"]["repositoryUri"]
+    ecs.create_cluster(clusterName="c")
+    first = _taskdef(ecs)
+    ecs.create_service(cluster="c", serviceName="s", taskDefinition=first, desiredCount=1)
+    _codebuild, cp = _pipeline_with_project(aws)  # its Deploy action targets c/s
+    # The execution CreatePipeline started deployed nothing.
+    assert (
+        ecs.describe_services(cluster="c", services=["s"])["services"][0]["taskDefinition"] == first
+    )
+    execution = cp.start_pipeline_execution(name="shop-dev")["pipelineExecutionId"]
+    svc = ecs.describe_services(cluster="c", services=["s"])["services"][0]
+    assert svc["taskDefinition"].endswith("task-definition/shop-dev:2")
+    assert svc["deployments"][0]["taskDefinition"] == svc["taskDefinition"]
+    got = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"], include=["TAGS"])
+    images = {c["name"]: c["image"] for c in got["taskDefinition"]["containerDefinitions"]}
+    assert images == {"nginx": "nginx:stable", "app": f"{uri}:{execution[:8]}"}
+    assert got.get("tags", []) == []  # as the ECS deploy action registers it
+    # A failed build deploys nothing.
+    cp_patch.fail_next_execution("Build", "exit status 1")
+    cp.start_pipeline_execution(name="shop-dev")
+    again = ecs.describe_services(cluster="c", services=["s"])["services"][0]
+    assert again["taskDefinition"] == svc["taskDefinition"]
