@@ -44,7 +44,7 @@ from ecs_cicd.ops import Log, Result, Runtime, _ctx, _load_state, runtime
 from ecs_cicd.resources import codedeploy
 from ecs_cicd.stack import build_stack
 from ecs_cicd.state import State
-from ecs_cicd.waiters import poll, wait_for_service
+from ecs_cicd.waiters import poll, stopped_task_reasons, wait_for_service
 
 # Lines of a failed build's log shown with the failure.
 LOG_TAIL = 20
@@ -478,7 +478,7 @@ def follow_execution(
         if status == "Succeeded":
             return dict(execution)
         if status in ("Failed", "Stopped", "Stopping", "Superseded", "Cancelled"):
-            raise _execution_failed(ctx, pipeline, execution, actions)
+            raise _execution_failed(ctx, pipeline, execution, actions, service)
         return None
 
     execution = poll(
@@ -499,7 +499,11 @@ def follow_execution(
 
 
 def _execution_failed(
-    ctx: Ctx, pipeline: str, execution: dict[str, Any], actions: list[ActionView]
+    ctx: Ctx,
+    pipeline: str,
+    execution: dict[str, Any],
+    actions: list[ActionView],
+    service: tuple[str, str] | None = None,
 ) -> DeploymentFailed:
     failed = failing_action(actions)
     build = None
@@ -509,10 +513,21 @@ def _execution_failed(
         if build is not None:
             tail = [str(e.get("message", "")).rstrip("\n") for e in build_log(ctx, build, LOG_TAIL)]
     msg = failure_message(pipeline, execution, actions, build, tail)
+    if failed is not None and failed.provider == "ECS" and service is not None:
+        # The ECS deploy action failed: why the new tasks did not run.
+        msg += "".join(f"\n  {line}" for line in service_failure(ctx, *service))
     hint = pipeline_link(ctx.region, pipeline, execution.get("pipelineExecutionId"))
     if build is not None:
         hint += f" ; build: {build_link(ctx.region, ctx.target.account, str(build.get('id')))}"
     return DeploymentFailed(msg, hint=hint)
+
+
+def service_failure(ctx: Ctx, cluster: str, service: str) -> list[str]:
+    """The service's newest events and its stopped tasks' reasons."""
+    items = ctx.client("ecs").describe_services(cluster=cluster, services=[service])
+    svc = next(iter(items.get("services", [])), None) or {}
+    out = [f"service event: {e.get('message', '')}" for e in (svc.get("events") or [])[:3]]
+    return out + [f"stopped {r}" for r in stopped_task_reasons(ctx, cluster, service)]
 
 
 def _after_deploy(ctx: Ctx, cfg: Config) -> dict[str, Any]:

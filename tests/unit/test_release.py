@@ -316,6 +316,45 @@ def test_follow_execution_succeeds_showing_the_deployment_the_deploy_action_make
     ]
 
 
+def test_a_failed_ecs_deploy_action_says_why_the_tasks_did_not_run() -> None:
+    run = [
+        (
+            {"pipelineExecutionId": EXECUTION, "status": "Failed"},
+            [
+                action("Deploy", "Failed", 9, 600, "ECS", error="Deployment ecs-svc/9 failed"),
+                action("Source", "Succeeded", 0, 9, "GitHub"),
+            ],
+            None,
+        )
+    ]
+    ctx = FakeCtx(
+        codepipeline=_pipeline_client(run),
+        codebuild=Scripted(batch_get_builds={"builds": []}),
+        ecs=Scripted(
+            describe_services=_svc([], ("(service web) deployment ecs-svc/9 failed.",)),
+            list_tasks={"taskArns": ["arn:aws:ecs:r:1:task/c/f00d"]},
+            describe_tasks={
+                "tasks": [
+                    {
+                        "taskArn": "arn:aws:ecs:r:1:task/c/f00d",
+                        "stoppedReason": "Task failed ELB health checks",
+                    }
+                ]
+            },
+        ),
+    )
+    with pytest.raises(DeploymentFailed) as err:
+        release.follow_execution(  # type: ignore[arg-type]
+            ctx, "shop-dev", EXECUTION, timeout=30, service=("c", "web")
+        )
+    lines = str(err.value).splitlines()
+    assert lines[0].endswith("Failed at Deploy / Deploy: Deployment ecs-svc/9 failed")
+    assert "  service event: (service web) deployment ecs-svc/9 failed." in lines
+    assert any(
+        line.startswith("  stopped task f00d: Task failed ELB health checks") for line in lines
+    )
+
+
 # --- deploy --image / rollback: the roll-out -------------------------------------------------
 def _svc(deployments: list[dict[str, Any]], events: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
