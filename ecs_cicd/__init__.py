@@ -17,7 +17,10 @@ from ecs_cicd.errors import (
     UsageError,
     WaitTimeout,
 )
+from ecs_cicd.logs import build_logs
+from ecs_cicd.logs import logs as read_logs
 from ecs_cicd.ops import Result, down, outputs, plan, recover, status, up
+from ecs_cicd.release import deploy, deploy_image, rollback
 
 __all__ = [
     "AwsError",
@@ -30,12 +33,17 @@ __all__ = [
     "StateError",
     "UsageError",
     "WaitTimeout",
+    "build_logs",
+    "deploy",
+    "deploy_image",
     "down",
     "load_config",
     "outputs",
     "parse_config",
     "plan",
+    "read_logs",
     "recover",
+    "rollback",
     "status",
     "up",
 ]

@@ -25,7 +25,7 @@ from ecs_cicd.errors import AwsError, ConfigError
 
 T = TypeVar("T")
 
-READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Head")
+READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Head", "FilterLogEvents")
 
 # Error codes that mean "it is not there". One table, not rediscovered in every handler.
 NOT_FOUND_CODES = frozenset(

@@ -237,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and deployment group, pipeline, log group.",
         [common],
     )
+    _register_release(sub, common)
     _verb(
         sub,
         "validate",
@@ -549,9 +550,16 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
         elif verb == "state recover":
             result = ops.recover(cfg, log=log, **common)
+        elif verb in ("deploy", "rollback", "logs"):
+            return _release(args, verb, cfg, log, common)
         else:  # pragma: no cover - argparse restricts verbs
             raise UsageError(f"unknown verb {verb}")
-    text = ui.format_result(result, verbose=args.verbose)
+    if verb == "status":
+        from ecs_cicd.statusview import format_status
+
+        text = format_status(result)
+    else:
+        text = ui.format_result(result, verbose=args.verbose)
     if getattr(args, "stats", False):
         text += "\n" + ui.format_stats(result)
     _emit(args, result.to_dict(), text)
@@ -569,6 +577,108 @@ def _token_notes(cfg: Any) -> list[str]:
             "(read-only commands do not)"
         ]
     return []
+
+
+def _register_release(sub: Any, common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser(
+        "deploy",
+        parents=[common],
+        help="run the pipeline now (or roll out one image with --image)",
+        description="Start an execution of the stack's pipeline; with --wait follow it (stages, "
+        "actions, build phases, the deployment) and exit 1 with the failing action's message. "
+        "With --image, register a task definition revision with that image and roll the "
+        "service out to it (a CodeDeploy deployment for blue/green) without the pipeline.",
+    )
+    d.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    d.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --wait: give up after this long (default: waits.pipeline + waits.service)",
+    )
+    d.add_argument(
+        "--image",
+        metavar="[CONTAINER=]IMAGE[:TAG]",
+        help="hot fix: roll out this image for CONTAINER (default: the app container) now; "
+        "always waits",
+    )
+    sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="return the service to the task definition revision before its current one",
+        description="Roll the service back to the ACTIVE revision before its current one "
+        "(a CodeDeploy deployment for blue/green), wait, then deregister the revision rolled "
+        "back from so `up` keeps the service there.",
+    )
+    lg = sub.add_parser(
+        "logs",
+        parents=[common],
+        help="the service's CloudWatch logs, interleaved by time (or --build)",
+        description="Read the service's container logs (every task, every container, in time "
+        "order, each line prefixed with container and task id), or the latest build's log.",
+    )
+    lg.add_argument("--container", metavar="NAME", help="only this container")
+    lg.add_argument("--since", default="10m", help="how far back: 30s, 10m, 2h, 1d (default 10m)")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (Ctrl-C)")
+    lg.add_argument("--filter", metavar="TEXT", help="only lines containing TEXT")
+    lg.add_argument("--build", action="store_true", help="the latest CodeBuild build's log")
+
+
+def _release(
+    args: argparse.Namespace, verb: str, cfg: Any, log: Any, common: dict[str, Any]
+) -> int:
+    """deploy, rollback, logs (ecs_cicd/release.py, ecs_cicd/logs.py)."""
+    from ecs_cicd import logs as logs_mod
+    from ecs_cicd import release
+
+    if verb == "deploy" and args.image:
+        result = release.deploy_image(cfg, args.image, log=log, **common)
+    elif verb == "deploy":
+        result = release.deploy(cfg, wait=args.wait, timeout=args.timeout, log=log, **common)
+    elif verb == "rollback":
+        result = release.rollback(cfg, log=log, **common)
+    elif args.build:
+        result = logs_mod.build_logs(cfg, log=log, **common)
+        d = result.details
+        head = f"build {d['build']} {d['status']} ({d['log_group']} {d['log_stream']})"
+        _emit(args, result.to_dict(), "\n".join([head, *d["lines"]]))
+        return EXIT_OK
+    else:
+        since = logs_mod.parse_since(args.since)
+        as_json = args.output == "json"
+
+        def show(event: dict[str, Any], sources: list[Any]) -> None:
+            if as_json:
+                sys.stdout.write(json.dumps(logs_mod.to_item(event, sources)) + "\n")
+            else:
+                sys.stdout.write(logs_mod.format_line(event, sources) + "\n")
+            sys.stdout.flush()
+
+        try:
+            result = logs_mod.logs(
+                cfg,
+                container=args.container,
+                since=since,
+                text=args.filter,
+                follow=args.follow,
+                on_event=show if (args.follow or not as_json) else None,
+                log=log,
+                **common,
+            )
+        except KeyboardInterrupt:
+            if args.follow:
+                return EXIT_OK  # Ctrl-C is how --follow ends
+            raise
+        if as_json and not args.follow:
+            _emit(args, result.to_dict(), "")
+        return EXIT_OK
+    d = result.details
+    lines = [f"{k}: {v}" for k, v in d.items() if k not in ("actions", "note")]
+    if d.get("note"):
+        lines.append(f"note: {d['note']}")
+    lines.append(f"{result.command}: done in {result.seconds:.1f}s")
+    _emit(args, result.to_dict(), "\n".join(lines))
+    return EXIT_OK
 
 
 def _region(args: argparse.Namespace, cfg: Any) -> str:

@@ -739,6 +739,9 @@ def status(
         found = codepipeline.latest_execution(ctx, pipe.physical_id)
         if found:
             details["pipeline"] = found
+    from ecs_cicd import statusview  # deployments, events, CodeDeploy, pipeline executions
+
+    details.update(statusview.extra(ctx, cfg, state))
     return rt.result("status", outcomes, stack_outputs(cfg, state), details)
 
 

@@ -8,6 +8,13 @@
 * Projects carry AWS's defaults and field names (``lastModified``, timeouts 60 / 480).
 * BatchGetProjects / BatchGetBuilds report ``projectsNotFound`` / ``buildsNotFound``; reading a
   build no longer appends its phases again on every call.
+* Builds a pipeline execution starts (``plan_build``) run during their stage's window: status,
+  current phase and phases follow the clock (IN_PROGRESS, then SUCCEEDED, or FAILED in the
+  BUILD phase with a COMMAND_EXECUTION_ERROR context when the execution is made to fail at
+  that stage: control plane ``/pipeline-failure``). Each writes its log, with CodeBuild's phase
+  lines, to the project's CloudWatch group and ``<streamName>/<build uuid>``; ``logs`` of the
+  build name them (``groupName``, ``streamName``, ``deepLink``).
+* ListBuildsForProject lists newest first (AWS's default ``sortOrder`` DESCENDING).
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from moto.codebuild.responses import CodeBuildResponse
 from moto.core.utils import unix_time
 from moto.iam.models import iam_backends
 
-from ecs_cicd.emulator._util import add, dumps, replace, rewrap, unwrap
+from ecs_cicd.emulator import cwlogs
+from ecs_cicd.emulator._util import add, dumps, now, replace, rewrap, state, unwrap
 
 _NO_LOCATION_SOURCES = {"CODEPIPELINE", "NO_SOURCE"}
 
@@ -173,6 +181,11 @@ def _batch_get_builds(original: Any) -> Any:
         answer = original(self)
         body = unwrap(answer)
         found = {b["id"] for b in body["builds"]}
+        plans = _plans(self.codebuild_backend)
+        at = now()
+        body["builds"] = [
+            _planned(b, plans[b["id"]], at) if b["id"] in plans else b for b in body["builds"]
+        ]
         body["buildsNotFound"] = [i for i in self._get_param("ids") if i not in found]
         return rewrap(answer, body)
 
@@ -189,6 +202,144 @@ def _set_phases(original: Any) -> Any:
     return set_phases
 
 
+# --- builds a pipeline runs ------------------------------------------------------------------
+PHASES = (
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+    "BUILD",
+    "POST_BUILD",
+    "UPLOAD_ARTIFACTS",
+    "FINALIZING",
+)
+
+
+def _plans(backend: CodeBuildBackend) -> dict[str, dict[str, Any]]:
+    return state(backend, "build_plans", dict)
+
+
+def build_log_lines(project: str, failure: str | None) -> list[str]:
+    """CodeBuild's own lines for the phases of a docker build-and-push buildspec."""
+    out = ["[Container] Running on CodeBuild On-demand", "[Container] Waiting for agent ping"]
+    for phase in ("DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"):
+        out.append(f"[Container] Entering phase {phase}")
+        if phase == "PRE_BUILD":
+            out.append("[Container] Running command aws ecr get-login-password | docker login")
+            out.append("Login Succeeded")
+        if phase == "BUILD":
+            out.append(f"[Container] Running command docker build -t {project} .")
+            out.append("Step 1/6 : FROM python:3.12-slim")
+            if failure:
+                out.append(
+                    'ERROR: failed to solve: process "/bin/sh -c pip install" did not complete successfully: exit code: 1'
+                )
+                out.append(
+                    f"[Container] Command did not exit successfully docker build -t {project} . exit status 1"
+                )
+                out.append("[Container] Phase complete: BUILD State: FAILED")
+                out.append(
+                    f"[Container] Phase context status code: COMMAND_EXECUTION_ERROR Message: {failure}"
+                )
+                continue
+            out.append("Successfully built 3f2a9c1d7e4b")
+        if phase == "POST_BUILD":
+            out.append(
+                "[Container] Running command docker push"
+                if not failure
+                else "[Container] Skipping docker push: the build failed"
+            )
+        out.append(f"[Container] Phase complete: {phase} State: SUCCEEDED")
+    return out
+
+
+def plan_build(
+    backend: CodeBuildBackend, build_id: str, start: float, end: float, failure: str | None
+) -> None:
+    """The build `build_id` runs during [start, end) and fails in BUILD with `failure`."""
+    project = build_id.split(":", 1)[0]
+    stored = backend.codebuild_projects.get(project)
+    config = ((stored.project_metadata if stored else {}).get("logsConfig") or {}).get(
+        "cloudWatchLogs"
+    ) or {}
+    group = config.get("groupName") or f"/aws/codebuild/{project}"
+    uuid = build_id.split(":", 1)[1]
+    stream = f"{config['streamName']}/{uuid}" if config.get("streamName") else uuid
+    _plans(backend)[build_id] = {"start": start, "end": end, "failure": failure}
+    lines = build_log_lines(project, failure)
+    step = max(end - start, 0.0) * 1000 / max(len(lines), 1)
+    cwlogs.write(
+        backend.account_id,
+        backend.region_name,
+        group,
+        stream,
+        [(int(start * 1000 + i * step), line) for i, line in enumerate(lines)],
+        create_group=True,
+    )
+    for build in backend.build_metadata_history.get(project, []):
+        if build["id"] == build_id:
+            region = backend.region_name
+            build["logs"] = {
+                "groupName": group,
+                "streamName": stream,
+                "deepLink": f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+                f"#logEvent:group={group};stream={stream}",
+                "cloudWatchLogsArn": f"arn:aws:logs:{region}:{backend.account_id}:log-group:"
+                f"{group}:log-stream:{stream}",
+                "cloudWatchLogs": {"status": "ENABLED", "groupName": group, "streamName": stream},
+                "s3Logs": {"status": "DISABLED", "encryptionDisabled": False},
+            }
+
+
+def _planned(build: dict[str, Any], plan: dict[str, Any], at: float) -> dict[str, Any]:
+    """The build as it is at `at` according to its plan."""
+    start, end, failure = plan["start"], plan["end"], plan["failure"]
+    step = max(end - start, 0.0) / len(PHASES)
+    phases: list[dict[str, Any]] = []
+    current = "COMPLETED"
+    for i, name in enumerate(PHASES):
+        begin, finish = start + i * step, start + (i + 1) * step
+        if at < begin:
+            break
+        phase: dict[str, Any] = {"phaseType": name, "startTime": begin}
+        if at < finish and end > at:
+            current = name
+            phases.append(phase)
+            break
+        phase.update(endTime=finish, durationInSeconds=int(finish - begin))
+        phase["phaseStatus"] = "FAILED" if failure and name == "BUILD" else "SUCCEEDED"
+        if failure and name == "BUILD":
+            phase["contexts"] = [{"statusCode": "COMMAND_EXECUTION_ERROR", "message": failure}]
+        phases.append(phase)
+    done = at >= end
+    if done:
+        phases.append({"phaseType": "COMPLETED", "startTime": end})
+    return {
+        **build,
+        "startTime": start,
+        "phases": phases,
+        "currentPhase": current if not done else "COMPLETED",
+        "buildStatus": ("FAILED" if failure else "SUCCEEDED") if done else "IN_PROGRESS",
+        "buildComplete": done,
+        **({"endTime": end} if done else {}),
+    }
+
+
+def _list_builds_for_project(original: Any) -> Any:
+    def list_builds_for_project(self: CodeBuildResponse) -> Any:
+        answer = original(self)
+        body = unwrap(answer)
+        ids = list(body.get("ids", []))
+        if self._get_param("sortOrder", "DESCENDING") == "DESCENDING":
+            ids.reverse()
+        body["ids"] = ids
+        return rewrap(answer, body)
+
+    return list_builds_for_project
+
+
 def apply() -> None:
     # moto's create_project calls these module functions by name; swapping them in the module
     # is how its validation is corrected without copying create_project.
@@ -198,5 +349,6 @@ def apply() -> None:
     replace(CodeBuildResponse, "create_project", _create_project)
     replace(CodeBuildResponse, "batch_get_projects", _batch_get_projects)
     replace(CodeBuildResponse, "batch_get_builds", _batch_get_builds)
+    replace(CodeBuildResponse, "list_builds_for_project", _list_builds_for_project)
     replace(CodeBuildBackend, "_set_phases", _set_phases)
     add(CodeBuildResponse, "update_project", update_project)

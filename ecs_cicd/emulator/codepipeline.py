@@ -9,9 +9,15 @@ moto stores pipelines but has no executions at all. Here:
   ``pipeline_seconds`` when that is set (``pacing.py``). Status is derived from
   the clock on every read, so nothing runs in the background.
 * ``fail_next_execution`` makes the next execution(s) fail at a named stage, so callers can test
-  their failed-execution report (ListActionExecutions carries the error details).
+  their failed-execution report (ListActionExecutions carries the error details); a CodeBuild
+  action's build in that stage fails too, with the message in its BUILD phase and log
+  (``codebuild.plan_build``).
 * GetPipelineExecution, ListPipelineExecutions, GetPipelineState, ListActionExecutions read
   those executions.
+* An execution StartPipelineExecution started deploys when its ECS Deploy stage begins: a new
+  task definition revision with the build's images, then UpdateService (``_deploy_ecs``).
+  Executions CreatePipeline or a webhook started do not (so `up` sees no revision of its own
+  run's pipeline), nor does a CodeDeployToECS action.
 * Webhooks are in ``webhooks.py``.
 * GetPipeline / CreatePipeline / UpdatePipeline return GitHub ``OAuthToken`` values masked.
 """
@@ -118,6 +124,7 @@ class Execution:
     role_arn: str
     region: str
     failure: _Failure | None = None
+    deployed: bool = False
 
     def _window(self, index: int) -> tuple[float, float]:
         step = self.duration / max(len(self.stages), 1)
@@ -237,7 +244,70 @@ def start_execution(backend: CodePipelineBackend, name: str, trigger_type: str) 
     )
     _link_builds(backend, execution)
     _executions(backend).setdefault(name, []).insert(0, execution)
+    _advance(backend, name)
     return execution
+
+
+def _advance(backend: CodePipelineBackend, name: str) -> None:
+    """Executions started by StartPipelineExecution whose ECS Deploy stage has begun deploy
+    once (see ``_deploy_ecs``). Called on every read, since nothing runs in the background."""
+    at = now()
+    for execution in _executions(backend).get(name, []):
+        if execution.deployed or execution.trigger_type != "StartPipelineExecution":
+            continue
+        for index, (stage, runs) in enumerate(execution.stages):
+            for run in runs:
+                provider = run.declaration.get("actionTypeId", {}).get("provider")
+                if provider != "ECS" or execution.stage_status(index, at) is None:
+                    continue
+                execution.deployed = True
+                failing = execution.failure is not None and execution.failure.stage == stage
+                if not failing:
+                    _deploy_ecs(backend, execution, run)
+
+
+def _advance_quietly(backend: CodePipelineBackend, name: str | None) -> None:
+    if name and name in backend.pipelines:
+        _advance(backend, name)
+
+
+def _deploy_ecs(backend: CodePipelineBackend, execution: Execution, run: _ActionRun) -> None:
+    """The ECS deploy action: a new revision of the service's task definition, without tags,
+    with the build's images for the containers that have an ECR repository named
+    ``.../<container>`` (what imagedefinitions.json names), tagged with the execution's id;
+    then UpdateService to it. A missing service: nothing (AWS fails the action)."""
+    from moto.ecr.models import ecr_backends
+    from moto.ecs.models import ecs_backends
+
+    ecs = ecs_backends[backend.account_id][backend.region_name]
+    conf = run.declaration.get("configuration") or {}
+    cluster, name = conf.get("ClusterName"), conf.get("ServiceName")
+    service = ecs.services.get(f"{cluster}:{name}")
+    if service is None or service.status != "ACTIVE" or not service.task_definition:
+        return
+    td = ecs.describe_task_definition(service.task_definition)
+    repos = ecr_backends[backend.account_id][backend.region_name].repositories
+    tag = execution.execution_id[:8]
+    containers: list[dict[str, Any]] = copy.deepcopy(list(td.container_definitions))  # type: ignore[arg-type]
+    for c in containers:
+        suffix = "/" + str(c["name"]).lower()
+        repo = next((r for r in repos.values() if r.name.endswith(suffix)), None)
+        if repo is not None:
+            c["image"] = f"{repo.uri}:{tag}"
+    new = ecs.register_task_definition(
+        family=td.family,
+        container_definitions=containers,
+        volumes=td.volumes,
+        network_mode=getattr(td, "network_mode", None),
+        requires_compatibilities=td.requires_compatibilities,
+        cpu=td.cpu,
+        memory=td.memory,
+        # moto sets these attributes only when they were given
+        task_role_arn=getattr(td, "task_role_arn", None),
+        execution_role_arn=getattr(td, "execution_role_arn", None),
+        runtime_platform=td.runtime_platform,
+    )
+    ecs.update_service({"cluster": cluster, "service": name, "task_definition": new.arn})
 
 
 def _link_builds(backend: CodePipelineBackend, execution: Execution) -> None:
@@ -245,12 +315,23 @@ def _link_builds(backend: CodePipelineBackend, execution: Execution) -> None:
     from moto.codebuild.models import codebuild_backends
 
     builds = codebuild_backends[backend.account_id][backend.region_name]
-    for _stage, actions in execution.stages:
+    from ecs_cicd.emulator.codebuild import plan_build
+
+    for index, (stage, actions) in enumerate(execution.stages):
         for run in actions:
             type_id = run.declaration.get("actionTypeId", {})
             project = (run.declaration.get("configuration") or {}).get("ProjectName")
             if type_id.get("provider") == "CodeBuild" and project in builds.codebuild_projects:
                 run.external_execution_id = builds.start_build(project)["id"]
+                failure = execution.failure
+                begin, end = execution._window(index)
+                plan_build(
+                    builds,
+                    run.external_execution_id,
+                    begin,
+                    end,
+                    failure.message if failure is not None and failure.stage == stage else None,
+                )
 
 
 def _find_execution(backend: CodePipelineBackend, name: str, execution_id: str) -> Execution:
@@ -426,6 +507,7 @@ def start_pipeline_execution(self: CodePipelineResponse) -> str:
 
 
 def get_pipeline_execution(self: CodePipelineResponse) -> str:
+    _advance_quietly(self.codepipeline_backend, self._get_param("pipelineName"))
     execution = _find_execution(
         self.codepipeline_backend,
         self._get_param("pipelineName"),
@@ -435,6 +517,7 @@ def get_pipeline_execution(self: CodePipelineResponse) -> str:
 
 
 def list_pipeline_executions(self: CodePipelineResponse) -> str:
+    _advance_quietly(self.codepipeline_backend, self._get_param("pipelineName"))
     backend = self.codepipeline_backend
     name = self._get_param("pipelineName")
     require_pipeline(backend, name)
@@ -448,10 +531,12 @@ def list_pipeline_executions(self: CodePipelineResponse) -> str:
 
 
 def get_pipeline_state(self: CodePipelineResponse) -> str:
+    _advance_quietly(self.codepipeline_backend, self._get_param("name"))
     return dumps(_pipeline_state(self.codepipeline_backend, self._get_param("name")))
 
 
 def list_action_executions(self: CodePipelineResponse) -> str:
+    _advance_quietly(self.codepipeline_backend, self._get_param("pipelineName"))
     backend = self.codepipeline_backend
     name = self._get_param("pipelineName")
     require_pipeline(backend, name)

@@ -20,6 +20,7 @@
   ("... does not have an associated load balancer.").
 * A service's running tasks are registered (healthy) in its target groups, one IP target per
   task, as ECS does once they pass the health check; deregistered when the service is deleted.
+* Running tasks write a few lines to their containers' awslogs streams (``cwlogs.task_logs``).
 * UpdateService stores the task definition as its full ARN and refuses INACTIVE services.
 * DeleteService leaves the service INACTIVE with no tasks; ListServices omits INACTIVE services.
 * DeleteCluster refuses while services or tasks are active; activeServicesCount is counted.
@@ -28,6 +29,8 @@
   armed through the control plane (``scaling.arm_alarm``) rolls the next new deployment of a
   service watching that alarm back on the first read after it starts (see ``scaling.py``).
 * ``scale_service``: the desired count set as Application Auto Scaling would (test control).
+* DescribeTaskDefinition of a family alone is its latest ACTIVE revision, as on AWS (moto took
+  the latest of any status); none ACTIVE: ClientException "Unable to describe task definition.".
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.models import elbv2_backends
 from moto.moto_api._internal import mock_random
 
-from ecs_cicd.emulator import ec2, pacing
+from ecs_cicd.emulator import cwlogs, ec2, pacing
 from ecs_cicd.emulator import elbv2 as elbv2_patch
 from ecs_cicd.emulator import scaling as scaling_patch
 from ecs_cicd.emulator._util import add, now, replace
@@ -322,6 +325,7 @@ def _register_tasks(service: Service) -> None:
             group.deregister([{"Id": ip}])
         port = entry.get("containerPort") or group.port
         group.register([{"Id": ip, "Port": port} for ip in want if ip not in group.targets])
+    cwlogs.task_logs(service)
 
 
 def _service_init(original: Any) -> Any:
@@ -515,6 +519,21 @@ def update_cluster_settings(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"cluster": cluster})
 
 
+def _describe_task_definition(original: Any) -> Any:
+    def describe_task_definition(self: EC2ContainerServiceBackend, task_definition_str: str) -> Any:
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            return original(self, task_definition_str)
+        # A family alone names its latest ACTIVE revision (moto: the latest of any status).
+        revisions = self.task_definitions.get(name, {})
+        active = [r for r, td in revisions.items() if getattr(td, "status", "ACTIVE") == "ACTIVE"]
+        if revisions and not active:
+            raise ECSException("ClientException", "Unable to describe task definition.")
+        return original(self, f"{name}:{max(active)}" if active else task_definition_str)
+
+    return describe_task_definition
+
+
 def apply() -> None:
     replace(Service, "__init__", _service_init)
     replace(EC2ContainerServiceResponse, "create_service", _create_service)
@@ -525,3 +544,4 @@ def apply() -> None:
     replace(EC2ContainerServiceBackend, "delete_cluster", _delete_cluster)
     replace(EC2ContainerServiceBackend, "describe_clusters", _describe_clusters)
     add(EC2ContainerServiceResponse, "update_cluster_settings", update_cluster_settings)
+    replace(EC2ContainerServiceBackend, "describe_task_definition", _describe_task_definition)

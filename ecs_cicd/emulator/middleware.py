@@ -9,10 +9,11 @@ With the control plane on, every AWS request is classified (service, action, mut
 recorded. The service comes from the SigV4 credential scope (boto3 client names: ``elbv2``,
 ``resourcegroupstaggingapi``); the action from X-Amz-Target (JSON protocols), ``Action=`` (query
 protocols), or for S3 the operation its method, path and query resolve to in the botocore model
-(``CreateBucket``, ``PutBucketVersioning``; ``"METHOD /path"`` if none matches). Mutating means not
-Describe*/Get*/List*/Head*/BatchGet*, and for S3 anything but GET and HEAD. A reserved path prefix
-``/_ecs_cicd/`` is the control plane; it cannot collide with AWS because no S3 bucket name (the
-only first path segment an AWS call here can carry) may start with an underscore.
+(``CreateBucket``, ``PutBucketVersioning``; ``"METHOD /path"`` if none matches). Mutating means
+not Describe*/Get*/List*/Head*/BatchGet*/FilterLogEvents, and for S3 anything but GET and HEAD. A
+reserved path prefix ``/_ecs_cicd/`` is the control plane; it cannot collide with AWS because no
+S3 bucket name (the only first path segment an AWS call here can carry) may start with an
+underscore.
 
 Control plane (JSON bodies; every answer is JSON):
 
@@ -74,7 +75,7 @@ PREFIX = "/_ecs_cicd"
 
 # Credential-scope signing names that differ from the boto3 client name.
 _CLIENT_NAMES = {"elasticloadbalancing": "elbv2", "tagging": "resourcegroupstaggingapi"}
-_READ_PREFIXES = ("Describe", "Get", "List", "Head", "BatchGet")
+_READ_PREFIXES = ("Describe", "Get", "List", "Head", "BatchGet", "FilterLogEvents")
 # Retried by botocore as throttling (botocore/retries/standard.py); anything else is rendered
 # as a 5xx, which botocore retries as transient.
 _THROTTLING_CODES = {

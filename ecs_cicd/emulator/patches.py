@@ -13,6 +13,7 @@ from ecs_cicd.emulator import (
     codebuild,
     codedeploy,
     codepipeline,
+    cwlogs,
     dns,
     ec2,
     ecs,
@@ -43,6 +44,7 @@ def install() -> None:
             elbv2,
             scaling,
             dns,
+            cwlogs,
         ):
             module.apply()
         _installed = True
