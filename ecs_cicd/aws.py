@@ -21,6 +21,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from ecs_cicd import progress
 from ecs_cicd.errors import AwsError, ConfigError
 
 T = TypeVar("T")
@@ -243,6 +244,7 @@ class Aws:
 
     def _count(self, model: Any, **_: Any) -> None:
         self.stats.record(model.service_model.service_name, model.name)
+        progress.count_call(f"{model.service_model.service_name}:{model.name}")
 
     def _count_retries(self, model: Any, parsed: Any = None, **_: Any) -> None:
         meta = parsed.get("ResponseMetadata", {}) if isinstance(parsed, dict) else {}

@@ -91,9 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the summary: API calls per service and operation, retries, seconds per "
         "phase (looking up, changing, waiting) and per resource",
     )
+    runs = argparse.ArgumentParser(add_help=False)
+    runs.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress: only errors and the final summary (with -v: also each resource's "
+        "start and API calls)",
+    )
+    runs.add_argument(
+        "--timeline",
+        metavar="FILE.html",
+        help="write the run as an HTML timeline: a bar per resource, waits hatched, the "
+        "critical path outlined",
+    )
     p = sub.add_parser(
         "up",
-        parents=[common, workers],
+        parents=[common, workers, runs],
         help="create or converge the stack, then wait until it serves",
     )
     p.add_argument(
@@ -113,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="take over these resources that carry the stack's names but not its tag "
         "(tags them; `plan --adopt ...` shows what will change in them)",
     )
-    sub.add_parser("down", parents=[common, workers], help="delete everything the stack created")
+    sub.add_parser(
+        "down", parents=[common, workers, runs], help="delete everything the stack created"
+    )
     pl = sub.add_parser(
         "plan", parents=[common, workers], help="show what `up` would change (read-only)"
     )
@@ -265,7 +281,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     log = ui.progress
-    with _endpoint(args) as endpoint:
+    reporter = _reporter(args) if verb in ("up", "down") else None
+    with _endpoint(args) as endpoint, reporter or contextlib.nullcontext():
         common: dict[str, Any] = {
             "session": _session(args),
             "state_path": args.state,
@@ -279,7 +296,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 replace_service=args.replace_service,
                 adopt=args.adopt,
                 max_workers=args.max_workers,
-                log=log,
+                events=reporter,
                 **common,
             )
         elif verb == "plan":
@@ -293,7 +310,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 cfg,
                 confirm=_confirm(args, cfg.stack),
                 max_workers=args.max_workers,
-                log=log,
+                events=reporter,
                 **common,
             )
             if result.details.get("aborted"):
@@ -303,11 +320,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             result = ops.recover(cfg, log=log, **common)
         else:  # pragma: no cover - argparse restricts verbs
             raise UsageError(f"unknown verb {verb}")
+    if getattr(args, "timeline", None):
+        from ecs_cicd import timeline
+
+        timeline.write(result, args.timeline)
+        if not args.quiet:
+            ui.err(f"timeline written to {args.timeline}")
     text = ui.format_result(result, verbose=args.verbose)
     if getattr(args, "stats", False):
         text += "\n" + ui.format_stats(result)
     _emit(args, result.to_dict(), text)
     return EXIT_OK
+
+
+def _reporter(args: argparse.Namespace) -> Any:
+    """Progress of up/down on stderr: live on a terminal, plain lines otherwise (reporter.py)."""
+    from ecs_cicd.reporter import Reporter
+
+    return Reporter.for_stream(sys.stderr, quiet=args.quiet, verbose=args.verbose)
 
 
 def _region(args: argparse.Namespace, cfg: Any) -> str:

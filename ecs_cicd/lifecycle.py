@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from ecs_cicd.aws import Aws, aws_error, is_already_exists, is_not_found
 from ecs_cicd.errors import AwsError, EcsCicdError
 from ecs_cicd.names import STACK_TAG
+from ecs_cicd.progress import Emit, Note, TextEvents, WaitStatus, current_resource
 from ecs_cicd.state import Record, State
 
 # A look-up may miss a resource that create says exists (read-after-write lag): look again up to
@@ -135,6 +136,13 @@ class Outcome:
     physical_id: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # When `up`/`down` worked on it, in seconds since the run started (None: not worked on),
+    # the [start, end] of its waits (some after `finished`: the waits at the end of `up`), and
+    # what it had to wait for in this run (its dependencies for up, its dependents for down).
+    started: float | None = None
+    finished: float | None = None
+    waits: list[tuple[float, float]] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
 
     @property
     def destructive(self) -> bool:
@@ -149,6 +157,16 @@ class Outcome:
             "changes": self.changes,
             "seconds": round(self.seconds, 3),
             **({"notes": self.notes} if self.notes else {}),
+            **(
+                {
+                    "started": round(self.started, 3),
+                    "finished": round(self.finished, 3),
+                    "waits": [[round(a, 3), round(b, 3)] for a, b in self.waits],
+                    "after": self.after,
+                }
+                if self.started is not None and self.finished is not None
+                else {}
+            ),
         }
 
 
@@ -180,6 +198,7 @@ class Ctx:
         adopt: frozenset[str] = frozenset(),
         replace_service: bool = False,
         deadlines: dict[str, float] | None = None,
+        events: Emit | None = None,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -191,6 +210,15 @@ class Ctx:
         self.adopt = adopt
         self.replace_service = replace_service
         self.deadlines = deadlines or {}
+        # Structured progress (progress.py); without a reporter, events become `log` lines.
+        self.emit: Emit = events or TextEvents(lambda m: self.log(m))
+
+    def status(self, key: str, text: str) -> None:
+        """What a wait sees changed (call it only on change)."""
+        self.emit(WaitStatus(key=key, text=text, resource=current_resource()))
+
+    def note(self, text: str, *, source: str = "", level: str = "info") -> None:
+        self.emit(Note(text=text, source=source, level=level, resource=current_resource()))
 
     def deadline(self, wait: str) -> float:
         """The `waits:` setting `wait`: a deadline in seconds (load_balancer, service, pipeline,

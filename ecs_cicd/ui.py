@@ -39,9 +39,11 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
             lines += [f"{'':<10} {'':<22} note: {n}" for n in o.notes]
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
     calls = result.calls
+    waiting = getattr(result, "waiting", 0.0)
+    waited = f"{waiting:.1f}s waiting; " if result.command in ("up", "down") else ""
     lines.append(
         f"{result.command}: {summary or 'nothing to do'} in {result.seconds:.1f}s "
-        f"({calls.get('total', 0)} API calls, {calls.get('mutating', 0)} mutating)"
+        f"({waited}{calls.get('total', 0)} API calls, {calls.get('mutating', 0)} mutating)"
     )
     if verbose and calls.get("mutating_calls"):
         lines += [f"  {k}: {v}" for k, v in calls["mutating_calls"].items()]
@@ -65,7 +67,8 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
 
 def format_outputs(outputs: dict[str, Any]) -> str:
     lines = []
-    for key, value in outputs.items():
+    # The URL first: what one opens next.
+    for key, value in sorted(outputs.items(), key=lambda kv: kv[0] != "url"):
         if isinstance(value, dict):
             for k, v in value.items():
                 lines.append(f"{key}.{k}: {v}")
