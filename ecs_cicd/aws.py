@@ -303,14 +303,23 @@ def retry_on(
             return False
         return fragments is None or any(f.lower() in error_message(e).lower() for f in fragments)
 
+    # Progress: the time AWS keeps refusing is time spent waiting for it (timeline, summary).
+    waiting = progress.Waiting("/".join(codes), f"AWS to stop answering {' or '.join(codes)}")
     retryer = Retrying(
         retry=retry_if_exception(matches),
         stop=stop_after_delay(deadline),
         wait=wait_exponential_jitter(initial=initial, max=cap, jitter=initial / 2),
         sleep=sleep,
         reraise=True,
+        before_sleep=lambda _state: waiting.begin(),
     )
-    return retryer(fn)
+    try:
+        result = retryer(fn)
+    except BaseException as e:
+        waiting.end(False, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise
+    waiting.end()
+    return result
 
 
 def tags_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:

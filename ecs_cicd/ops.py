@@ -308,7 +308,7 @@ def _reported(ctx: Ctx, lid: str, kind: str, action: str) -> Iterator[dict[str, 
     """Work on one resource: its start, and its failure (the caller reports its outcome);
     the waits and API calls made meanwhile on this thread are attributed to it."""
     t0 = time.monotonic()
-    with resource_scope(lid) as calls:
+    with resource_scope(lid, ctx.emit) as calls:
         ctx.emit(ResourceStarted(resource=lid, kind=kind, action=action))
         try:
             yield calls

@@ -91,16 +91,48 @@ _here = threading.local()
 
 
 @contextlib.contextmanager
-def resource_scope(logical_id: str) -> Iterator[Counter[str]]:
-    """Attribute the waits and API calls made on this thread to `logical_id`; yields the
-    counter of its API calls by operation."""
-    previous = getattr(_here, "resource", None), getattr(_here, "calls", None)
+def resource_scope(logical_id: str, emit: Emit | None = None) -> Iterator[Counter[str]]:
+    """Attribute the waits and API calls made on this thread to `logical_id` (and report
+    `waiting` there through `emit`); yields the counter of its API calls by operation."""
+    previous = (
+        getattr(_here, "resource", None),
+        getattr(_here, "calls", None),
+        getattr(_here, "emit", None),
+    )
     calls: Counter[str] = Counter()
-    _here.resource, _here.calls = logical_id, calls
+    _here.resource, _here.calls, _here.emit = logical_id, calls, emit
     try:
         yield calls
     finally:
-        _here.resource, _here.calls = previous
+        _here.resource, _here.calls, _here.emit = previous
+
+
+class Waiting:
+    """A wait reported from code that has no reporter at hand (aws.retry_on: AWS refusing a
+    call for a while, e.g. DependencyViolation while network interfaces are released): started
+    on the first retry, finished once; reported to the current thread's resource, if any."""
+
+    def __init__(self, key: str, what: str) -> None:
+        self.key, self.what = key, what
+        self.resource = current_resource()
+        self.emit: Emit | None = getattr(_here, "emit", None)
+        self.t0: float | None = None
+
+    def begin(self) -> None:
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+            if self.emit is not None:
+                self.emit(WaitStarted(key=self.key, what=self.what, resource=self.resource))
+
+    def end(self, ok: bool = True, error: str = "") -> None:
+        if self.t0 is not None and self.emit is not None:
+            seconds = time.monotonic() - self.t0
+            self.emit(
+                WaitFinished(
+                    key=self.key, seconds=seconds, ok=ok, error=error, resource=self.resource
+                )
+            )
+        self.t0 = None
 
 
 def current_resource() -> str | None:

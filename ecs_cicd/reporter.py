@@ -169,7 +169,8 @@ class Reporter:
             self._waits[(event.resource, event.key)] = _Running(event.what, now)
             self._ensure_live()
             if not self.quiet:
-                self._line(Text(f"waiting for {event.what}", "dim"), event)
+                whose = f" ({event.resource})" if event.resource else ""
+                self._line(Text(f"waiting for {event.what}{whose}", "dim"), event)
         elif isinstance(event, WaitStatus):
             wait = self._waits.get((event.resource, event.key))
             if wait is not None:
@@ -186,7 +187,8 @@ class Reporter:
                     # Live: the status was shown only in the live area; keep its last word.
                     last = self._last_status.get((event.resource, event.key), "")
                     done = last if self.console is not None and last else "done"
-                    text = f"{event.key}: {done} after {event.seconds:.1f}s"
+                    whose = f" ({event.resource})" if event.resource else ""
+                    text = f"{event.key}: {done} after {event.seconds:.1f}s{whose}"
                     self._line(Text(text, "green"), event)
             else:
                 self._line(

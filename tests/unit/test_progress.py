@@ -155,7 +155,7 @@ def test_plain_lines_are_timestamped_and_say_each_change_once() -> None:
     assert statuses == [
         "load balancer: provisioning",
         "load balancer: active",
-        "load balancer: done after 59.0s",
+        "load balancer: done after 59.0s (alb)",
     ]
     assert "[  30.0s] service event: has started 1 tasks" in lines
     assert not any("DescribeServices" in line for line in lines)  # detail: -v only
@@ -202,8 +202,8 @@ def test_rich_prints_a_line_per_resource_and_keeps_waits_in_the_live_area() -> N
     assert re.search(r"unchanged +logs\.app +0\.1s", text)
     assert "service event: has started 1 tasks" in text
     # Wait statuses are redrawn in place, not printed line by line; the end keeps the last word.
-    assert "load balancer: active after 59.0s" in text
-    assert "service: COMPLETED, running 1/1 after 74.0s" in text
+    assert "load balancer: active after 59.0s (alb)" in text
+    assert "service: COMPLETED, running 1/1 after 74.0s (service)" in text
     assert "DescribeServices" not in text
 
 
@@ -381,3 +381,34 @@ def test_recorder_keeps_spans_and_waiting_time() -> None:
     # The ALB's and the service's waits overlap: 1 s to 75 s is waiting, not 59 + 74.
     assert rec.waiting_seconds() == pytest.approx(74.0)
     assert union_length([(0, 2), (1, 3), (5, 6), (5.5, 5.7)]) == pytest.approx(4.0)
+
+
+def test_aws_refusing_for_a_while_is_reported_as_one_wait_of_the_resource() -> None:
+    from botocore.exceptions import ClientError
+
+    from ecs_cicd.aws import retry_on
+    from ecs_cicd.progress import resource_scope
+
+    got: list[Event] = []
+    answers = iter([True, True, False])
+
+    def call() -> str:
+        if next(answers):
+            raise ClientError({"Error": {"Code": "DependencyViolation"}}, "DeleteSubnet")
+        return "deleted"
+
+    with resource_scope("subnet.public.0", got.append):
+        assert (
+            retry_on(
+                call, codes=("DependencyViolation",), fragment=None, deadline=60, sleep=no_sleep
+            )
+            == "deleted"
+        )
+        assert retry_on(lambda: "at once", codes=("X",), fragment=None, deadline=1) == "at once"
+    assert [type(e).__name__ for e in got] == ["WaitStarted", "WaitFinished"]
+    assert {e.resource for e in got} == {"subnet.public.0"}
+    assert got[0].what == "AWS to stop answering DependencyViolation"  # type: ignore[attr-defined]
+
+
+def no_sleep(_s: float) -> None:
+    return None
