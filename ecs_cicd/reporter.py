@@ -115,6 +115,7 @@ class Reporter:
 
     # --- context manager: the live display ----------------------------------------------------
     def __enter__(self) -> Reporter:
+        self.origin = self.clock()  # times from here: the run, not the emulator's start-up
         return self
 
     def __exit__(

@@ -117,6 +117,16 @@ def render_html(result: Any) -> str:
         f'<text x="{x(total):.1f}" y="{height - 16}" text-anchor="middle" fill="#555">'
         f"end {total:.1f}s</text>"
     )
+    # Before the first resource: the read-only examination of the whole stack (and for `down`
+    # without a state file, the search by tag).
+    head = min((o.started or 0.0 for o in outcomes), default=0.0)
+    if head * scale > 40:
+        svg.append(
+            f'<rect class="phase" x="{x(0):.1f}" y="{top}" width="{head * scale:.1f}" '
+            f'height="{row_h * len(outcomes)}" fill="#eef1f5"/>'
+            f'<text x="{x(head / 2):.1f}" y="{top + 16}" text-anchor="middle" fill="#667">'
+            f"{'looking up' if head * scale < 140 else 'looking up the stack'}</text>"
+        )
     centers: dict[str, tuple[float, float, float]] = {}
     for i, o in enumerate(outcomes):
         assert o.started is not None and o.finished is not None
