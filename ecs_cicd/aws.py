@@ -21,6 +21,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from ecs_cicd import progress
 from ecs_cicd.errors import AwsError, ConfigError
 
 T = TypeVar("T")
@@ -243,6 +244,7 @@ class Aws:
 
     def _count(self, model: Any, **_: Any) -> None:
         self.stats.record(model.service_model.service_name, model.name)
+        progress.count_call(f"{model.service_model.service_name}:{model.name}")
 
     def _count_retries(self, model: Any, parsed: Any = None, **_: Any) -> None:
         meta = parsed.get("ResponseMetadata", {}) if isinstance(parsed, dict) else {}
@@ -301,14 +303,23 @@ def retry_on(
             return False
         return fragments is None or any(f.lower() in error_message(e).lower() for f in fragments)
 
+    # Progress: the time AWS keeps refusing is time spent waiting for it (timeline, summary).
+    waiting = progress.Waiting("/".join(codes), f"AWS to stop answering {' or '.join(codes)}")
     retryer = Retrying(
         retry=retry_if_exception(matches),
         stop=stop_after_delay(deadline),
         wait=wait_exponential_jitter(initial=initial, max=cap, jitter=initial / 2),
         sleep=sleep,
         reraise=True,
+        before_sleep=lambda _state: waiting.begin(),
     )
-    return retryer(fn)
+    try:
+        result = retryer(fn)
+    except BaseException as e:
+        waiting.end(False, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise
+    waiting.end()
+    return result
 
 
 def tags_list(tags: dict[str, str], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:

@@ -170,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="after the summary: API calls per service and operation, retries, seconds per "
         "phase (looking up, changing, waiting) and per resource",
     )
+    runs = argparse.ArgumentParser(add_help=False)
+    runs.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress: only errors and the final summary (with -v: also each resource's "
+        "start and API calls)",
+    )
+    runs.add_argument(
+        "--timeline",
+        metavar="FILE.html",
+        help="write the run as an HTML timeline: a bar per resource, waits hatched, the "
+        "critical path outlined",
+    )
     p = _verb(
         sub,
         "up",
@@ -177,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Examine the whole stack (read-only), stop before changing anything if a resource with "
         "the stack's names is someone else's, then create or converge every resource and wait "
         "for the load balancer, the service deployment and the pipeline execution.",
-        [common, workers],
+        [common, workers, runs],
     )
     p.add_argument(
         "--no-wait", action="store_true", help="do not wait for the pipeline's execution"
@@ -202,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "delete everything the stack created",
         "Delete what the state file records and is still the stack's, in reverse dependency "
         "order, then sweep for anything still carrying the stack's tag. Asks on a terminal.",
-        [common, workers],
+        [common, workers, runs],
     )
     dn.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     pl = _verb(
@@ -504,7 +518,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     log = ui.progress
-    with _endpoint(args) as endpoint:
+    reporter = _reporter(args) if verb in ("up", "down") else None
+    with _endpoint(args) as endpoint, reporter or contextlib.nullcontext():
         if args.state is None and args.emulator:
             # The embedded emulator's stack is gone when the command ends: never mix its state
             # with a real stack's.
@@ -528,7 +543,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 replace_service=args.replace_service,
                 adopt=args.adopt,
                 max_workers=args.max_workers,
-                log=log,
+                events=reporter,
                 **common,
             )
         elif verb == "plan":
@@ -542,7 +557,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 cfg,
                 confirm=_confirm(args, cfg.stack),
                 max_workers=args.max_workers,
-                log=log,
+                events=reporter,
                 **common,
             )
             if result.details.get("aborted"):
@@ -554,6 +569,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _release(args, verb, cfg, log, common)
         else:  # pragma: no cover - argparse restricts verbs
             raise UsageError(f"unknown verb {verb}")
+    if getattr(args, "timeline", None):
+        from ecs_cicd import timeline
+
+        timeline.write(result, args.timeline)
+        if not args.quiet:
+            ui.err(f"timeline written to {args.timeline}")
     if verb == "status":
         from ecs_cicd.statusview import format_status
 
@@ -679,6 +700,13 @@ def _release(
     lines.append(f"{result.command}: done in {result.seconds:.1f}s")
     _emit(args, result.to_dict(), "\n".join(lines))
     return EXIT_OK
+
+
+def _reporter(args: argparse.Namespace) -> Any:
+    """Progress of up/down on stderr: live on a terminal, plain lines otherwise (reporter.py)."""
+    from ecs_cicd.reporter import Reporter
+
+    return Reporter.for_stream(sys.stderr, quiet=args.quiet, verbose=args.verbose)
 
 
 def _region(args: argparse.Namespace, cfg: Any) -> str:

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from ecs_cicd.aws import Aws, aws_error, is_already_exists, is_not_found
 from ecs_cicd.errors import AwsError, EcsCicdError
 from ecs_cicd.names import STACK_TAG
+from ecs_cicd.progress import Emit, Note, TextEvents, WaitStatus, current_resource
 from ecs_cicd.state import Record, State
 
 # A look-up may miss a resource that create says exists (read-after-write lag): look again up to
@@ -138,6 +139,13 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     # plan: not looked up, as what it is found through (this logical id) is still to be made.
     after: str | None = None
+    # When `up`/`down` worked on it, in seconds since the run started (None: not worked on),
+    # the [start, end] of its waits (some after `finished`: the waits at the end of `up`), and
+    # what it had to wait for in this run (its dependencies for up, its dependents for down).
+    started: float | None = None
+    finished: float | None = None
+    waits: list[tuple[float, float]] = field(default_factory=list)
+    gated_by: list[str] = field(default_factory=list)
 
     @property
     def destructive(self) -> bool:
@@ -153,6 +161,16 @@ class Outcome:
             "seconds": round(self.seconds, 3),
             **({"notes": self.notes} if self.notes else {}),
             **({"after": self.after} if self.after else {}),
+            **(
+                {
+                    "started": round(self.started, 3),
+                    "finished": round(self.finished, 3),
+                    "waits": [[round(a, 3), round(b, 3)] for a, b in self.waits],
+                    "gated_by": self.gated_by,
+                }
+                if self.started is not None and self.finished is not None
+                else {}
+            ),
         }
 
 
@@ -186,6 +204,7 @@ class Ctx:
         deadlines: dict[str, float] | None = None,
         batch_reads: bool = False,
         batch_max_age: float | None = None,
+        events: Emit | None = None,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -208,6 +227,9 @@ class Ctx:
         self._shared_locks: dict[Any, threading.Lock] = {}
         self._shared_lock = threading.Lock()
         self.wanted: dict[str, list[Resource]] = {}
+
+        # Structured progress (progress.py); without a reporter, events become `log` lines.
+        self.emit: Emit = events or TextEvents(lambda m: self.log(m))
 
     def expect(self, resources: Iterator[Resource] | tuple[Resource, ...] | list[Resource]) -> None:
         """The resources about to be examined, by kind: `named_ids` kinds batch-read them by
@@ -243,6 +265,13 @@ class Ctx:
         """The state's records of `kind` that this stack owns."""
         with self.state._lock:
             return [r for r in self.state.records.values() if r.kind == kind and r.owned]
+
+    def status(self, key: str, text: str) -> None:
+        """What a wait sees changed (call it only on change)."""
+        self.emit(WaitStatus(key=key, text=text, resource=current_resource()))
+
+    def note(self, text: str, *, source: str = "", level: str = "info") -> None:
+        self.emit(Note(text=text, source=source, level=level, resource=current_resource()))
 
     def deadline(self, wait: str) -> float:
         """The `waits:` setting `wait`: a deadline in seconds (load_balancer, service, pipeline,

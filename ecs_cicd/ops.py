@@ -37,6 +37,16 @@ from ecs_cicd.lifecycle import (
     examine,
     remove,
 )
+from ecs_cicd.progress import (
+    Emit,
+    Note,
+    Recorder,
+    ResourceFinished,
+    ResourceStarted,
+    TextEvents,
+    resource_scope,
+    tee,
+)
 from ecs_cicd.resources import codedeploy, codepipeline, dns, kinds, scaling, service
 from ecs_cicd.stack import Stack, build_stack
 from ecs_cicd.state import Record, State, default_state_path, stack_lock
@@ -58,6 +68,8 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
     # Seconds per phase: examine (read-only look-ups), apply / delete (changes), wait (for AWS).
     phases: dict[str, float] = field(default_factory=dict)
+    # Wall-clock seconds during which at least one wait for AWS ran (up, down).
+    waiting: float = 0.0
 
     @property
     def changed(self) -> list[Outcome]:
@@ -72,6 +84,7 @@ class Result:
             "seconds": round(self.seconds, 3),
             "state_path": self.state_path,
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "waiting_seconds": round(self.waiting, 3),
             **({"details": self.details} if self.details else {}),
         }
 
@@ -86,6 +99,20 @@ class Runtime:
     cancel: threading.Event
     started: float = field(default_factory=time.monotonic)
     phases: dict[str, float] = field(default_factory=dict)
+    emit: Emit | None = None
+    recorder: Recorder | None = None
+
+    def __post_init__(self) -> None:
+        self.recorder = Recorder(self.started)
+        self.emit = tee(self.recorder, self.emit or TextEvents(self.log))
+
+    def stamp(self, outcomes: list[Outcome]) -> None:
+        """Each outcome's start, finish and waits, from the progress events of this run."""
+        assert self.recorder is not None
+        for o in outcomes:
+            span = self.recorder.spans.get(o.logical_id)
+            if span is not None and span.started is not None and span.finished is not None:
+                o.started, o.finished, o.waits = span.started, span.finished, list(span.waits)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -111,6 +138,7 @@ class Runtime:
             str(self.state_path),
             details or {},
             dict(self.phases),
+            self.recorder.waiting_seconds() if self.recorder else 0.0,
         )
 
 
@@ -124,6 +152,7 @@ def runtime(
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
+    events: Emit | None = None,
 ) -> Runtime:
     region = resolve_region(region, cfg, session)
     # The library API refuses what the CLI refuses at load, before any call (preflight.py).
@@ -143,7 +172,13 @@ def runtime(
         if state_path
         else default_state_path(cfg.project, cfg.environment, aws.region, cfg.base_dir)
     )
-    return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel)
+    if events is not None and log is None:
+        emit = events
+
+        def log(message: str) -> None:
+            emit(Note(text=message))
+
+    return Runtime(cfg, aws, path, log or (lambda _m: None), sleep, cancel, emit=events)
 
 
 def _load_state(rt: Runtime) -> State:
@@ -182,6 +217,7 @@ def _ctx(
         replace_service=replace_service,
         deadlines=rt.cfg.waits.model_dump(),
         batch_reads=batch_reads,
+        events=rt.emit,
     )
 
 
@@ -296,6 +332,43 @@ def _line(o: Outcome) -> str:
     return f"{o.action:<9} {o.logical_id}{pid}{extra} [{o.seconds:.1f}s]{notes}"
 
 
+def _finished(o: Outcome, calls: dict[str, int] | None = None) -> ResourceFinished:
+    return ResourceFinished(
+        resource=o.logical_id,
+        kind=o.kind,
+        action=o.action,
+        seconds=o.seconds,
+        physical_id=o.physical_id,
+        changes=tuple(o.changes),
+        notes=tuple(o.notes),
+        calls=tuple(sorted((calls or {}).items())),
+    )
+
+
+@contextlib.contextmanager
+def _reported(ctx: Ctx, lid: str, kind: str, action: str) -> Iterator[dict[str, int]]:
+    """Work on one resource: its start, and its failure (the caller reports its outcome);
+    the waits and API calls made meanwhile on this thread are attributed to it."""
+    t0 = time.monotonic()
+    with resource_scope(lid, ctx.emit) as calls:
+        ctx.emit(ResourceStarted(resource=lid, kind=kind, action=action))
+        try:
+            yield calls
+        except BaseException as e:
+            text = str(e).splitlines()[0] if str(e) else type(e).__name__
+            ctx.emit(
+                ResourceFinished(
+                    resource=lid,
+                    kind=kind,
+                    action="failed",
+                    seconds=time.monotonic() - t0,
+                    error=text,
+                    calls=tuple(sorted(calls.items())),
+                )
+            )
+            raise
+
+
 # --- up --------------------------------------------------------------------------------------
 def up(
     cfg: Config,
@@ -312,8 +385,10 @@ def up(
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
+    events: Emit | None = None,
 ) -> Result:
     """Create or converge every resource of the stack, then wait until it is serving.
+    Progress: `events` (progress.py) gets structured events; else `log` gets text lines.
 
     First the whole stack is examined (read-only); if any resource with the stack's names is
     someone else's, or a change needs a flag the caller did not give, nothing is changed.
@@ -327,6 +402,7 @@ def up(
         log=log,
         sleep=sleep,
         cancel=cancel,
+        events=events,
     )
     with stack_lock(rt.state_path, "up"):
         state = _load_state(rt)
@@ -353,12 +429,13 @@ def up(
             outcomes += retired + scaling.retire(ctx, stack.ids, scaling.RETIRED_AFTER)
             if switch is not None:
                 for o in switching.finish(ctx, stack.ids):
-                    ctx.log(_line(o))
+                    ctx.emit(_finished(o))
                     outcomes.append(o)
         details: dict[str, Any] = {}
         if wait:
             with rt.phase("wait"):
                 details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
+        rt.stamp(outcomes)
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
@@ -375,6 +452,14 @@ def _apply_all(
     lock = threading.Lock()
 
     def work(step: Step) -> Outcome:
+        lid = step.want.logical_id
+        with _reported(ctx, lid, step.want.kind, step.outcome.action) as calls:
+            outcome = converge(step)
+            outcome.gated_by = [d for d in deps[lid] if d in deps]
+            ctx.emit(_finished(outcome, calls))
+        return outcome
+
+    def converge(step: Step) -> Outcome:
         t0 = time.monotonic()
         with lock:
             stale = any(d in changed for d in deps[step.want.logical_id])
@@ -393,7 +478,6 @@ def _apply_all(
             with lock:
                 changed.add(step.want.logical_id)
         outcome.seconds = time.monotonic() - t0
-        ctx.log(_line(outcome))
         return outcome
 
     rank = critical_path(stack)
@@ -414,6 +498,8 @@ def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> di
     """The slow waits run side by side: ALB active, service deployment, pipeline execution."""
     state = ctx.state
     jobs: dict[str, Callable[[], Any]] = {}
+    # The resource each wait is shown under (progress, timeline).
+    waits_on = {"load_balancer": "alb", "service": "service", "pipeline": "pipeline"}
     alb = state.get("alb")
     if alb:
         jobs["load_balancer"] = lambda: wait_for_load_balancer(ctx, alb.physical_id)
@@ -434,7 +520,7 @@ def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> di
         jobs["pipeline"] = lambda: wait_for_pipeline(ctx, pipe.physical_id)
     details: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        futures = {k: pool.submit(fn) for k, fn in jobs.items()}
+        futures = {k: pool.submit(_scoped, waits_on[k], fn) for k, fn in jobs.items()}
         errors = []
         for key, fut in futures.items():
             try:
@@ -448,6 +534,11 @@ def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> di
         if errors:
             raise errors[0]
     return details
+
+
+def _scoped(lid: str, fn: Callable[[], Any]) -> Any:
+    with resource_scope(lid):
+        return fn()
 
 
 # --- plan ------------------------------------------------------------------------------------
@@ -572,6 +663,7 @@ def down(
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
+    events: Emit | None = None,
 ) -> Result:
     """Delete what the state records (in reverse order), then sweep for anything left.
 
@@ -588,6 +680,7 @@ def down(
         log=log,
         sleep=sleep,
         cancel=cancel,
+        events=events,
     )
     with stack_lock(rt.state_path, "down"):
         state = _load_state(rt)
@@ -623,6 +716,7 @@ def down(
         if kept:
             rt.log(f"left alone (not this stack's): {', '.join(o.logical_id for o in kept)}")
         state.delete_file()
+        rt.stamp(outcomes)
         return rt.result("down", outcomes, {})
 
 
@@ -666,10 +760,12 @@ def _delete_all(ctx: Ctx, stack: Stack, *, workers: int) -> list[Outcome]:
     def work(rec: Record) -> Outcome:
         t0 = time.monotonic()
         kind: Kind[Any] = table[rec.kind]
-        outcome = remove(ctx, kind, rec)
-        ctx.state.remove(rec.logical_id)
-        outcome.seconds = time.monotonic() - t0
-        ctx.log(_line(outcome))
+        with _reported(ctx, rec.logical_id, rec.kind, "delete") as calls:
+            outcome = remove(ctx, kind, rec)
+            ctx.state.remove(rec.logical_id)
+            outcome.seconds = time.monotonic() - t0
+            outcome.gated_by = sorted(dependents[rec.logical_id])
+            ctx.emit(_finished(outcome, calls))
         return outcome
 
     return run_concurrently(

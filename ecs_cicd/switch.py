@@ -291,7 +291,7 @@ def wait_healthy(ctx: Ctx, want: Service) -> None:
         healthy = sum(1 for t in found if t.get("TargetHealth", {}).get("State") == "healthy")
         summary = f"{healthy}/{want.desired_count} healthy targets in {name}"
         if summary != last["summary"]:
-            ctx.log(f"switch: {summary}")
+            ctx.status("switch", summary)
             last["summary"] = summary
         return True if healthy >= want.desired_count else None
 
@@ -301,6 +301,7 @@ def wait_healthy(ctx: Ctx, want: Service) -> None:
         check,
         deadline=ctx.deadline("service"),
         last_seen=lambda: last["summary"],
+        key="switch",
     )
 
 

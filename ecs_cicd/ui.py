@@ -37,18 +37,20 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
                 f"{label:<10} {o.logical_id:<22} {o.physical_id or '':<40}{changes}".rstrip()
             )
             lines += [f"{'':<10} {'':<22} note: {n}" for n in o.notes]
-    waiting = [o for o in result.outcomes if getattr(o, "after", None)]
-    if result.command == "plan" and waiting:
-        firsts = sorted({o.after for o in waiting})
+    found_later = [o for o in result.outcomes if getattr(o, "after", None)]
+    if result.command == "plan" and found_later:
+        firsts = sorted({o.after for o in found_later})
         lines.append(
-            f"({len(waiting)} of the creates are found through a resource this plan also "
+            f"({len(found_later)} of the creates are found through a resource this plan also "
             f"creates — {', '.join(firsts)} — so they were not looked up; `up` makes them after it)"
         )
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
     calls = result.calls
+    waiting_s = float(getattr(result, "waiting", 0.0))
+    waited = f"{waiting_s:.1f}s waiting; " if result.command in ("up", "down") else ""
     lines.append(
         f"{result.command}: {summary or 'nothing to do'} in {result.seconds:.1f}s "
-        f"({calls.get('total', 0)} API calls, {calls.get('mutating', 0)} mutating)"
+        f"({waited}{calls.get('total', 0)} API calls, {calls.get('mutating', 0)} mutating)"
     )
     if verbose and calls.get("mutating_calls"):
         lines += [f"  {k}: {v}" for k, v in calls["mutating_calls"].items()]
@@ -72,7 +74,8 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
 
 def format_outputs(outputs: dict[str, Any]) -> str:
     lines = []
-    for key, value in outputs.items():
+    # The URL first: what one opens next.
+    for key, value in sorted(outputs.items(), key=lambda kv: kv[0] != "url"):
         if isinstance(value, dict):
             for k, v in value.items():
                 lines.append(f"{key}.{k}: {v}")

@@ -9,7 +9,8 @@ starts near one second and is capped, so readiness is noticed soon after it happ
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop
 
 from ecs_cicd.errors import DeploymentFailed, WaitTimeout
 from ecs_cicd.lifecycle import Cancelled, Ctx
+from ecs_cicd.progress import WaitFinished, WaitStarted, current_resource
 
 T = TypeVar("T")
 
@@ -46,8 +48,10 @@ def poll(
     deadline: float,
     cap: float | None = None,
     last_seen: Callable[[], str] = lambda: "",
+    key: str = "wait",
 ) -> T:
-    """Run `check` until it returns a value, with exponential backoff, until `deadline` seconds."""
+    """Run `check` until it returns a value, with exponential backoff, until `deadline` seconds.
+    Reports the wait's start and end (progress events) under `key`."""
 
     def checked() -> T | None:
         if ctx.cancel.is_set():
@@ -60,15 +64,29 @@ def poll(
         wait=cadence(ctx.deadline("poll_min"), ctx.deadline("poll_fraction"), cap),
         sleep=ctx.sleep,
     )
+    resource = current_resource()
+    t0 = time.monotonic()
+    ctx.emit(WaitStarted(key=key, what=what, resource=resource))
+
+    def finished(ok: bool, error: str = "") -> None:
+        seconds = time.monotonic() - t0
+        ctx.emit(WaitFinished(key=key, seconds=seconds, ok=ok, error=error, resource=resource))
+
     try:
         result: T = retryer(checked)  # type: ignore[assignment]
-        return result
     except RetryError:
         seen = last_seen()
-        raise WaitTimeout(
+        timeout = WaitTimeout(
             f"waited {deadline:.0f}s for {what}" + (f"; last seen: {seen}" if seen else ""),
             hint="raise the deadline under `waits:` in the config, or check the AWS console",
-        ) from None
+        )
+        finished(False, str(timeout).splitlines()[0])
+        raise timeout from None
+    except BaseException as e:
+        finished(False, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise
+    finished(True)
+    return result
 
 
 # --- load balancer ---------------------------------------------------------------------------
@@ -80,7 +98,7 @@ def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
         lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
         state = lb["State"]["Code"]
         if state != seen["state"]:
-            ctx.log(f"load balancer: {state}")
+            ctx.status("load balancer", state)
             seen["state"] = state
         if state == "active":
             return True
@@ -96,6 +114,7 @@ def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
         check,
         deadline=ctx.deadline("load_balancer"),
         last_seen=lambda: seen["state"],
+        key="load balancer",
     )
 
 
@@ -106,11 +125,44 @@ def _service(ctx: Ctx, cluster: str, service: str) -> dict[str, Any] | None:
     return items[0] if items else None  # MISSING right after CreateService: "not yet"
 
 
-def stopped_task_reasons(ctx: Ctx, cluster: str, service: str, limit: int = 3) -> list[str]:
+class EventDedup:
+    """A service's events, each shown once: ECS returns the newest 100 on every describe, and
+    repeats the same message under new ids ("has reached a steady state", "unable to place a
+    task..."); a message is shown again only once another came in between."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.last = ""
+
+    def new(self, events: Iterable[dict[str, Any]], limit: int = 5) -> list[str]:
+        """The messages not seen before, oldest first (`events` is newest first, as ECS
+        returns them); only the newest `limit` of a first batch."""
+        fresh = [e for e in events if e.get("id") not in self.ids]
+        first = not self.ids
+        self.ids.update(str(e.get("id", "")) for e in fresh)
+        out: list[str] = []
+        for e in reversed(fresh[:limit] if first else fresh):
+            message = str(e.get("message", ""))
+            if message and message != self.last:
+                out.append(message)
+                self.last = message
+        return out
+
+
+def stopped_task_reasons(
+    ctx: Ctx, cluster: str, service: str, limit: int = 3, skip: Iterable[str] = ()
+) -> list[str]:
+    """`task <id>: <stoppedReason>; <container>: <reason>` of the newest stopped tasks, leaving
+    out the task ids in `skip`."""
     ecs = ctx.client("ecs")
-    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
-        "taskArns", []
-    )[:limit]
+    skipped = set(skip)
+    arns = [
+        a
+        for a in ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get(
+            "taskArns", []
+        )
+        if a.rsplit("/", 1)[-1] not in skipped
+    ][:limit]
     if not arns:
         return []
     tasks = ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
@@ -133,8 +185,10 @@ def wait_for_service(
     (AWS-BEHAVIOUR.md). A FAILED rollout fails at once with the reason, newest events and the
     stopped tasks' reasons.
     """
-    seen_events: set[str] = set()
+    dedup = EventDedup()
     last = {"summary": ""}
+    failed_count = {"ours": 0}
+    stopped_seen: set[str] = set()
     started = datetime.now(UTC)
 
     def check() -> dict[str, Any] | None:
@@ -145,10 +199,8 @@ def wait_for_service(
                     f"ECS service {service}: DescribeServices still says MISSING after 2 minutes"
                 )
             return None
-        events = [e for e in svc.get("events", []) if e.get("id") not in seen_events]
-        for e in reversed(events[:5]):
-            ctx.log(f"service event: {e.get('message', '')}")
-        seen_events.update(e.get("id", "") for e in svc.get("events", []))
+        for message in dedup.new(svc.get("events", [])):
+            ctx.note(message, source="service event")
         deps = svc.get("deployments", [])
         ours = (
             next((d for d in deps if d.get("id") == deployment_id), None) if deployment_id else None
@@ -170,8 +222,15 @@ def wait_for_service(
             f"{len(deps)} deployment(s)"
         )
         if summary != last["summary"]:
-            ctx.log(f"service: {summary}")
+            ctx.status("service", summary)
             last["summary"] = summary
+        failed = int(ours.get("failedTasks", 0) or 0)
+        if failed > failed_count["ours"]:
+            # Tasks of our deployment stopped: say why (only then: it costs two calls).
+            failed_count["ours"] = failed
+            for reason in stopped_task_reasons(ctx, cluster, service, skip=stopped_seen):
+                stopped_seen.add(reason.split(":", 1)[0].removeprefix("task "))
+                ctx.note(reason, source="stopped task", level="warn")
         if ours.get("rolloutState") == "FAILED":
             raise _failed(
                 ctx, svc, cluster, service, ours.get("rolloutStateReason", "rollout FAILED")
@@ -187,6 +246,7 @@ def wait_for_service(
         check,
         deadline=ctx.deadline("service"),
         last_seen=lambda: last["summary"],
+        key="service",
     )
 
 
@@ -230,7 +290,7 @@ def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:
         svc = _service(ctx, cluster, service)
         status = svc.get("status", "INACTIVE") if svc else "INACTIVE"
         if status != last["status"]:
-            ctx.log(f"service {service}: {status}")
+            ctx.status("service", f"{service} {status}")
             last["status"] = status
         return True if status == "INACTIVE" else None
 
@@ -241,6 +301,7 @@ def wait_for_service_inactive(ctx: Ctx, cluster: str, service: str) -> None:
         deadline=ctx.deadline("delete"),
         cap=15,
         last_seen=lambda: last["status"],
+        key="service",
     )
 
 
@@ -260,14 +321,9 @@ def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
         status = ex["status"]
         summary = f"execution {ex['pipelineExecutionId'][:8]} {status}"
         if status == "InProgress":
-            state = cp.get_pipeline_state(name=name)
-            stages = [
-                f"{s['stageName']}={s.get('latestExecution', {}).get('status', '-')}"
-                for s in state.get("stageStates", [])
-            ]
-            summary += " (" + ", ".join(stages) + ")"
+            summary += ": " + stage_summary(cp.get_pipeline_state(name=name))
         if summary != last["summary"]:
-            ctx.log(f"pipeline: {summary}")
+            ctx.status("pipeline", summary)
             last["summary"] = summary
         if status == "Succeeded":
             return dict(ex)
@@ -282,7 +338,26 @@ def wait_for_pipeline(ctx: Ctx, name: str) -> dict[str, Any]:
         deadline=ctx.deadline("pipeline"),
         cap=15,
         last_seen=lambda: last["summary"],
+        key="pipeline",
     )
+
+
+def stage_summary(state: dict[str, Any]) -> str:
+    """`Source Succeeded, Build InProgress [Build InProgress], Deploy -`: each stage's status,
+    and the actions of a stage that is running or failed."""
+    parts = []
+    for stage in state.get("stageStates", []):
+        status = stage.get("latestExecution", {}).get("status", "-")
+        text = f"{stage['stageName']} {status}"
+        if status in ("InProgress", "Failed"):
+            actions = [
+                f"{a['actionName']} {a.get('latestExecution', {}).get('status', '-')}"
+                for a in stage.get("actionStates", [])
+            ]
+            if actions:
+                text += " [" + ", ".join(actions) + "]"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def pipeline_failure(ctx: Ctx, name: str, execution: dict[str, Any]) -> DeploymentFailed:

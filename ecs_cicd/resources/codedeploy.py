@@ -659,7 +659,7 @@ def wait_for_deployment(ctx: Ctx, deployment_id: str, *, deadline: float) -> dic
         traffic = traffic_summary(ctx, deployment_id) if status in ("InProgress", "Ready") else ""
         summary = deployment_summary(info, traffic)
         if summary != last["summary"]:
-            ctx.log(f"codedeploy: deployment {deployment_id} {summary}")
+            ctx.status("codedeploy", f"deployment {deployment_id} {summary}")
             last["summary"] = summary
         if status == "Succeeded":
             return info
@@ -673,6 +673,7 @@ def wait_for_deployment(ctx: Ctx, deployment_id: str, *, deadline: float) -> dic
         check,
         deadline=deadline,
         last_seen=lambda: last["summary"],
+        key="codedeploy",
     )
 
 
@@ -690,7 +691,7 @@ def wait_for_service_running(ctx: Ctx, cluster: str, service: str, *, deadline: 
         running, desired = svc.get("runningCount", 0), svc.get("desiredCount", 0)
         summary = f"{svc.get('status')}, running {running}/{desired}"
         if summary != last["summary"]:
-            ctx.log(f"service: {summary}")
+            ctx.status("service", summary)
             last["summary"] = summary
         return True if svc.get("status") == "ACTIVE" and running == desired else None
 
@@ -700,6 +701,7 @@ def wait_for_service_running(ctx: Ctx, cluster: str, service: str, *, deadline: 
         check,
         deadline=deadline,
         last_seen=lambda: last["summary"],
+        key="service",
     )
 
 
