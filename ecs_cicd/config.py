@@ -1155,10 +1155,48 @@ def _check_placement(cfg: Config, _check_env: bool) -> None:
 
 
 def _check_scaling(cfg: Config, _check_env: bool) -> None:
-    """autoscaling and service.rollback_on_alarms against the deploy strategy (scaling.py)."""
-    from ecs_cicd.scaling import scaling_problems
-
+    """autoscaling and service.rollback_on_alarms against the deploy strategy."""
     raise_all(scaling_problems(cfg))
+
+
+def scaling_problems(cfg: Config) -> list[ConfigError]:
+    problems: list[ConfigError] = []
+    blue_green = cfg.pipeline.deploy.strategy == "blue_green"
+    if cfg.service.rollback_on_alarms and blue_green:
+        problems.append(
+            ConfigError(
+                "ECS deployment alarms work only with rolling deploys (the ECS deployment "
+                "controller); a blue/green service uses CodeDeploy's",
+                field="service.rollback_on_alarms",
+                hint="remove service.rollback_on_alarms, or use pipeline.deploy.strategy: rolling "
+                "(blue/green already rolls back when the new tasks fail their health checks)",
+            )
+        )
+    scaling = cfg.autoscaling
+    if scaling is None:
+        return problems
+    if scaling.requests_per_target and blue_green:
+        problems.append(
+            ConfigError(
+                "requests per target tracks one target group, and a blue/green service moves "
+                "between two at every deployment",
+                field="autoscaling.requests_per_target",
+                hint="track cpu_target / memory_target instead, or use rolling deploys",
+            )
+        )
+    if "desired_count" in cfg.service.model_fields_set and not (
+        scaling.min_count <= cfg.service.desired_count <= scaling.max_count
+    ):
+        problems.append(
+            ConfigError(
+                f"desired_count {cfg.service.desired_count} is outside autoscaling's "
+                f"{scaling.min_count}..{scaling.max_count} (AWS would move it inside at once)",
+                field="service.desired_count",
+                hint="remove service.desired_count (autoscaling starts at min_count) or give "
+                "one between min_count and max_count",
+            )
+        )
+    return problems
 
 
 def _check_tags(cfg: Config, _check_env: bool) -> None:

@@ -424,9 +424,9 @@ def up(
         state.save()
         with rt.phase("apply"):
             # Autoscaling / deployment alarms turned off: gone before / after the service.
-            retired = scaling.retire(ctx, stack.ids, scaling.RETIRED_BEFORE)
+            retired = scaling.retire(ctx, stack.ids, scaling.RETIRED_BEFORE, kinds())
             outcomes = _apply_all(ctx, stack, steps, workers=max_workers, switch=switch)
-            outcomes += retired + scaling.retire(ctx, stack.ids, scaling.RETIRED_AFTER)
+            outcomes += retired + scaling.retire(ctx, stack.ids, scaling.RETIRED_AFTER, kinds())
             if switch is not None:
                 for o in switching.finish(ctx, stack.ids):
                     ctx.emit(_finished(o))

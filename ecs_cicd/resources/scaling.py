@@ -300,11 +300,11 @@ def retired(state: State, stack_ids: list[str], kinds_: tuple[str, ...]) -> list
     return sorted(out, key=lambda r: (kinds_.index(r.kind), r.logical_id))
 
 
-def retire(ctx: Ctx, stack_ids: list[str], kinds_: tuple[str, ...]) -> list[Outcome]:
-    """Delete what `retired` names (ours only), each record dropped once it is gone."""
-    from ecs_cicd.resources import kinds
-
-    table = kinds()
+def retire(
+    ctx: Ctx, stack_ids: list[str], kinds_: tuple[str, ...], table: dict[str, Kind[Any]]
+) -> list[Outcome]:
+    """Delete what `retired` names (ours only), each record dropped once it is gone. `table`:
+    the kinds by name (resources.kinds(); passed in, as this module is one of them)."""
     out = []
     for rec in retired(ctx.state, stack_ids, kinds_):
         outcome = remove(ctx, table[rec.kind], rec)

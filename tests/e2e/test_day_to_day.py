@@ -112,7 +112,8 @@ def test_deploy_logs_status_rolling(cli: Cli, run: Run) -> None:
     assert any('"GET /health HTTP/1.1" 200' in line for line in lines)
     app_only = run("logs", "--container", "app").out.splitlines()
     assert app_only and all(re.match(r"^\S+ app ", line) for line in app_only), app_only
-    filtered = run("logs", "--filter", "Running on").out.splitlines()
+    # (--container app: the example's nginx starts as a stand-in server too, with its own line.)
+    filtered = run("logs", "--container", "app", "--filter", "Running on").out.splitlines()
     # The task `up` started and the one the pipeline's deployment started: one line each.
     assert len(filtered) == 2, filtered
     assert all(line.endswith("|  * Running on http://0.0.0.0:5000") for line in filtered)

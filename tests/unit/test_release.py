@@ -205,6 +205,22 @@ class FakeCtx:
     def log(self, line: str) -> None:
         self.lines.append(line)
 
+    def emit(self, event: Any) -> None:
+        # The waiters report through structured events; as text, as the library's log= gets them.
+        from ecs_cicd.progress import TextEvents
+
+        TextEvents(self.log)(event)
+
+    def status(self, key: str, text: str) -> None:
+        from ecs_cicd.progress import WaitStatus
+
+        self.emit(WaitStatus(key=key, text=text))
+
+    def note(self, text: str, *, source: str = "", level: str = "info") -> None:
+        from ecs_cicd.progress import Note
+
+        self.emit(Note(text=text, source=source, level=level))
+
     def sleep(self, _seconds: float) -> None:
         return None
 
