@@ -496,6 +496,11 @@ class EmulatorMiddleware:
         with self.lock:
             for hook in hooks:
                 hook.after(call)
+        if call.status >= 500 and body.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+            # moto raised (Flask's HTML error page): answer as AWS does on an internal failure,
+            # a 500 in the protocol's own error format, which SDKs parse and retry.
+            reply = error_reply(call.protocol, "InternalFailure", "internal failure", 500)
+            return _send(start_response, reply)
         start_response(captured["status"], captured["headers"])
         return [body]
 

@@ -312,3 +312,25 @@ def test_crash_hook_needs_a_positive_count(
 ) -> None:
     reply = Client(app).post("/_ecs_cicd/crash", json={"after_mutating": 0, "pid": child.pid})
     assert reply.status_code == 400
+
+
+def test_an_exception_in_moto_is_answered_as_aws_internal_failure() -> None:
+    """moto raising gives Flask's HTML 500 page, which botocore cannot parse (and so does not
+    retry); the emulator answers in the protocol's error format, as AWS does."""
+
+    def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["wsgi.input"].read()
+        start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
+        return [b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"]
+
+    client = Client(mw.EmulatorMiddleware(broken, control=True))
+    reply = client.post(
+        "/",
+        data="Action=CreateRole&Version=2010-05-08&RoleName=r",
+        headers={
+            "Authorization": AUTH.format(service="iam"),
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        },
+    )
+    assert reply.status_code == 500
+    assert b"<Code>InternalFailure</Code>" in reply.data and b"<Type>Receiver</Type>" in reply.data
