@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,9 @@ def app() -> mw.EmulatorMiddleware:
     return mw.EmulatorMiddleware(_downstream, control=True)
 
 
+_REAL_KILL = os.kill
+
+
 @pytest.fixture
 def child() -> Iterator[subprocess.Popen[bytes]]:
     """A live child process of this (the emulator's) process, for the crash hook to target."""
@@ -40,7 +44,9 @@ def child() -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        process.kill()
+        # The real os.kill: a test may still have it replaced (monkeypatch) at this point.
+        with contextlib.suppress(ProcessLookupError):
+            _REAL_KILL(process.pid, signal.SIGKILL)
         process.wait()
 
 
