@@ -601,19 +601,22 @@ class CertificateIssuedKind(Kind[CertificateIssued]):
         seen = {"status": ""}
 
         def check() -> bool | None:
-            seen["status"] = self._status(ctx, arn)
-            return True if seen["status"] == "ISSUED" else None
+            status = self._status(ctx, arn)
+            if status != seen["status"]:
+                ctx.status("certificate", f"certificate for {want.certificate.domain} {status}")
+                seen["status"] = status
+            return True if status == "ISSUED" else None
 
         from ecs_cicd.waiters import poll
 
-        ctx.log(f"waiting for ACM to validate the certificate for {want.certificate.domain}")
         poll(
             ctx,
-            f"ACM certificate {arn} to be ISSUED",
+            f"ACM to validate the certificate for {want.certificate.domain} ({arn})",
             check,
             deadline=ctx.deadline("certificate"),
             cap=15.0,
             last_seen=lambda: seen["status"],
+            key="certificate",
         )
         return self._live(arn)
 
