@@ -122,3 +122,18 @@ def two_stage_pipeline(role_arn: str) -> dict[str, Any]:
             {"name": "Two", "actions": [dict(action, name="b", outputArtifacts=[])]},
         ],
     }
+
+
+def web_cluster(ecs: Any) -> Any:
+    """Cluster `c` with two Fargate revisions of family `web` (images nginx:1 and nginx:2)."""
+    ecs.create_cluster(clusterName="c")
+    for image in ("nginx:1", "nginx:2"):
+        ecs.register_task_definition(
+            family="web",
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[{"name": "app", "image": image, "essential": True}],
+        )
+    return ecs

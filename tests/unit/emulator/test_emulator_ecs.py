@@ -7,22 +7,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit.emulator.emulator_helpers import call_checked
+from tests.unit.emulator.emulator_helpers import call_checked, web_cluster
 
 
 @pytest.fixture
 def ecs(aws: Any) -> Any:
-    client = aws("ecs")
-    client.create_cluster(clusterName="c")
-    for image in ("nginx:1", "nginx:2"):
-        client.register_task_definition(
-            family="web",
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu="256",
-            memory="512",
-            containerDefinitions=[{"name": "app", "image": image, "essential": True}],
-        )
+    client = web_cluster(aws("ecs"))
     return client
 
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from ecs_cicd.emulator import ecs as ecs_patch
 from ecs_cicd.emulator import scaling
-from tests.unit.emulator.emulator_helpers import ACCOUNT, REGION, call_checked
+from tests.unit.emulator.emulator_helpers import ACCOUNT, REGION, call_checked, web_cluster
 
 RID = "service/c/web"
 DIM = "ecs:service:DesiredCount"
@@ -27,17 +27,7 @@ def no_trips() -> Iterator[None]:
 
 @pytest.fixture
 def ecs(aws: Any) -> Any:
-    client = aws("ecs")
-    client.create_cluster(clusterName="c")
-    for image in ("nginx:1", "nginx:2"):
-        client.register_task_definition(
-            family="web",
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu="256",
-            memory="512",
-            containerDefinitions=[{"name": "app", "image": image, "essential": True}],
-        )
+    client = web_cluster(aws("ecs"))
     client.create_service(
         cluster="c",
         serviceName="web",
