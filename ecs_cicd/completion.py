@@ -15,9 +15,9 @@ COMMAND = "ecs-cicd"
 _PATH_METAVARS = ("PATH", "FILE", "DIR")
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[
-    argparse.ArgumentParser
-] | None:
+def _subparsers(
+    parser: argparse.ArgumentParser,
+) -> argparse._SubParsersAction[argparse.ArgumentParser] | None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action
@@ -35,8 +35,10 @@ def tree(
     for action in parser._actions:
         if action.help == argparse.SUPPRESS:
             continue
-        if not action.option_strings and action.choices and not isinstance(
-            action, argparse._SubParsersAction
+        if (
+            not action.option_strings
+            and action.choices
+            and not isinstance(action, argparse._SubParsersAction)
         ):
             values[""] = " ".join(str(c) for c in action.choices)  # a positional's choices
         for flag in action.option_strings:

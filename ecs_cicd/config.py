@@ -288,7 +288,8 @@ class Container(Model):
     environment: dict[str, str] = {}
     """Environment variables (NAME: value), shown in plans; put secrets in `secrets`."""
     secrets: dict[str, str] = Field(
-        default_factory=dict, description="NAME: the SSM parameter or Secrets Manager ARN ECS injects the variable from when the task starts."
+        default_factory=dict,
+        description="NAME: the SSM parameter or Secrets Manager ARN ECS injects the variable from when the task starts.",
     )
     command: list[str] | None = None
     """Overrides the image's CMD."""

@@ -56,9 +56,7 @@ def json_text() -> str:
 
 
 # --- the Markdown reference ------------------------------------------------------------------
-def rows(
-    model: type[BaseModel] = Config, prefix: str = ""
-) -> list[tuple[str, str, str, str]]:
+def rows(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(field path, type, default, description) for every field, depth first."""
     out: list[tuple[str, str, str, str]] = []
     for name, info in model.model_fields.items():
@@ -73,7 +71,12 @@ def rows(
         if len(nested) > 1:  # a discriminated union on `type`: the rows of each variant
             tags = [v.model_fields["type"].default for v in nested]
             out.append(
-                (f"{path}.type", type_name(Literal[tuple(tags)]), "required", "Which kind of source.")
+                (
+                    f"{path}.type",
+                    type_name(Literal[tuple(tags)]),
+                    "required",
+                    "Which kind of source.",
+                )
             )
             for variant, tag in zip(nested, tags, strict=True):
                 out += [

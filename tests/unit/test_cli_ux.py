@@ -158,7 +158,7 @@ def test_bash_completion_walks_the_parser() -> None:
         "ecs-cicd completion ": "bash zsh",
     }
     probe = "\n".join(
-        f'COMP_WORDS=({" ".join(repr(w) for w in line.split(" "))}); '
+        f"COMP_WORDS=({' '.join(repr(w) for w in line.split(' '))}); "
         'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _ecs_cicd; echo "${COMPREPLY[*]}"'
         for line in cases
     )
@@ -307,7 +307,10 @@ def test_outputs_of_a_blue_green_stack() -> None:
     from ecs_cicd.state import Record, State
 
     data = yaml.safe_load(EXAMPLE.read_text())
-    data["pipeline"]["deploy"] = {"strategy": "blue_green", "blue_green": {"test_listener_port": 8080}}
+    data["pipeline"]["deploy"] = {
+        "strategy": "blue_green",
+        "blue_green": {"test_listener_port": 8080},
+    }
     from ecs_cicd import parse_config
 
     cfg = parse_config(data)
