@@ -7,6 +7,7 @@ else is retried only where a handler names the error code and message fragment i
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -17,8 +18,10 @@ from typing import Any, TypeVar
 
 import boto3
 import botocore.loaders
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.model import ServiceModel
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from ecs_cicd import progress
@@ -167,6 +170,20 @@ class CallStats:
 # every new Session makes a new loader. One shared, read-only loader parses each model once per
 # process however many sessions the library's callers (or the tests) create.
 _SHARED_LOADER = botocore.loaders.create_loader()
+
+
+@functools.cache
+def _model_session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _SHARED_LOADER)
+    return session
+
+
+@functools.cache
+def service_model(service: str) -> ServiceModel:
+    """botocore's model of `service`, parsed once per process (the offline checks of a config
+    read a dozen models: one session and one loader for all of them)."""
+    return _model_session().get_service_model(service)
 
 
 def resolve_region(

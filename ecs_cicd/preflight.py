@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.session
 from botocore.model import Shape
 
+from ecs_cicd.aws import service_model
 from ecs_cicd.config import Config
 from ecs_cicd.errors import ConfigError, raise_all
 from ecs_cicd.lifecycle import Resource, Target
@@ -282,7 +282,7 @@ def _requests(cfg: Config, r: Resource) -> list[Request]:
 
 @functools.cache
 def _input_shape(service: str, operation: str) -> Shape:
-    model = botocore.session.get_session().get_service_model(service)
+    model = service_model(service)
     shape = model.operation_model(operation).input_shape
     assert shape is not None
     return shape

@@ -26,8 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-import botocore.session
-
+from ecs_cicd.aws import service_model
 from ecs_cicd.errors import ConfigError
 
 __all__ = [
@@ -265,7 +264,7 @@ def _drop_nulls(value: Any) -> Any:
 @functools.cache
 def _model_fields() -> tuple[frozenset[str], frozenset[str]]:
     """(task-level keys RegisterTaskDefinition accepts, keys of a ContainerDefinition)."""
-    model = botocore.session.get_session().get_service_model("ecs")
+    model = service_model("ecs")
     request = model.operation_model("RegisterTaskDefinition").input_shape
     container = model.shape_for("ContainerDefinition")
     task_keys = frozenset(getattr(request, "members", {}))

@@ -22,7 +22,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import botocore.session
 import moto.codebuild.responses as cb_responses
 from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
 from moto.codebuild.models import CodeBuildBackend
@@ -30,6 +29,7 @@ from moto.codebuild.responses import CodeBuildResponse
 from moto.core.utils import unix_time
 from moto.iam.models import iam_backends
 
+from ecs_cicd.aws import service_model
 from ecs_cicd.emulator import cwlogs
 from ecs_cicd.emulator._util import add, dumps, now, replace, rewrap, state, unwrap
 
@@ -38,7 +38,7 @@ _NO_LOCATION_SOURCES = {"CODEPIPELINE", "NO_SOURCE"}
 
 @cache
 def _enum(shape: str) -> frozenset[str]:
-    model = botocore.session.get_session().get_service_model("codebuild")
+    model = service_model("codebuild")
     # StringShape carries the enum; the generic Shape type does not declare it.
     return frozenset(getattr(model.shape_for(shape), "enum", []))
 

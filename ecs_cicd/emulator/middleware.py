@@ -67,8 +67,7 @@ from functools import cache
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from botocore.session import get_session
-
+from ecs_cicd.aws import service_model
 from ecs_cicd.emulator import codepipeline, ecs, pacing, scaling
 
 PREFIX = "/_ecs_cicd"
@@ -173,7 +172,7 @@ class _S3Route:
 @cache
 def _s3_routes() -> list[_S3Route]:
     """S3's REST routes from the botocore model, most specific first."""
-    model = get_session().get_service_model("s3")
+    model = service_model("s3")
     routes = []
     for name in model.operation_names:
         operation = model.operation_model(name)
@@ -221,7 +220,7 @@ _REST_SERVICES = ("route53",)
 
 @cache
 def _rest_routes(service: str) -> list[tuple[str, str, re.Pattern[str]]]:
-    model = get_session().get_service_model(service)
+    model = service_model(service)
     routes = []
     for name in model.operation_names:
         http = model.operation_model(name).http
