@@ -1,7 +1,13 @@
-"""Crash safety, exhaustively: SIGKILL the real CLI right after its k-th mutating call reached
-the emulator — for every k of a cold `up` (and of a `down`) — then run the command again and
-check that the emulator holds exactly one of each resource (against a clean run) and that `down`
-leaves nothing. Slow: marked `crash`; scripts/test runs it.
+"""Crash safety: SIGKILL the real CLI right after its k-th mutating call reached the emulator —
+for every k of a cold `up`; for every second k of a `down` and of a strategy switch each way
+(ECS_CICD_CRASH_ALL=1: every k) — then run the command again and check that the emulator holds
+exactly one of each resource (against a clean run), every one recorded in the state file, and
+that `down` leaves nothing. Slow: marked `crash`; scripts/test runs it.
+
+Only the killed command is a CLI process (the kill must land in a real process, between two of
+its calls). What runs before and after it — the clean run, the rerun, the `down` — goes through
+the library the CLI calls (`ecs_cicd.up` / `ecs_cicd.down`, the same config and state file), in
+this process: about a second less per command than a new interpreter, hundreds of times.
 
 Figures go to `crash-report.json` in the pytest cache folder's parent (for the closing notes).
 """
@@ -15,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,6 +68,32 @@ def killed_at(cli: Cli, args: list[str], k: int) -> int | None:
     return proc.returncode
 
 
+def lib_up(cli: Cli, **flags: Any) -> None:
+    """`up` as the CLI runs it (the config in the workdir, the state file beside it)."""
+    from ecs_cicd import load_config, up
+
+    up(load_config(cli.workdir / "ecs_cicd.yaml"), endpoint_url=cli.endpoint, **flags)
+
+
+def lib_down(cli: Cli) -> None:
+    from ecs_cicd import down, load_config
+
+    down(
+        load_config(cli.workdir / "ecs_cicd.yaml"),
+        endpoint_url=cli.endpoint,
+        confirm=lambda _r: True,
+    )
+
+
+def failed(step: str, run: Callable[[], None]) -> str | None:
+    """Run `step`; what went wrong, in a line, or None."""
+    try:
+        run()
+    except Exception as e:
+        return f"{step} failed: {type(e).__name__}: {str(e).strip().splitlines()[-1:]}"
+    return None
+
+
 def record(name: str, data: dict[str, Any]) -> None:
     """Add `name`'s figures to the report (the two crash tests may run in two workers)."""
     REPORT.parent.mkdir(exist_ok=True)
@@ -71,14 +104,55 @@ def record(name: str, data: dict[str, Any]) -> None:
         REPORT.write_text(json.dumps(report, indent=2))
 
 
+def sampled(total: int, env: str) -> list[int]:
+    """The crash points of a `down` or a strategy switch: those `env` names ("3,8"), else every
+    one with ECS_CICD_CRASH_ALL=1, else every second one (1, 3, 5, ...): the states between two
+    deletes differ little, and scripts/test must stay within its time budget. `up`'s points are
+    all tried, always."""
+    only = os.environ.get(env)
+    if only:
+        return [int(p) for p in only.split(",")]
+    step = 1 if os.environ.get("ECS_CICD_CRASH_ALL") == "1" else 2
+    return list(range(1, total + 1, step))
+
+
+def unrecorded(inv: dict[str, list[str]], records: dict[str, Any]) -> list[str]:
+    """What the inventory lists that no record of the state file (its `resources`) names — by
+    id, name, ARN or an ARN's last part. Empty: `down` starts from a complete state."""
+    names: set[str] = set()
+    for rec in records.values():
+        values = [rec.get("physical_id"), rec.get("arn"), *(rec.get("outputs") or {}).values()]
+        for v in values:
+            if isinstance(v, str) and v:
+                names |= {v, v.rsplit("/", 1)[-1], v.rsplit(":", 1)[-1]}
+    return [
+        f"{kind} {v}"
+        for kind, found in sorted(inv.items())
+        for v in found
+        if v not in names and v.rsplit("/", 1)[-1] not in names
+    ]
+
+
+def state_records(cli: Cli) -> dict[str, Any]:
+    files = list((cli.workdir / ".ecs_cicd").glob("*.json"))
+    assert len(files) == 1, files
+    return dict(json.loads(files[0].read_text())["resources"])
+
+
 # Two halves (odd and even crash points): two test items, so both pytest workers share the
 # longest test of the suite.
 @pytest.mark.parametrize("half", [0, 1], ids=["odd-points", "even-points"])
 def test_kill_up_at_every_mutating_call(cli: Cli, half: int) -> None:
+    """After each kill and rerun: the same resources as a clean run, each recorded in the state
+    file (so `down` needs no search; the `down` after a rerun is the clean `down` the down test
+    kills), and one real `down` after the last point leaves nothing."""
     reset_emulator(cli.endpoint)
     cli.run("up")
     total = sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"])
     clean = counts(cli)
+    inv = inventory(cli.aws(), prefix=STACK_PREFIX)
+    assert unrecorded(inv, state_records(cli)) == []
+    assert len(unrecorded(inv, {})) == sum(clean.values())  # the check sees every resource
     cli.run("down", "--yes")
     assert non_empty(inventory(cli.aws(), prefix=STACK_PREFIX)) == {}
     only = os.environ.get("ECS_CICD_CRASH_POINTS")  # e.g. "1,17,40" to try a few by hand
@@ -95,20 +169,23 @@ def test_kill_up_at_every_mutating_call(cli: Cli, half: int) -> None:
         if killed_at(cli, ["up"], k) is not None:
             failures.append(f"k={k}: up finished before its {k}th mutating call")
             continue
-        rerun = cli.run("up", check=False)
-        if rerun.returncode != 0:
-            failures.append(
-                f"k={k}: rerun of up exited {rerun.returncode}: {rerun.stderr.strip().splitlines()[-1:]}"
-            )
+        problem = failed("rerun of up", lambda: lib_up(cli))
+        if problem:
+            failures.append(f"k={k}: {problem}")
             continue
-        now = counts(cli)
+        inv = inventory(cli.aws(), prefix=STACK_PREFIX)
+        now = {kind: len(v) for kind, v in inv.items()}
         if now != clean:
             diff = {kind: (clean.get(kind), n) for kind, n in now.items() if clean.get(kind) != n}
             failures.append(f"k={k}: resources differ from a clean run (clean, now): {diff}")
-        down = cli.run("down", "--yes", check=False)
+        missing = unrecorded(inv, state_records(cli))
+        if missing:
+            failures.append(f"k={k}: exists but the state file does not record it: {missing}")
+    if points:
+        problem = failed("down", lambda: lib_down(cli))
         left = non_empty(inventory(cli.aws(), prefix=STACK_PREFIX))
-        if down.returncode != 0 or left:
-            failures.append(f"k={k}: down exited {down.returncode}, left {left}")
+        if problem or left:
+            failures.append(f"after k={points[-1]}: {problem or 'down'}, left {left}")
     record(
         f"up ({['odd', 'even'][half]} points)",
         {
@@ -128,22 +205,19 @@ def test_kill_down_at_every_mutating_call(cli: Cli) -> None:
     reset_calls(cli.endpoint)
     cli.run("down", "--yes")
     total = sum(1 for c in fetch_calls(cli.endpoint) if c["mutating"])
-    only = os.environ.get("ECS_CICD_CRASH_POINTS_DOWN")
-    points = [int(p) for p in only.split(",")] if only else list(range(1, total + 1))
+    points = sampled(total, "ECS_CICD_CRASH_POINTS_DOWN")
     failures: list[str] = []
     t0 = time.monotonic()
     for k in points:
         reset_emulator(cli.endpoint)
-        cli.run("up")
+        lib_up(cli)
         if killed_at(cli, ["down", "--yes"], k) is not None:
             failures.append(f"k={k}: down finished before its {k}th mutating call")
             continue
-        again = cli.run("down", "--yes", check=False)
+        problem = failed("rerun of down", lambda: lib_down(cli))
         left = non_empty(inventory(cli.aws(), prefix=STACK_PREFIX))
-        if again.returncode != 0 or left:
-            failures.append(
-                f"k={k}: rerun of down exited {again.returncode}, left {left}: {again.stderr.strip().splitlines()[-1:]}"
-            )
+        if problem or left:
+            failures.append(f"k={k}: {problem or 'rerun of down'}, left {left}")
     record(
         "down",
         {
@@ -200,7 +274,7 @@ def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli, target: str) ->
             for f in state.iterdir():
                 f.unlink()
         before(cli)
-        cli.run("up")
+        lib_up(cli)
         after(cli)
         reset_calls(cli.endpoint)
 
@@ -210,15 +284,16 @@ def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli, target: str) ->
     done = {"services": active_services(cli), "listener": production(cli)}
     failures: list[str] = []
     t0 = time.monotonic()
-    for k in range(1, total + 1):
+    points = sampled(total, "ECS_CICD_CRASH_POINTS_SWITCH")
+    for k in points:
         start()
         if killed_at(cli, ["up", "--replace-service"], k) is not None:
             failures.append(f"k={k}: the switch finished before its {k}th mutating call")
             continue
         failures += [f"k={k}: after the kill: {p}" for p in serving(cli)]
-        rerun = cli.run("up", "--replace-service", check=False)
-        if rerun.returncode != 0:
-            failures.append(f"k={k}: rerun exited {rerun.returncode}: {rerun.stderr[-300:]}")
+        problem = failed("rerun", lambda: lib_up(cli, replace_service=True))
+        if problem:
+            failures.append(f"k={k}: {problem}")
             continue
         now = {"services": active_services(cli), "listener": production(cli)}
         if now != done:
@@ -227,8 +302,8 @@ def test_kill_a_strategy_switch_at_every_mutating_call(cli: Cli, target: str) ->
         f"switch to {target}",
         {
             "mutating_calls": total,
-            "crash_points": total,
-            "converged": total - len(failures),
+            "crash_points": len(points),
+            "converged": len(points) - len(failures),
             "failures": failures,
             "seconds": round(time.monotonic() - t0, 1),
         },
