@@ -48,7 +48,11 @@ _PACING_OPTIONS = (
 COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (
         ("-c", "--config"),
-        {"default": "ecs_cicd.yaml", "metavar": "PATH", "help": "config file (default: ecs_cicd.yaml)"},
+        {
+            "default": "ecs_cicd.yaml",
+            "metavar": "PATH",
+            "help": "config file (default: ecs_cicd.yaml)",
+        },
     ),
     (
         ("--state",),
@@ -62,7 +66,10 @@ COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--profile",), {"help": "AWS profile (default: AWS_PROFILE / the default chain)"}),
     (
         ("--endpoint-url",),
-        {"metavar": "URL", "help": "send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)"},
+        {
+            "metavar": "URL",
+            "help": "send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)",
+        },
     ),
     (
         ("--emulator",),
@@ -82,7 +89,7 @@ COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {
             "choices": ("text", "json"),
             "default": "text",
-            "help": "json: one JSON document on stdout, an {\"error\": ...} object on failure "
+            "help": 'json: one JSON document on stdout, an {"error": ...} object on failure '
             "(default: text)",
         },
     ),
@@ -91,6 +98,13 @@ COMMON_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         {"action": "store_true", "help": "show tracebacks and every API call count"},
     ),
 ]
+
+
+REFRESH_HELP = (
+    "read every setting from AWS, also those the state file says were verified (a bucket's "
+    "policy and encryption, repository lifecycle policies, VPC DNS attributes, load balancer "
+    "and target group attributes): finds changes made outside ecs_cicd"
+)
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -196,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-wait", action="store_true", help="do not wait for the pipeline's execution"
     )
+    p.add_argument("--refresh", action="store_true", help=REFRESH_HELP)
     p.add_argument(
         "--replace-service",
         action="store_true",
@@ -234,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOGICAL_ID",
         help="show what taking over these resources (`up --adopt`) would change in them",
     )
+    pl.add_argument("--refresh", action="store_true", help=REFRESH_HELP)
     _verb(
         sub,
         "status",
@@ -291,9 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument(
         "--output", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
-    em.add_argument(
-        "--port", type=int, default=EMULATOR_PORT, help=f"(default {EMULATOR_PORT})"
-    )
+    em.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"(default {EMULATOR_PORT})")
     for dest, flag, text in _PACING_OPTIONS:
         em.add_argument(
             flag, dest=dest, type=float, default=0.0, metavar="N", help=f"{text} (default 0)"
@@ -311,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+def chosen_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
     """The (sub)parser of the verb `args` names: `state recover` -> its parser."""
     p = parser
     while True:
@@ -543,12 +559,18 @@ def _dispatch(args: argparse.Namespace) -> int:
                 replace_service=args.replace_service,
                 adopt=args.adopt,
                 max_workers=args.max_workers,
+                refresh=args.refresh,
                 events=reporter,
                 **common,
             )
         elif verb == "plan":
             result = ops.plan(
-                cfg, adopt=args.adopt, max_workers=args.max_workers, log=lambda _m: None, **common
+                cfg,
+                adopt=args.adopt,
+                max_workers=args.max_workers,
+                refresh=args.refresh,
+                log=lambda _m: None,
+                **common,
             )
         elif verb == "status":
             result = ops.status(cfg, **common)

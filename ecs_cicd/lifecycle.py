@@ -15,6 +15,7 @@ run?": a kind's `find` and `diff` only read, and only `apply`/`remove` call the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ecs_cicd.aws import Aws, aws_error, is_already_exists, is_not_found
+from ecs_cicd.aws import Aws, aws_error, error_code, is_already_exists, is_not_found
 from ecs_cicd.errors import AwsError, EcsCicdError
 from ecs_cicd.names import STACK_TAG
 from ecs_cicd.progress import Emit, Note, TextEvents, WaitStatus, current_resource
@@ -205,6 +206,7 @@ class Ctx:
         batch_reads: bool = False,
         batch_max_age: float | None = None,
         events: Emit | None = None,
+        refresh: bool = False,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -227,6 +229,9 @@ class Ctx:
         self._shared_locks: dict[Any, threading.Lock] = {}
         self._shared_lock = threading.Lock()
         self.wanted: dict[str, list[Resource]] = {}
+        # False (up, plan): settings the state verified are not read again (Kind.settings_reads).
+        self.refresh = refresh
+        self.trusted: set[str] = set()  # logical ids whose settings `diff` took from the state
 
         # Structured progress (progress.py); without a reporter, events become `log` lines.
         self.emit: Emit = events or TextEvents(lambda m: self.log(m))
@@ -236,6 +241,20 @@ class Ctx:
         name even without records."""
         for r in resources:
             self.wanted.setdefault(r.kind, []).append(r)
+
+    def trusts(self, want: Resource) -> bool:
+        """Whether `diff` may take `want`'s settings (Kind.settings_reads) from the state: our
+        record says they were verified on AWS — read back equal, or set by us — for exactly
+        this desired resource (`fingerprint`), and this run does not `--refresh`. A change made
+        outside the tool to those settings is then seen by `--refresh` only."""
+        if self.refresh:
+            return False
+        rec = self.state.get(want.logical_id)
+        if rec is None or not rec.verified or rec.verified != fingerprint(want):
+            return False
+        with self._shared_lock:
+            self.trusted.add(want.logical_id)
+        return True
 
     def shared(self, key: Any, load: Callable[[], T]) -> T:
         """The result of `load()`, called once for `key` in this Ctx however many threads ask:
@@ -322,6 +341,11 @@ class Kind(Generic[R]):
     # The physical id is the name (IAM roles, ECR repositories, log groups): `lookup_many` then
     # also answers look-ups by desired name (a scan without records, a record gone).
     named_ids: ClassVar[bool] = False
+    # `diff` reads settings the look-up does not return, a call each (a bucket's policy, a
+    # repository's lifecycle policy, a VPC's DNS attributes, load balancer attributes). It skips
+    # those reads when `ctx.trusts(want)`: the state says they were verified for this very
+    # desired resource, and the run does not `--refresh`.
+    settings_reads: ClassVar[bool] = False
 
     def name(self, want: R) -> str:
         return str(getattr(want, "name", want.logical_id))
@@ -400,6 +424,20 @@ class Kind(Generic[R]):
 
     def what(self, name: str) -> str:
         return f"{self.label or self.kind} {name}"
+
+
+def fingerprint(want: Resource) -> str:
+    """A digest of everything desired of `want` (its fields, its dependencies' too): equal
+    fingerprints, equal desired settings."""
+    return hashlib.sha256(repr(want).encode()).hexdigest()[:20]
+
+
+def _recorded(kind: Kind[Any], want: Resource, live: Live, *, verified: bool) -> Record:
+    """`kind.record`, saying whether AWS is known to hold `want`'s settings (settings_reads)."""
+    rec = kind.record(want, live)
+    if verified and kind.settings_reads:
+        rec = dataclasses.replace(rec, verified=fingerprint(want))
+    return rec
 
 
 # --- ownership -------------------------------------------------------------------------------
@@ -499,6 +537,39 @@ def prefetched(ctx: Ctx, kind: Kind[Any], ident: str) -> Any:
     return batch[ident]
 
 
+def tags_of(ctx: Ctx, arn: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """A resource's tags. While the Ctx batches reads (the examination, `plan`, `down`), one
+    listing of the Resource Groups Tagging API (GetResources filtered on our stack tag) answers
+    for every resource of the stack in every service; one it does not list is asked of its own
+    service (`read`): someone else's, or ours but tagged moments ago (the tagging API is a
+    separate index that can lag behind the services). So the listing only ever confirms ownership;
+    it never denies it."""
+    if ctx.batch_reads:
+        tags = ctx.shared("tag:GetResources", lambda: _stack_tagged(ctx)).get(arn)
+        if tags is not None:
+            return tags
+    return read()
+
+
+def _stack_tagged(ctx: Ctx) -> dict[str, dict[str, str]]:
+    """ARN -> tags of every resource carrying our stack tag; empty when the caller may not
+    use the tagging API (each resource's tags are then read from its service, as before)."""
+    out: dict[str, dict[str, str]] = {}
+    try:
+        pages = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources")
+        for page in pages.paginate(
+            TagFilters=[{"Key": STACK_TAG, "Values": [ctx.stack]}], ResourcesPerPage=100
+        ):
+            for item in page.get("ResourceTagMappingList", []):
+                tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+                out[str(item["ResourceARN"])] = tags
+    except ClientError as e:
+        if error_code(e) in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+            return {}
+        raise
+    return out
+
+
 def _find(ctx: Ctx, kind: Kind[Any], want: Resource, rec: Record | None) -> Live | None:
     """`kind.find`, served by the kind's batched read where it knows the answer."""
     name = kind.name(want)
@@ -547,8 +618,10 @@ def apply(ctx: Ctx, step: Step) -> Outcome:
     kind, want, out = step.kind, step.want, step.outcome
     name = kind.name(want)
     if out.action in ("unchanged", "reference"):
-        if step.live is not None and ctx.state.get(want.logical_id) != kind.record(want, step.live):
-            ctx.record(kind.record(want, step.live))
+        if step.live is not None:
+            rec = _recorded(kind, want, step.live, verified=True)
+            if ctx.state.get(want.logical_id) != rec:
+                ctx.record(rec)
         return out
     if out.action == "foreign":
         raise ForeignResources([out])
@@ -583,19 +656,19 @@ def apply(ctx: Ctx, step: Step) -> Outcome:
         ctx.record(kind.record(want, made))
         out.physical_id = made.physical_id
         new = mutate(kind, "Configuring", name, lambda: kind.configure(ctx, want, made))
-        if new is not None:
-            ctx.record(kind.record(want, new))
+        if new is not None or kind.settings_reads:
+            ctx.record(_recorded(kind, want, new or made, verified=True))
         return out
     live = step.live
     assert live is not None
     if out.action == "take":
         tags = dict(want.tags)
         mutate(kind, "Tagging", name, lambda: kind.tag(ctx, live, tags))
-    ctx.record(kind.record(want, live))
+    ctx.record(_recorded(kind, want, live, verified=not step.diffs))
     if step.diffs:
         new = mutate(kind, "Updating", name, lambda: kind.update(ctx, want, live, step.diffs))
-        if new is not None:
-            ctx.record(kind.record(want, new))
+        if new is not None or kind.settings_reads:
+            ctx.record(_recorded(kind, want, new or live, verified=True))
     return out
 
 

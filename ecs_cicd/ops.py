@@ -204,6 +204,7 @@ def _ctx(
     adopt: frozenset[str] = frozenset(),
     replace_service: bool = False,
     batch_reads: bool = False,
+    refresh: bool = False,
 ) -> Ctx:
     return Ctx(
         rt.aws,
@@ -218,6 +219,7 @@ def _ctx(
         deadlines=rt.cfg.waits.model_dump(),
         batch_reads=batch_reads,
         events=rt.emit,
+        refresh=refresh,
     )
 
 
@@ -382,6 +384,7 @@ def up(
     replace_service: bool = False,
     adopt: list[str] | tuple[str, ...] = (),
     max_workers: int = DEFAULT_WORKERS,
+    refresh: bool = False,
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
@@ -389,6 +392,7 @@ def up(
 ) -> Result:
     """Create or converge every resource of the stack, then wait until it is serving.
     Progress: `events` (progress.py) gets structured events; else `log` gets text lines.
+    `refresh`: read every setting from AWS, also those the state verified (Kind.settings_reads).
 
     First the whole stack is examined (read-only); if any resource with the stack's names is
     someone else's, or a change needs a flag the caller did not give, nothing is changed.
@@ -413,8 +417,12 @@ def up(
                 f"--adopt names resources this stack does not have: {', '.join(unknown)}",
                 hint=f"logical ids are: {', '.join(stack.ids)}",
             )
-        ctx = _ctx(rt, state, adopt=frozenset(adopt), replace_service=replace_service)
-        scratch_ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True)
+        ctx = _ctx(
+            rt, state, adopt=frozenset(adopt), replace_service=replace_service, refresh=refresh
+        )
+        scratch_ctx = _ctx(
+            rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True, refresh=refresh
+        )
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
         switch = switching.detect(steps, state)
@@ -434,8 +442,12 @@ def up(
         details: dict[str, Any] = {}
         if wait:
             with rt.phase("wait"):
-                details = _wait_all(ctx, cfg, stack, wait_pipeline=wait_pipeline)
+                details = _wait_all(
+                    ctx, cfg, stack, wait_pipeline=wait_pipeline, read=_unchanged(steps, outcomes)
+                )
         rt.stamp(outcomes)
+        if scratch_ctx.trusted:
+            details["settings_from_state"] = sorted(scratch_ctx.trusted)
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
 
 
@@ -494,15 +506,37 @@ def _apply_all(
     return sorted(done, key=lambda o: order[o.logical_id])
 
 
-def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> dict[str, Any]:
-    """The slow waits run side by side: ALB active, service deployment, pipeline execution."""
+def _unchanged(steps: list[Step], outcomes: list[Outcome]) -> dict[str, Any]:
+    """What the examination read of each resource this run left unchanged (logical id -> the
+    kind's description): a wait's first check can use it instead of reading again."""
+    kept = {o.logical_id for o in outcomes if o.action == "unchanged"}
+    return {
+        s.want.logical_id: s.live.data
+        for s in steps
+        if s.want.logical_id in kept and s.live is not None and s.complete
+    }
+
+
+def _wait_all(
+    ctx: Ctx,
+    cfg: Config,
+    stack: Stack,
+    *,
+    wait_pipeline: bool,
+    read: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The slow waits run side by side: ALB active, service deployment, pipeline execution.
+    `read`: descriptions of unchanged resources from the examination (see `_unchanged`)."""
+    read = read or {}
     state = ctx.state
     jobs: dict[str, Callable[[], Any]] = {}
     # The resource each wait is shown under (progress, timeline).
     waits_on = {"load_balancer": "alb", "service": "service", "pipeline": "pipeline"}
     alb = state.get("alb")
     if alb:
-        jobs["load_balancer"] = lambda: wait_for_load_balancer(ctx, alb.physical_id)
+        jobs["load_balancer"] = lambda: wait_for_load_balancer(
+            ctx, alb.physical_id, read=read.get("alb")
+        )
     svc = state.get("service")
     if svc:
         if cfg.pipeline.deploy.strategy == "blue_green":
@@ -514,6 +548,7 @@ def _wait_all(ctx: Ctx, cfg: Config, stack: Stack, *, wait_pipeline: bool) -> di
                 str(svc.outputs.get("cluster") or cfg.stack),
                 svc.physical_id,
                 svc.outputs.get("deployment"),
+                read=read.get("service"),
             )
     pipe = state.get("pipeline")
     if wait_pipeline and pipe:
@@ -551,11 +586,13 @@ def plan(
     endpoint_url: str | None = None,
     adopt: list[str] | tuple[str, ...] = (),
     max_workers: int = DEFAULT_WORKERS,
+    refresh: bool = False,
     log: Log | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
 ) -> Result:
-    """Read-only: what `up` would do to each resource — the same examination `up` starts with."""
+    """Read-only: what `up` would do to each resource — the same examination `up` starts with
+    (`refresh` as for `up`)."""
     rt = runtime(
         cfg,
         session=session,
@@ -568,12 +605,9 @@ def plan(
     )
     state = _load_state(rt)
     stack = build_stack(cfg, _target(rt))
+    ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True, refresh=refresh)
     with rt.phase("examine"):
-        steps = examine_all(
-            _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True),
-            stack,
-            workers=max_workers,
-        )
+        steps = examine_all(ctx, stack, workers=max_workers)
     _show_new_revision(steps)
     outcomes = [s.outcome for s in steps]
     switch = switching.detect(steps, state)
@@ -584,6 +618,8 @@ def plan(
     details: dict[str, Any] = {}
     if foreign:
         details["blocked"] = str(ForeignResources(foreign))
+    if ctx.trusted:
+        details["settings_from_state"] = sorted(ctx.trusted)
     return rt.result("plan", outcomes, {}, details)
 
 
@@ -605,14 +641,17 @@ def _show_new_revision(steps: list[Step]) -> None:
     have = str(svc.live.data.get("taskDefinition") or "")
     revision = td.live.outputs.get("revision") if td.live is not None else None
     family = td.outcome.physical_id or ""
-    new = f"{family}:{int(revision) + 1}" if isinstance(revision, int) else f"a new {family} revision"
+    new = (
+        f"{family}:{int(revision) + 1}" if isinstance(revision, int) else f"a new {family} revision"
+    )
     how = (
         "a CodeDeploy blue/green deployment"
         if isinstance(svc.want, service.Service) and svc.want.controller == "CODE_DEPLOY"
         else "a rolling deployment"
     )
     svc.outcome.changes.insert(
-        0, f"taskDefinition: {have.rsplit('/', 1)[-1] or 'none'} -> {new} (the revision taskdef registers; {how})"
+        0,
+        f"taskDefinition: {have.rsplit('/', 1)[-1] or 'none'} -> {new} (the revision taskdef registers; {how})",
     )
     if svc.outcome.action == "unchanged":
         svc.outcome.action = "update"
@@ -812,7 +851,8 @@ def status(
     )
     state = _load_state(rt)
     recorded = set(state.records)
-    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True)
+    # Every setting read from AWS: status is where drift is looked for.
+    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True, refresh=True)
     stack = build_stack(cfg, ctx.target)
     outcomes = [s.outcome for s in examine_all(ctx, stack, workers=max_workers)]
     for o in outcomes:

@@ -74,7 +74,14 @@ def build_stack(cfg: Config, target: Target) -> Stack:
     sg_alb = security.build_alb_group(cfg, vpc, t("sg.alb"))
     sg_tasks = security.build_tasks_group(cfg, vpc, sg_alb, t("sg.tasks"))
 
-    alb = loadbalancer.build_load_balancer(cfg, subnets, sg_alb, t("alb"), after=network_ready)
+    # An internet-facing ALB needs the VPC's internet gateway attached (CreateLoadBalancer
+    # refuses it otherwise), not the route table: the ALB starts provisioning — the slowest
+    # step of `up` — while the routes are still being made. `down` deletes it (and the public
+    # addresses of its ENIs) before it detaches the gateway.
+    igw = net.internet_gateway
+    alb = loadbalancer.build_load_balancer(
+        cfg, subnets, sg_alb, t("alb"), after=(igw,) if igw else ()
+    )
     colors = ("blue", "green") if blue_green else ("main",)
     tgs = {c: loadbalancer.build_target_group(cfg, vpc, c, t(f"tg.{c}")) for c in colors}
     prod_tg = tgs[colors[0]]

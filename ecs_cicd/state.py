@@ -32,6 +32,9 @@ class Record:
     arn: str | None = None
     owned: bool = True
     outputs: dict[str, Any] = field(default_factory=dict)
+    # For kinds with `settings_reads`: the fingerprint of the desired resource whose settings
+    # were last verified on AWS (read back equal, or set by this tool); "" when not verified.
+    verified: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
@@ -42,6 +45,7 @@ class Record:
             arn=d.get("arn"),
             owned=d.get("owned", True),
             outputs=dict(d.get("outputs", {})),
+            verified=str(d.get("verified", "")),
         )
 
 

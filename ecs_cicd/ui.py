@@ -59,6 +59,11 @@ def format_result(result: Any, *, verbose: bool = False) -> str:
             lines.append(f"up would stop here: {value}")
         elif isinstance(value, str) and key == "switch":
             lines.append(value)
+        elif key == "settings_from_state" and (result.command == "plan" or verbose):
+            lines.append(
+                f"settings of {', '.join(value)} taken from the state file (verified when last "
+                "set or read; --refresh reads them from AWS)"
+            )
         elif isinstance(value, dict):
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if k != "deployments")
             lines.append(f"{key}: {inner}")

@@ -90,12 +90,18 @@ def poll(
 
 
 # --- load balancer ---------------------------------------------------------------------------
-def wait_for_load_balancer(ctx: Ctx, arn: str) -> None:
+def wait_for_load_balancer(ctx: Ctx, arn: str, *, read: dict[str, Any] | None = None) -> None:
+    """Until the load balancer is active. `read`: its description as this run already read it
+    (unchanged since): the first check uses it instead of a call."""
     elb = ctx.client("elbv2")
     seen = {"state": ""}
+    first = [read]
 
     def check() -> bool | None:
-        lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+        lb = first.pop() if first and first[0] else None
+        first.clear()
+        if lb is None:
+            lb = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
         state = lb["State"]["Code"]
         if state != seen["state"]:
             ctx.status("load balancer", state)
@@ -177,9 +183,15 @@ def stopped_task_reasons(
 
 
 def wait_for_service(
-    ctx: Ctx, cluster: str, service: str, deployment_id: str | None
+    ctx: Ctx,
+    cluster: str,
+    service: str,
+    deployment_id: str | None,
+    *,
+    read: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Until the deployment we started is COMPLETED, alone, with running == desired.
+    """Until the deployment we started is COMPLETED, alone, with running == desired. `read`:
+    the service as this run already read it (unchanged since): the first check uses it.
 
     Not botocore's services_stable: it reports success when the circuit breaker rolls back
     (AWS-BEHAVIOUR.md). A FAILED rollout fails at once with the reason, newest events and the
@@ -190,9 +202,13 @@ def wait_for_service(
     failed_count = {"ours": 0}
     stopped_seen: set[str] = set()
     started = datetime.now(UTC)
+    first = [read]
 
     def check() -> dict[str, Any] | None:
-        svc = _service(ctx, cluster, service)
+        svc = first.pop() if first and first[0] else None
+        first.clear()
+        if svc is None:
+            svc = _service(ctx, cluster, service)
         if svc is None:
             if (datetime.now(UTC) - started).total_seconds() > 120:
                 raise DeploymentFailed(

@@ -32,7 +32,7 @@ from ecs_cicd.aws import (
 )
 from ecs_cicd.config import CodeCommitSource, Config, ConnectionSource, GitHubSource, S3Source
 from ecs_cicd.errors import ConfigError
-from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, tags_of
 from ecs_cicd.names import STACK_TAG
 from ecs_cicd.render.deploy import APPSPEC_FILE, IMAGE1_PLACEHOLDER, TASKDEF_FILE
 from ecs_cicd.resources.codebuild import Project, Ref, resolve
@@ -384,7 +384,13 @@ class PipelineKind(Kind[Pipeline]):
             resp = cp.get_pipeline(name=name)
             metadata = dict(resp.get("metadata", {}))
             arn = str(metadata.get("pipelineArn") or ctx.target.arn("codepipeline", name))
-            tags = cp.list_tags_for_resource(resourceArn=arn).get("tags", [])
+            tags = tags_of(
+                ctx,
+                arn,
+                lambda: tags_dict(
+                    cp.list_tags_for_resource(resourceArn=arn).get("tags"), "key", "value"
+                ),
+            )
         except ClientError as e:
             if is_not_found(e):
                 return None
@@ -394,7 +400,7 @@ class PipelineKind(Kind[Pipeline]):
         return Live(
             name,
             arn,
-            tags_dict(tags, "key", "value"),
+            tags,
             {"pipeline": dict(resp["pipeline"]), "metadata": metadata},
             {"created": created} if created else {},
         )

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from ecs_cicd import names
 from ecs_cicd.aws import is_not_found, tags_dict, tags_list
 from ecs_cicd.config import Config
-from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, tags_of
 from ecs_cicd.state import Record
 
 TAG_MUTABILITY = "MUTABLE"
@@ -63,10 +63,18 @@ def build_repository(
     )
 
 
+def _tags(ctx: Ctx, arn: str) -> dict[str, str]:
+    def read() -> dict[str, str]:
+        return tags_dict(ctx.client("ecr").list_tags_for_resource(resourceArn=arn).get("tags"))
+
+    return tags_of(ctx, arn, read)
+
+
 class RepositoryKind(Kind[Repository]):
     kind = "ecr_repository"
     label = "ECR repository"
     named_ids = True
+    settings_reads = True
 
     def lookup(self, ctx: Ctx, name: str, rec: Record | None) -> Live | None:
         ecr = ctx.client("ecr")
@@ -79,8 +87,7 @@ class RepositoryKind(Kind[Repository]):
         if not repos:
             return None
         r = repos[0]
-        tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
-        return self._live(r, tags_dict(tags))
+        return self._live(r, _tags(ctx, r["repositoryArn"]))
 
     def lookup_many(self, ctx: Ctx, recs: list[Record]) -> dict[str, Live | None] | None:
         """The repositories in one DescribeRepositories (it takes up to 100 names; one missing
@@ -105,8 +112,7 @@ class RepositoryKind(Kind[Repository]):
             ]
         out: dict[str, Live | None] = dict.fromkeys(names)
         for r in repos:
-            tags = ecr.list_tags_for_resource(resourceArn=r["repositoryArn"]).get("tags")
-            out[r["repositoryName"]] = self._live(r, tags_dict(tags))
+            out[r["repositoryName"]] = self._live(r, _tags(ctx, r["repositoryArn"]))
         return out
 
     @staticmethod
@@ -134,7 +140,7 @@ class RepositoryKind(Kind[Repository]):
             out.append(Diff("scanOnPush", have_scan, want.scan_on_push))
         if r.get("imageTagMutability") != want.tag_mutability:
             out.append(Diff("imageTagMutability", r.get("imageTagMutability"), want.tag_mutability))
-        if self._policy(ctx, live.physical_id) != want.lifecycle_policy:
+        if not ctx.trusts(want) and self._policy(ctx, live.physical_id) != want.lifecycle_policy:
             out.append(Diff("lifecyclePolicy", note=f"keep the newest {want.keep_images} images"))
         return out
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecs_cicd.aws import retry_on
-from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource
+from ecs_cicd.lifecycle import Ctx, Diff, Kind, Live, Resource, tags_of
 from ecs_cicd.state import Record
 
 # "A conflicting operation is currently in progress against this resource" (AWS-BEHAVIOUR.md).
@@ -55,8 +55,11 @@ class LogGroupKind(Kind[LogGroup]):
     def _live(self, ctx: Ctx, group: dict[str, Any]) -> Live:
         name = str(group["logGroupName"])
         arn = str(group.get("arn", "")).removesuffix(":*")
-        tags = ctx.client("logs").list_tags_for_resource(resourceArn=arn).get("tags", {})
-        return Live(name, arn, dict(tags), group, {"name": name})
+
+        def read() -> dict[str, str]:
+            return dict(ctx.client("logs").list_tags_for_resource(resourceArn=arn).get("tags", {}))
+
+        return Live(name, arn, tags_of(ctx, arn, read), group, {"name": name})
 
     def create(self, ctx: Ctx, want: LogGroup) -> Live:
         ctx.client("logs").create_log_group(logGroupName=want.name, tags=want.tag_dict)

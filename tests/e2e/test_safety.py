@@ -25,8 +25,8 @@ def state_file(cli: Cli) -> Path:
     return cli.workdir / ".ecs_cicd" / f"{STACK}-ap-northeast-1.json"
 
 
-def plan(cli: Cli) -> dict[str, dict[str, object]]:
-    out = json.loads(cli.run("plan", "--output", "json").stdout)
+def plan(cli: Cli, *flags: str) -> dict[str, dict[str, object]]:
+    out = json.loads(cli.run("plan", "--output", "json", *flags).stdout)
     return {r["id"]: r for r in out["resources"]}
 
 
@@ -75,6 +75,22 @@ def test_drift_is_planned_and_put_back(cli: Cli) -> None:
         assert {r["action"] for r in plan(cli).values()} == {"unchanged"}
         svc = aws.client("ecs").describe_services(cluster=STACK, services=[STACK])["services"][0]
         assert svc["desiredCount"] == 1
+
+        # A setting that costs a read of its own (the bucket's policy), removed by hand: taken
+        # from the state by `plan` and `up`; `status`, `plan --refresh` and `up --refresh` see it.
+        bucket = next(
+            b["Name"] for b in aws.client("s3").list_buckets()["Buckets"] if PREFIX in b["Name"]
+        )
+        aws.client("s3").delete_bucket_policy(Bucket=bucket)
+        assert plan(cli)["bucket.artifacts"]["action"] == "unchanged"
+        status = json.loads(cli.run("status", "--output", "json").stdout)
+        assert {r["id"]: r["action"] for r in status["resources"]}["bucket.artifacts"] == "update"
+        assert plan(cli, "--refresh")["bucket.artifacts"]["changes"] == [
+            "bucket policy: deny requests without TLS"
+        ]
+        cli.run("up", "--refresh")
+        assert aws.client("s3").get_bucket_policy(Bucket=bucket)["Policy"]
+        assert plan(cli, "--refresh")["bucket.artifacts"]["action"] == "unchanged"
     finally:
         cli.run("down", "--yes")
     assert non_empty(inventory(cli.aws(), prefix=PREFIX)) == {}

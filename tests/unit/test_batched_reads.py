@@ -191,3 +191,60 @@ def test_a_batched_answer_older_than_the_max_age_is_read_again(tmp_path: Path) -
     assert [ctx.shared("k", load) for _ in range(3)] == [1, 2, 3]
     ctx.batch_max_age = 3600.0
     assert ctx.shared("k", load) == 3 and len(loads) == 3
+
+
+# --- tags from one Resource Groups Tagging API listing (lifecycle.tags_of) -------------------
+def examine_lids(ctx: Ctx, cfg: Config, lids: tuple[str, ...]) -> dict[str, Any]:
+    batching = Ctx(ctx.aws, ctx.state.scratch_copy(), ctx.target, stack=ctx.stack, batch_reads=True)
+    before = dict(ctx.aws.stats.reads)
+    out = {}
+    for lid in lids:
+        w = want(cfg, lid)
+        out[lid] = examine(batching, kinds()[w.kind], w).outcome.action
+    reads = {k: v - before.get(k, 0) for k, v in ctx.aws.stats.reads.items()}
+    return {"outcomes": out, "reads": {k: v for k, v in reads.items() if v}}
+
+
+TAGGED = ("ecr.app", "ecr.nginx", "logs.app", "logs.codebuild", "bucket.artifacts")
+
+
+def test_tags_of_the_stack_come_from_one_tagging_api_listing(ctx: Ctx, cfg: Config) -> None:
+    ensure_all(ctx, cfg, *TAGGED)
+    seen = examine_lids(ctx, cfg, TAGGED)
+    assert set(seen["outcomes"].values()) == {"unchanged"}
+    assert seen["reads"]["resourcegroupstaggingapi:GetResources"] == 1
+    own = {"ecr:ListTagsForResource", "logs:ListTagsForResource", "s3:GetBucketTagging"}
+    assert not own & set(seen["reads"])
+
+
+def test_a_resource_the_listing_does_not_show_is_asked_of_its_service(
+    ctx: Ctx, cfg: Config
+) -> None:
+    """The listing only confirms: a repository without our stack tag (someone else's, or ours
+    tagged moments ago) gets its tags from ECR, and is then judged as before."""
+    ensure_all(ctx, cfg, "ecr.app")
+    ecr = ctx.client("ecr")
+    arn = ecr.describe_repositories(repositoryNames=[want(cfg, "ecr.app").name])["repositories"][0][
+        "repositoryArn"
+    ]
+    ecr.untag_resource(resourceArn=arn, tagKeys=[STACK_TAG])
+    seen = examine_lids(ctx, cfg, ("ecr.app",))
+    assert seen["outcomes"] == {"ecr.app": "foreign"}
+    assert seen["reads"]["ecr:ListTagsForResource"] == 1
+
+
+def test_without_the_tagging_permission_each_service_is_asked(
+    ctx: Ctx, cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_all(ctx, cfg, *TAGGED)
+    client = ctx.client("resourcegroupstaggingapi")
+
+    def denied(_name: str) -> Any:
+        raise client_error("AccessDeniedException", "not allowed", "GetResources")
+
+    monkeypatch.setattr(client, "get_paginator", denied)
+    seen = examine_lids(ctx, cfg, TAGGED)
+    assert set(seen["outcomes"].values()) == {"unchanged"}
+    assert seen["reads"]["ecr:ListTagsForResource"] == 2
+    assert seen["reads"]["logs:ListTagsForResource"] == 2
+    assert seen["reads"]["s3:GetBucketTagging"] == 1

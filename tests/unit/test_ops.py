@@ -122,6 +122,31 @@ def test_stats_name_calls_phases_and_resources(mock: None, tmp_path: Path) -> No
     down(cfg, state_path=tmp_path / "s.json", confirm=lambda _r: True, sleep=no_sleep)
 
 
+def test_a_no_op_up_and_plan_read_at_most_once_per_resource(mock: None, tmp_path: Path) -> None:
+    """The issue's target: no mutating call, reads <= resources. Settings verified when they
+    were made are taken from the state (`settings_from_state`); `refresh` reads them all."""
+    cfg = load_config(EXAMPLE)
+    state = tmp_path / "s.json"
+    up(cfg, state_path=state, sleep=no_sleep)
+    again = up(cfg, state_path=state, sleep=no_sleep)
+    resources = len(again.outcomes)
+    assert {o.action for o in again.outcomes} == {"unchanged"}
+    assert again.calls["mutating"] == 0
+    assert again.calls["reads"] <= resources, again.calls["read_calls"]
+    # The waits started from the examination's reads: one describe each, no poll.
+    assert again.calls["read_calls"]["elbv2:DescribeLoadBalancers"] == 1
+    assert again.calls["read_calls"]["ecs:DescribeServices"] == 1
+    trusted = set(again.details["settings_from_state"])
+    assert {"vpc", "alb", "tg.main", "bucket.artifacts", "ecr.app", "ecr.nginx"} <= trusted
+    planned = plan(cfg, state_path=state, sleep=no_sleep)
+    assert planned.calls["mutating"] == 0 and planned.calls["reads"] <= resources
+    full = plan(cfg, state_path=state, sleep=no_sleep, refresh=True)
+    assert "settings_from_state" not in full.details
+    assert full.calls["read_calls"]["s3:GetBucketPolicy"] == 1
+    assert full.calls["reads"] > planned.calls["reads"]
+    down(cfg, state_path=state, confirm=lambda _r: True, sleep=no_sleep)
+
+
 def test_strategy_switch_through_the_library(mock: None, tmp_path: Path) -> None:
     """rolling -> blue_green: refused without replace_service (nothing changed); with it, the
     new service is made alongside, the traffic moves, then the old service and tg.main go."""

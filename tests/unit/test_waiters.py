@@ -95,6 +95,43 @@ def test_succeeds_when_our_deployment_completes(wctx: Ctx, monkeypatch: pytest.M
     assert any("IN_PROGRESS" in line for line in wctx.logs)  # type: ignore[attr-defined]
 
 
+def test_a_steady_service_the_run_already_read_needs_no_call(
+    wctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` left the service unchanged and its examination saw it steady: the first check uses
+    that read; one still deploying is polled as before."""
+    steady = svc(dep("ecs-svc/a", "PRIMARY", "COMPLETED", 1))["services"][0]
+    fake = FakeEcs([])
+    use(wctx, monkeypatch, fake)
+    assert waiters.wait_for_service(wctx, "c", "s", "ecs-svc/a", read=steady) == steady
+    assert fake.calls == 0
+    deploying = svc(dep("ecs-svc/a", "PRIMARY", "IN_PROGRESS", 0))["services"][0]
+    fake = FakeEcs([svc(dep("ecs-svc/a", "PRIMARY", "COMPLETED", 1))])
+    use(wctx, monkeypatch, fake)
+    waiters.wait_for_service(wctx, "c", "s", "ecs-svc/a", read=deploying)
+    assert fake.calls == 1
+
+
+def test_an_active_load_balancer_the_run_already_read_needs_no_call(
+    wctx: Ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FakeElb:
+        calls = 0
+
+        def describe_load_balancers(self, **_: Any) -> dict[str, Any]:
+            self.calls += 1
+            return {"LoadBalancers": [{"State": {"Code": "active"}}]}
+
+    fake = FakeElb()
+    use(wctx, monkeypatch, fake)
+    waiters.wait_for_load_balancer(wctx, "arn", read={"State": {"Code": "active"}})
+    assert fake.calls == 0
+    waiters.wait_for_load_balancer(wctx, "arn", read={"State": {"Code": "provisioning"}})
+    assert fake.calls == 1
+    waiters.wait_for_load_balancer(wctx, "arn")
+    assert fake.calls == 2
+
+
 def test_failed_rollout_fails_at_once_with_reasons(
     wctx: Ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -272,6 +272,8 @@ def test_drift_is_planned_then_converged(ctx: Ctx, cfg: Config, setting: str) ->
         )
     else:
         s3.delete_bucket_policy(Bucket=name)
+    assert plan(ctx, cfg, LID).action == "unchanged"  # verified when made: taken from the state
+    ctx.refresh = True  # changed outside ecs_cicd: only a refresh reads these settings again
     before = ctx.aws.stats.mutating_total
     planned = plan(ctx, cfg, LID)
     assert planned.action == "update" and planned.changes == [expected]

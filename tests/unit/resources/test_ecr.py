@@ -177,6 +177,7 @@ def test_drift_is_planned_then_converged(ctx: Ctx, cfg: Config) -> None:
     )
     client.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
     client.delete_lifecycle_policy(repositoryName=name)
+    ctx.refresh = True  # changed outside ecs_cicd: only a refresh reads these settings again
     before = ctx.aws.stats.mutating_total
     planned = plan(ctx, cfg, "ecr.app")
     expected = [
@@ -203,6 +204,7 @@ def test_a_policy_that_is_not_json_is_replaced(
     monkeypatch.setattr(
         client, "get_lifecycle_policy", lambda **_kw: {"lifecyclePolicyText": "not json"}
     )
+    ctx.refresh = True
     assert plan(ctx, cfg, "ecr.app").changes == ["lifecyclePolicy: keep the newest 30 images"]
 
 

@@ -99,7 +99,7 @@ def test_desired_load_balancer(cfg: Config) -> None:
     assert alb.scheme == "internet-facing" and alb.idle_timeout == 60
     assert [s.logical_id for s in alb.subnets] == ["subnet.public.0", "subnet.public.1"]
     assert alb.security_group.logical_id == "sg.alb"
-    assert [a.logical_id for a in alb.after] == ["rtb.public"]
+    assert [a.logical_id for a in alb.after] == ["igw"]  # not the route table: see stack.py
     assert dict(alb.tags)["ecs-cicd:id"] == "alb"
     assert alb_of(config_with(load_balancer__idle_timeout=300)).idle_timeout == 300
 
@@ -252,6 +252,7 @@ def test_alb_drift_is_planned_then_converged(net: Ctx, cfg: Config) -> None:
     elb.modify_load_balancer_attributes(
         LoadBalancerArn=arn, Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "120"}]
     )
+    ctx.refresh = True  # changed outside ecs_cicd: only a refresh reads these settings again
     before = mutating(ctx)
     planned = plan(ctx, cfg, "alb")
     assert planned.action == "update"
@@ -446,6 +447,7 @@ def test_target_group_drift_is_planned_then_converged(net: Ctx, cfg: Config) -> 
         TargetGroupArn=arn,
         Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "300"}],
     )
+    ctx.refresh = True  # changed outside ecs_cicd: only a refresh reads these settings again
     before = mutating(ctx)
     planned = plan(ctx, cfg, "tg.main")
     assert planned.action == "update"

@@ -219,6 +219,7 @@ def test_vpc_dns_hostnames_turned_off_is_put_back(ctx: Ctx, cfg: Config) -> None
     ensure(ctx, cfg, "vpc")
     vid = recorded(ctx, "vpc").physical_id
     ec2().modify_vpc_attribute(VpcId=vid, EnableDnsHostnames={"Value": False})
+    ctx.refresh = True  # changed outside ecs_cicd: only a refresh reads these settings again
     planned = plan(ctx, cfg, "vpc")
     assert planned.action == "update"
     assert planned.changes == ["EnableDnsHostnames: False -> True"]
