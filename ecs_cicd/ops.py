@@ -472,6 +472,8 @@ def _apply_all(
         return outcome
 
     def converge(step: Step) -> Outcome:
+        # A resource's seconds: its examination (reading it) and what apply did (changing it).
+        looked = step.outcome.seconds
         t0 = time.monotonic()
         with lock:
             stale = any(d in changed for d in deps[step.want.logical_id])
@@ -489,7 +491,7 @@ def _apply_all(
         if outcome.action not in ("unchanged", "reference"):
             with lock:
                 changed.add(step.want.logical_id)
-        outcome.seconds = time.monotonic() - t0
+        outcome.seconds = looked + time.monotonic() - t0
         return outcome
 
     rank = critical_path(stack)

@@ -131,6 +131,7 @@ def test_a_no_op_up_and_plan_read_at_most_once_per_resource(mock: None, tmp_path
     again = up(cfg, state_path=state, sleep=no_sleep)
     resources = len(again.outcomes)
     assert {o.action for o in again.outcomes} == {"unchanged"}
+    assert all(o.seconds > 0 for o in again.outcomes)  # reading it counts: --stats per resource
     assert again.calls["mutating"] == 0
     assert again.calls["reads"] <= resources, again.calls["read_calls"]
     # The waits started from the examination's reads: one describe each, no poll.
