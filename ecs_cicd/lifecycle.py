@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ecs_cicd.aws import Aws, aws_error, error_code, is_already_exists, is_not_found
+from ecs_cicd.aws import Aws, aws_error, is_already_exists, is_not_found
 from ecs_cicd.errors import AwsError, EcsCicdError
 from ecs_cicd.names import STACK_TAG
 from ecs_cicd.progress import Emit, Note, TextEvents, WaitStatus, current_resource
@@ -207,6 +207,7 @@ class Ctx:
         batch_max_age: float | None = None,
         events: Emit | None = None,
         refresh: bool = False,
+        tag_listing: bool = False,
     ) -> None:
         self.aws = aws
         self.state = state
@@ -231,6 +232,9 @@ class Ctx:
         self.wanted: dict[str, list[Resource]] = {}
         # False (up, plan): settings the state verified are not read again (Kind.settings_reads).
         self.refresh = refresh
+        # True (the examinations of up, plan, status): tags may come from the tagging API's
+        # listing (`tags_of`). Never where ownership decides a delete: the index can lag.
+        self.tag_listing = tag_listing
         self.trusted: set[str] = set()  # logical ids whose settings `diff` took from the state
 
         # Structured progress (progress.py); without a reporter, events become `log` lines.
@@ -242,15 +246,19 @@ class Ctx:
         for r in resources:
             self.wanted.setdefault(r.kind, []).append(r)
 
-    def trusts(self, want: Resource) -> bool:
+    def trusts(self, want: Resource, live: Live) -> bool:
         """Whether `diff` may take `want`'s settings (Kind.settings_reads) from the state: our
         record says they were verified on AWS — read back equal, or set by us — for exactly
-        this desired resource (`fingerprint`), and this run does not `--refresh`. A change made
-        outside the tool to those settings is then seen by `--refresh` only."""
-        if self.refresh:
+        this desired resource (`fingerprint`), `live` is that very resource (the recorded id)
+        and carries our stack tag (not a namesake someone made after ours was deleted, nor one
+        being taken over), and this run does not `--refresh`. A change made outside the tool
+        to those settings is then seen by `--refresh` only."""
+        if self.refresh or want.logical_id in self.adopt:
             return False
         rec = self.state.get(want.logical_id)
         if rec is None or not rec.verified or rec.verified != fingerprint(want):
+            return False
+        if live.physical_id != rec.physical_id or (live.tags or {}).get(STACK_TAG) != self.stack:
             return False
         with self._shared_lock:
             self.trusted.add(want.logical_id)
@@ -538,13 +546,14 @@ def prefetched(ctx: Ctx, kind: Kind[Any], ident: str) -> Any:
 
 
 def tags_of(ctx: Ctx, arn: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:
-    """A resource's tags. While the Ctx batches reads (the examination, `plan`, `down`), one
+    """A resource's tags. In an examination (Ctx.tag_listing: up's, plan's, status'), one
     listing of the Resource Groups Tagging API (GetResources filtered on our stack tag) answers
     for every resource of the stack in every service; one it does not list is asked of its own
-    service (`read`): someone else's, or ours but tagged moments ago (the tagging API is a
-    separate index that can lag behind the services). So the listing only ever confirms ownership;
-    it never denies it."""
-    if ctx.batch_reads:
+    service (`read`): someone else's, or ours but tagged moments ago. The index lags behind the
+    services both ways (it can still list a deleted resource, or a tag just removed), so it
+    never decides a change: `up` confirms the ownership of anything it then changes with the
+    resource's own service (ops._apply_all), and `down` never uses it."""
+    if ctx.batch_reads and ctx.tag_listing:
         tags = ctx.shared("tag:GetResources", lambda: _stack_tagged(ctx)).get(arn)
         if tags is not None:
             return tags
@@ -563,10 +572,10 @@ def _stack_tagged(ctx: Ctx) -> dict[str, dict[str, str]]:
             for item in page.get("ResourceTagMappingList", []):
                 tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
                 out[str(item["ResourceARN"])] = tags
-    except ClientError as e:
-        if error_code(e) in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-            return {}
-        raise
+    except (ClientError, BotoCoreError):
+        # Denied (no tag:GetResources), throttled past the retries, an endpoint without the
+        # API: each resource's tags are read from its service, as without the listing.
+        return {}
     return out
 
 

@@ -205,6 +205,7 @@ def _ctx(
     replace_service: bool = False,
     batch_reads: bool = False,
     refresh: bool = False,
+    tag_listing: bool = False,
 ) -> Ctx:
     return Ctx(
         rt.aws,
@@ -220,6 +221,7 @@ def _ctx(
         batch_reads=batch_reads,
         events=rt.emit,
         refresh=refresh,
+        tag_listing=tag_listing,
     )
 
 
@@ -421,7 +423,12 @@ def up(
             rt, state, adopt=frozenset(adopt), replace_service=replace_service, refresh=refresh
         )
         scratch_ctx = _ctx(
-            rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True, refresh=refresh
+            rt,
+            state.scratch_copy(),
+            adopt=frozenset(adopt),
+            batch_reads=True,
+            refresh=refresh,
+            tag_listing=True,
         )
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
@@ -449,6 +456,10 @@ def up(
         if scratch_ctx.trusted:
             details["settings_from_state"] = sorted(scratch_ctx.trusted)
         return rt.result("up", outcomes, stack_outputs(cfg, state), details)
+
+
+# Actions whose step is examined again (without the tagging index) right before it is applied.
+CONFIRMED = ("update", "replace", "adopt")
 
 
 def _apply_all(
@@ -487,6 +498,10 @@ def _apply_all(
         elif switch is not None and lid in switch.listener_ids:
             outcome = switching.apply_listener(ctx, step)
         else:
+            if step.outcome.action in CONFIRMED:
+                # About to change a resource the examination judged ours, maybe from the
+                # tagging index (lifecycle.tags_of): look again with its service's reads first.
+                step.complete = False
             outcome = apply(ctx, step)
         if outcome.action not in ("unchanged", "reference"):
             with lock:
@@ -607,7 +622,14 @@ def plan(
     )
     state = _load_state(rt)
     stack = build_stack(cfg, _target(rt))
-    ctx = _ctx(rt, state.scratch_copy(), adopt=frozenset(adopt), batch_reads=True, refresh=refresh)
+    ctx = _ctx(
+        rt,
+        state.scratch_copy(),
+        adopt=frozenset(adopt),
+        batch_reads=True,
+        refresh=refresh,
+        tag_listing=True,
+    )
     with rt.phase("examine"):
         steps = examine_all(ctx, stack, workers=max_workers)
     _show_new_revision(steps)
@@ -854,7 +876,7 @@ def status(
     state = _load_state(rt)
     recorded = set(state.records)
     # Every setting read from AWS: status is where drift is looked for.
-    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True, refresh=True)
+    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True, refresh=True, tag_listing=True)
     stack = build_stack(cfg, ctx.target)
     outcomes = [s.outcome for s in examine_all(ctx, stack, workers=max_workers)]
     for o in outcomes:

@@ -220,7 +220,7 @@ class ArtifactBucketKind(Kind[ArtifactBucket]):
             stale = sorted(k for k, v in want.tags if have_tags.get(k) != v)
             if stale:
                 out.append(Diff("tags", note=f"set {', '.join(stale)}"))
-        if ctx.trusts(want):
+        if ctx.trusts(want, live):
             return out
 
         status = s3.get_bucket_versioning(Bucket=name).get("Status")

@@ -140,7 +140,10 @@ class RepositoryKind(Kind[Repository]):
             out.append(Diff("scanOnPush", have_scan, want.scan_on_push))
         if r.get("imageTagMutability") != want.tag_mutability:
             out.append(Diff("imageTagMutability", r.get("imageTagMutability"), want.tag_mutability))
-        if not ctx.trusts(want) and self._policy(ctx, live.physical_id) != want.lifecycle_policy:
+        if (
+            not ctx.trusts(want, live)
+            and self._policy(ctx, live.physical_id) != want.lifecycle_policy
+        ):
             out.append(Diff("lifecyclePolicy", note=f"keep the newest {want.keep_images} images"))
         return out
 

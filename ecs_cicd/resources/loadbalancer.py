@@ -306,7 +306,7 @@ class LoadBalancerKind(Kind[LoadBalancer]):
         have_subnets = sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", []))
         if have_subnets != subnets:
             out.append(Diff("subnets", have_subnets, subnets))
-        if not ctx.trusts(want):
+        if not ctx.trusts(want, live):
             out += self._idle_diff(ctx, want, live)
         return out
 
@@ -412,7 +412,7 @@ class TargetGroupKind(Kind[TargetGroup]):
     def diff(self, ctx: Ctx, want: TargetGroup, live: Live) -> list[Diff]:
         tg = live.data
         out = [Diff(k, tg.get(k), v) for k, v in want.health_check.items() if tg.get(k) != v]
-        return out if ctx.trusts(want) else out + self._delay_diff(ctx, want, live)
+        return out if ctx.trusts(want, live) else out + self._delay_diff(ctx, want, live)
 
     def _delay_diff(self, ctx: Ctx, want: TargetGroup, live: Live) -> list[Diff]:
         attrs = _attributes(

@@ -325,7 +325,7 @@ class VpcKind(Ec2Kind[Vpc]):
     def diff(self, ctx: Ctx, want: Vpc, live: Live) -> list[Diff]:
         ec2 = ctx.client("ec2")
         out: list[Diff] = []
-        if ctx.trusts(want):
+        if ctx.trusts(want, live):
             return out
         for attr, wanted in zip(DNS_ATTRIBUTES, _dns(want), strict=True):
             key = attr[0].lower() + attr[1:]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from ecs_cicd.aws import Aws
 from ecs_cicd.config import Config
@@ -194,8 +195,17 @@ def test_a_batched_answer_older_than_the_max_age_is_read_again(tmp_path: Path) -
 
 
 # --- tags from one Resource Groups Tagging API listing (lifecycle.tags_of) -------------------
-def examine_lids(ctx: Ctx, cfg: Config, lids: tuple[str, ...]) -> dict[str, Any]:
-    batching = Ctx(ctx.aws, ctx.state.scratch_copy(), ctx.target, stack=ctx.stack, batch_reads=True)
+def examine_lids(
+    ctx: Ctx, cfg: Config, lids: tuple[str, ...], *, tag_listing: bool = True
+) -> dict[str, Any]:
+    batching = Ctx(
+        ctx.aws,
+        ctx.state.scratch_copy(),
+        ctx.target,
+        stack=ctx.stack,
+        batch_reads=True,
+        tag_listing=tag_listing,
+    )
     before = dict(ctx.aws.stats.reads)
     out = {}
     for lid in lids:
@@ -233,18 +243,68 @@ def test_a_resource_the_listing_does_not_show_is_asked_of_its_service(
     assert seen["reads"]["ecr:ListTagsForResource"] == 1
 
 
-def test_without_the_tagging_permission_each_service_is_asked(
-    ctx: Ctx, cfg: Config, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("AccessDeniedException", "not allowed", "GetResources"),
+        client_error("ThrottlingException", "slow down", "GetResources"),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+    ],
+    ids=["denied", "throttled", "unreachable"],
+)
+def test_without_the_listing_each_service_is_asked(
+    ctx: Ctx, cfg: Config, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     ensure_all(ctx, cfg, *TAGGED)
     client = ctx.client("resourcegroupstaggingapi")
 
-    def denied(_name: str) -> Any:
-        raise client_error("AccessDeniedException", "not allowed", "GetResources")
+    def failing(_name: str) -> Any:
+        raise error
 
-    monkeypatch.setattr(client, "get_paginator", denied)
+    monkeypatch.setattr(client, "get_paginator", failing)
     seen = examine_lids(ctx, cfg, TAGGED)
     assert set(seen["outcomes"].values()) == {"unchanged"}
     assert seen["reads"]["ecr:ListTagsForResource"] == 2
     assert seen["reads"]["logs:ListTagsForResource"] == 2
     assert seen["reads"]["s3:GetBucketTagging"] == 1
+
+
+def test_down_and_scans_never_use_the_listing(ctx: Ctx, cfg: Config) -> None:
+    """Ownership that decides a delete is read from each service: the tagging index lags."""
+    ensure_all(ctx, cfg, *TAGGED)
+    seen = examine_lids(ctx, cfg, TAGGED, tag_listing=False)
+    assert "resourcegroupstaggingapi:GetResources" not in seen["reads"]
+    assert seen["reads"]["s3:GetBucketTagging"] == 1
+
+
+def test_up_confirms_ownership_with_the_service_before_changing(
+    mock: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tagging index still lists our stack tag on a log group that lost it (the index
+    lags): the examination calls it ours, but before `up` changes it, its own tags are read,
+    and `up` refuses to touch it."""
+    from ecs_cicd import lifecycle, load_config, up
+    from ecs_cicd.errors import EcsCicdError
+    from tests.conftest import ROOT
+
+    cfg = load_config(ROOT / "config.example.yaml")
+    state = tmp_path / "s.json"
+    up(cfg, state_path=state, sleep=lambda _s: None)
+    aws = Aws(region=cfg.region)
+    logs = aws.client("logs")
+    name = f"/ecs/{cfg.stack}"
+    arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["arn"].removesuffix(
+        ":*"
+    )
+    stale = lifecycle._stack_tagged
+
+    def lagging(ctx: Ctx) -> dict[str, dict[str, str]]:
+        return {**stale(ctx), arn: {STACK_TAG: cfg.stack}}
+
+    monkeypatch.setattr(lifecycle, "_stack_tagged", lagging)
+    logs.untag_resource(resourceArn=arn, tagKeys=[STACK_TAG])
+    logs.put_retention_policy(logGroupName=name, retentionInDays=1)
+    with pytest.raises(EcsCicdError, match=r"logs\.app"):
+        up(cfg, state_path=state, sleep=lambda _s: None)
+    group = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
+    assert group["retentionInDays"] == 1  # left as it was

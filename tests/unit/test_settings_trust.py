@@ -124,3 +124,19 @@ def test_alb_and_target_group_attributes_are_trusted_once_verified(ctx: Ctx, cfg
         assert plan(ctx, cfg, lid).action == "unchanged"
         assert reads(ctx, operation) == before + 1
         ctx.refresh = False
+
+
+def test_a_namesake_is_not_trusted(ctx: Ctx, cfg: Config) -> None:
+    """Ours was deleted and someone made a repository of the same name, untagged and without a
+    lifecycle policy: taking it over (`--adopt`) reads and sets every setting."""
+    ensure(ctx, cfg, "ecr.app")
+    name = recorded(ctx, "ecr.app").physical_id
+    ecr = ctx.client("ecr")
+    ecr.delete_repository(repositoryName=name, force=True)
+    ecr.create_repository(repositoryName=name)
+    assert plan(ctx, cfg, "ecr.app").action == "foreign"
+    ctx.adopt = frozenset({"ecr.app"})
+    planned = plan(ctx, cfg, "ecr.app")
+    assert planned.action == "take"
+    assert "lifecyclePolicy: keep the newest 30 images" in planned.changes
+    assert "ecr.app" not in ctx.trusted
