@@ -351,8 +351,8 @@ class Kind(Generic[R]):
     named_ids: ClassVar[bool] = False
     # `diff` reads settings the look-up does not return, a call each (a bucket's policy, a
     # repository's lifecycle policy, a VPC's DNS attributes, load balancer attributes). It skips
-    # those reads when `ctx.trusts(want)`: the state says they were verified for this very
-    # desired resource, and the run does not `--refresh`.
+    # those reads when `ctx.trusts(want, live)`: the state says they were verified for this very
+    # desired resource and this very live one, and the run does not `--refresh`.
     settings_reads: ClassVar[bool] = False
 
     def name(self, want: R) -> str:

@@ -225,6 +225,21 @@ def _ctx(
     )
 
 
+def _examiner(
+    rt: Runtime, state: State, *, adopt: frozenset[str] = frozenset(), refresh: bool = False
+) -> Ctx:
+    """The Ctx of an examination (up's, plan's, status'): it reads only, on a scratch copy of
+    the state, batching its reads and taking tags from the tagging API's listing."""
+    return _ctx(
+        rt,
+        state.scratch_copy(),
+        adopt=adopt,
+        batch_reads=True,
+        refresh=refresh,
+        tag_listing=True,
+    )
+
+
 # What a resource adds to the time of everything after it, beyond one API call: the slow AWS
 # steps (AWS-BEHAVIOUR.md: the ALB provisions for 1-3 minutes, a deployment settles in minutes).
 SLOW = {"load_balancer": 120.0, "service": 60.0, "deployment_group": 60.0, "pipeline": 60.0}
@@ -422,14 +437,7 @@ def up(
         ctx = _ctx(
             rt, state, adopt=frozenset(adopt), replace_service=replace_service, refresh=refresh
         )
-        scratch_ctx = _ctx(
-            rt,
-            state.scratch_copy(),
-            adopt=frozenset(adopt),
-            batch_reads=True,
-            refresh=refresh,
-            tag_listing=True,
-        )
+        scratch_ctx = _examiner(rt, state, adopt=frozenset(adopt), refresh=refresh)
         with rt.phase("examine"):
             steps = examine_all(scratch_ctx, stack, workers=max_workers)
         switch = switching.detect(steps, state)
@@ -622,14 +630,7 @@ def plan(
     )
     state = _load_state(rt)
     stack = build_stack(cfg, _target(rt))
-    ctx = _ctx(
-        rt,
-        state.scratch_copy(),
-        adopt=frozenset(adopt),
-        batch_reads=True,
-        refresh=refresh,
-        tag_listing=True,
-    )
+    ctx = _examiner(rt, state, adopt=frozenset(adopt), refresh=refresh)
     with rt.phase("examine"):
         steps = examine_all(ctx, stack, workers=max_workers)
     _show_new_revision(steps)
@@ -876,7 +877,7 @@ def status(
     state = _load_state(rt)
     recorded = set(state.records)
     # Every setting read from AWS: status is where drift is looked for.
-    ctx = _ctx(rt, state.scratch_copy(), batch_reads=True, refresh=True, tag_listing=True)
+    ctx = _examiner(rt, state, refresh=True)
     stack = build_stack(cfg, ctx.target)
     outcomes = [s.outcome for s in examine_all(ctx, stack, workers=max_workers)]
     for o in outcomes:
